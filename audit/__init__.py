@@ -1,0 +1,45 @@
+"""fairness-audit: audit a trained classifier for performance and fairness by group.
+
+    import audit
+    result = audit.run_audit(model, data, label="income", positive_label=">50K", protected=["sex", "race"])
+    result.metrics, result.disparities, result.to_json("audit.json")
+
+Heavy libraries (pandas, scikit-learn, shap, lime, aif360, matplotlib) load only when used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "run_audit": ("._engine", "run_audit"),
+    "AuditResult": (".results", "AuditResult"),
+    "AuditConfig": (".config", "AuditConfig"),
+    "AuditError": (".exceptions", "AuditError"),
+    "InputError": (".exceptions", "InputError"),
+    "ModelError": (".exceptions", "ModelError"),
+    "ConfigError": (".exceptions", "ConfigError"),
+    "AuditWarning": (".exceptions", "AuditWarning"),
+    "NonDeterministicModelWarning": (".exceptions", "NonDeterministicModelWarning"),
+    "datasets": (".datasets", None),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'audit' has no attribute {name!r}")
+    import importlib
+
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name, __name__)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

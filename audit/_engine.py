@@ -1,0 +1,183 @@
+"""run_audit(): validate once -> predict once -> context -> independent modules -> frozen AuditResult."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+import warnings as _warnings
+from typing import Any, Sequence
+
+from . import __version__
+from ._context import build_context
+from ._model import ModelOutput, describe, run_model
+from ._validation import check_reference, validate_inputs
+from .config import AuditConfig
+from .exceptions import AuditError, ConfigError, InputError, NonDeterministicModelWarning
+from .results import (DISPARITY_COLUMNS, GROUP_COLUMNS, METRIC_COLUMNS, AuditResult, ModelInfo, ModuleError, Table)
+
+_PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "aif360", "shap", "lime", "jinja2")
+
+
+def _versions() -> tuple[tuple[str, str], ...]:
+    import platform
+    from importlib import metadata
+
+    out = [("python", platform.python_version()), ("fairness-audit", __version__)]
+    for pkg in _PACKAGES:
+        try:
+            out.append((pkg, metadata.version(pkg)))
+        except metadata.PackageNotFoundError:
+            pass
+    return tuple(out)
+
+
+def _model_features(model: Any) -> list[str] | None:
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(n) for n in names]
+
+
+def run_audit(
+    model: Any,
+    data: Any,
+    *,
+    label: str,
+    protected: Sequence[str] | str,
+    positive_label: Any = None,
+    favorable: bool = True,
+    reference: dict[str, Any] | None = None,
+    features: Sequence[str] | None = None,
+    predictions: Any = None,
+    scores: Any = None,
+    threshold: float = 0.5,
+    seed: int = 0,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    config: AuditConfig | None = None,
+    strict: bool = False,
+    **options: Any,
+) -> AuditResult:
+    """Audit a binary classifier for performance and fairness by group.
+
+    Args:
+        model: a fitted classifier or pipeline (``predict_proba`` / ``decision_function`` / ``predict``),
+            a function of the feature DataFrame returning probabilities or labels, or ``None`` when
+            ``predictions`` and/or ``scores`` are given.
+        data: DataFrame with the features, the label and the protected columns.
+        label: the true-label column.
+        protected: protected attribute columns; intersections are audited too (``intersections=False``
+            turns that off).
+        positive_label: the predicted (positive) class; inferred only for 0/1 or boolean labels.
+        favorable: True when receiving the positive label helps the person (a loan granted), False
+            when it harms them (flagged for recidivism). Reference groups, ratios, the four-fifths rule
+            and "advantaged/disadvantaged" follow the favourable outcome.
+        reference: optional ``{attribute: group}``; default the group with the highest rate of
+            favourable predictions (the EEOC four-fifths convention). Intersections are named
+            ``"sex & race"`` with groups like ``"Female & Black"``.
+        features: model inputs; default the model's ``feature_names_in_``, else all columns but the label.
+        predictions, scores: precomputed predicted labels (label values or booleans) and/or positive-class
+            probabilities: arrays in data's row order, Series indexed like data, or column names.
+        threshold: probability at or above which a score counts as a positive prediction.
+        seed, n_bootstrap, confidence: bootstrap settings; the same inputs and seed give the same result.
+        config: a full :class:`AuditConfig`; keyword ``options`` set any of its other fields
+            (``min_group_size``, ``max_groups``, ``correction``, ...).
+        strict: re-raise a module's failure instead of recording it in the result.
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    base = config.to_dict() if config is not None else {}
+    base.update({"threshold": threshold, "seed": seed, "n_bootstrap": n_bootstrap, "confidence": confidence})
+    if config is not None:  # explicit keyword arguments only override a config when they differ from defaults
+        defaults = AuditConfig()
+        for key in ("threshold", "seed", "n_bootstrap", "confidence"):
+            if base[key] == getattr(defaults, key):
+                base[key] = getattr(config, key)
+    base.update(options)
+    try:
+        cfg = AuditConfig.from_dict(base)
+    except TypeError as exc:
+        raise ConfigError(f"invalid audit option: {exc}", code="invalid_option") from None
+
+    if model is None and predictions is None and scores is None:
+        raise InputError("model is None and neither predictions= nor scores= is given: pass a fitted model, or "
+                         "precomputed predictions and/or scores.", code="nothing_to_audit")
+    if model is not None and (predictions is not None or scores is not None):
+        raise InputError("pass either a model or precomputed predictions/scores, not both (the audit would not know "
+                         "which to trust).", code="ambiguous_predictions")
+    inputs = validate_inputs(data, label=label, positive_label=positive_label, favorable=favorable,
+                             protected=protected, reference=reference, features=features,
+                             model_features=_model_features(model) if features is None else None,
+                             predictions=predictions, scores=scores, config=cfg)
+    timings["validate"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    warn: list[str] = []
+    if model is None:
+        import numpy as np
+
+        preds = inputs.predictions
+        if preds is None:
+            preds = (inputs.scores >= cfg.threshold).astype(np.int8)
+        out = ModelOutput(preds, inputs.scores, "probability" if inputs.scores is not None else None,
+                          "precomputed", describe(None), None, None)
+    else:
+        label_values = [inputs.positive_label] + ([inputs.negative_label] if inputs.negative_label is not None else [])
+        X = inputs.data.loc[:, list(inputs.features)]
+        out = run_model(model, X, positive=inputs.positive_label, label_values=label_values,
+                        threshold=cfg.threshold, seed=cfg.seed, check_rows=cfg.check_determinism_rows)
+        if out.deterministic is False:
+            msg = ("the model is non-deterministic: predicting the same rows twice gave different outputs; "
+                   "results describe one draw of its predictions")
+            warn.append(msg)
+            _warnings.warn(msg, NonDeterministicModelWarning, stacklevel=2)
+    timings["predict"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    ctx = build_context(inputs, out, cfg)
+    check_reference(inputs.reference, {p.attribute: p.groups for p in ctx.partitions if p.members})
+    warn.extend(ctx.warnings)
+    timings["statistics"] = time.perf_counter() - t
+
+    from .modules import bias, performance
+
+    errors: list[ModuleError] = []
+    produced: dict[str, dict[str, Any]] = {}
+    for name, module in (("performance", performance.run), ("bias", bias.run)):
+        t = time.perf_counter()
+        try:
+            produced[name] = module(ctx)
+        except Exception as exc:
+            if strict or isinstance(exc, AuditError):
+                raise
+            errors.append(ModuleError(name, type(exc).__name__, str(exc)))
+            produced[name] = {}
+        timings[name] = time.perf_counter() - t
+
+    perf = produced.get("performance", {})
+    bias_out = produced.get("bias", {})
+    n_insufficient = sum(1 for g in perf.get("groups", []) if g["status"] != "ok" and g["n"] > 0)
+    if n_insufficient:
+        warn.append(f"{n_insufficient} group(s) have insufficient data (fewer than {cfg.min_group_size} rows, "
+                    f"{cfg.min_positives} positives or {cfg.min_negatives} negatives); their numbers are flagged.")
+    timings["total"] = time.perf_counter() - t0
+    return AuditResult(
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        library_version=__version__,
+        label=inputs.label,
+        positive_label=inputs.positive_label,
+        negative_label=inputs.negative_label,
+        favorable=inputs.favorable,
+        protected=tuple(a.name for a in inputs.attributes),
+        features=inputs.features,
+        n_rows=inputs.n,
+        data_fingerprint=inputs.fingerprint,
+        model=ModelInfo(out.description, out.method, out.score_kind, out.fingerprint, out.deterministic),
+        config=cfg,
+        metrics_table=Table.from_records(METRIC_COLUMNS, perf.get("metrics", [])),
+        disparities_table=Table.from_records(DISPARITY_COLUMNS, bias_out.get("disparities", [])),
+        groups_table=Table.from_records(GROUP_COLUMNS, perf.get("groups", [])),
+        references=tuple(bias_out.get("references", [])),
+        warnings=tuple(warn),
+        errors=tuple(errors),
+        timings=tuple((k, round(v, 6)) for k, v in timings.items()),
+        versions=_versions(),
+    )

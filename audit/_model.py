@@ -1,0 +1,157 @@
+"""Model adapters: turn any supported model into 0/1 predictions and positive-class scores, once.
+
+Supported: scikit-learn classifiers and pipelines (and the xgboost / lightgbm scikit-learn wrappers)
+through ``predict_proba`` / ``decision_function`` / ``predict`` with the positive class located in
+``classes_``; a plain callable returning probabilities or labels; or ``None`` with precomputed
+predictions and/or scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ._validation import _list, _py, encode_predictions, validate_scores
+from .exceptions import InputError, ModelError
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    predictions: np.ndarray  # int8 0/1
+    scores: np.ndarray | None  # float64
+    score_kind: str | None  # "probability", "decision" or None
+    method: str  # how predictions were obtained
+    description: str
+    fingerprint: str | None
+    deterministic: bool | None  # None when not checked
+
+
+def describe(model: Any) -> str:
+    if model is None:
+        return "precomputed predictions"
+    text = repr(model) if not callable(model) or hasattr(model, "fit") else getattr(model, "__qualname__", repr(model))
+    text = " ".join(text.split())
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def model_fingerprint(model: Any) -> str | None:
+    if model is None:
+        return None
+    try:
+        return hashlib.sha256(pickle.dumps(model, protocol=4)).hexdigest()
+    except Exception:  # lambdas, closures, objects holding handles: no stable fingerprint
+        return None
+
+
+def _call(stage: str, fn: Callable[[Any], Any], X: pd.DataFrame) -> Any:
+    try:
+        return fn(X)
+    except Exception as exc:  # the model's own failure: name the stage
+        raise ModelError(f"the model raised during {stage} on {len(X):,} rows x {X.shape[1]} feature(s): "
+                         f"{type(exc).__name__}: {exc}. Check that data has the columns and dtypes the model was "
+                         "trained on (pass features=[...] to choose the model inputs).", code="model_raised") from exc
+
+
+def _positive_index(model: Any, positive: Any) -> int:
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        raise ModelError(f"{type(model).__name__} has no classes_ attribute: is it fitted? Fit it first, or pass "
+                         "predictions=/scores= with model=None.", code="not_fitted")
+    classes = [_py(c) for c in np.asarray(classes).tolist()]
+    if len(classes) != 2:
+        raise ModelError(f"the model has {len(classes)} classes ({_list(classes)}); the audit needs a binary classifier.",
+                         code="not_binary")
+    hits = [i for i, c in enumerate(classes) if c == positive]
+    if not hits:
+        raise ModelError(f"positive_label={positive!r} is not among the model's classes_ {_list(classes)}. The model "
+                         "was trained on other label values: encode the label column the way the model was trained.",
+                         code="positive_not_in_classes")
+    return hits[0]
+
+
+def _predict_fn(model: Any, positive: Any, label_values: list[Any], threshold: float
+                ) -> tuple[str, Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray | None]], str | None]:
+    """Return (method, fn(X) -> (pred01, scores), score_kind)."""
+    if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
+        idx = _positive_index(model, positive)
+
+        def proba(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+            out = np.asarray(_call("predict_proba", model.predict_proba, X))
+            if out.ndim != 2 or out.shape != (len(X), 2):
+                raise ModelError(f"predict_proba returned shape {out.shape}; expected ({len(X)}, 2).", code="bad_shape")
+            s = validate_scores(out[:, idx], "predict_proba output")
+            return (s >= threshold).astype(np.int8), s
+
+        return "predict_proba", proba, "probability"
+    if hasattr(model, "decision_function") and hasattr(model, "predict"):
+        idx = _positive_index(model, positive)
+
+        def decision(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+            d = np.asarray(_call("decision_function", model.decision_function, X), dtype=float)
+            if d.ndim != 1 or len(d) != len(X):
+                raise ModelError(f"decision_function returned shape {d.shape}; expected ({len(X)},).", code="bad_shape")
+            s = validate_scores(d if idx == 1 else -d, "decision_function output", probability=False)
+            p = _call("predict", model.predict, X)
+            return _encode_model_predictions(p, label_values, positive, len(X)), s
+
+        return "decision_function", decision, "decision"
+    if hasattr(model, "predict"):
+        if hasattr(model, "classes_"):
+            _positive_index(model, positive)
+
+        def predict(X: pd.DataFrame) -> tuple[np.ndarray, None]:
+            p = _call("predict", model.predict, X)
+            return _encode_model_predictions(p, label_values, positive, len(X)), None
+
+        return "predict", predict, None
+    if callable(model):
+        def call(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+            out = np.asarray(_call("the model call", model, X))
+            if out.ndim == 2 and out.shape[1] == 1:
+                out = out[:, 0]
+            if out.ndim != 1 or len(out) != len(X):
+                raise ModelError(f"the model function returned shape {out.shape}; expected ({len(X)},): one probability "
+                                 "of the positive label, or one predicted label, per row.", code="bad_shape")
+            if out.dtype.kind == "f" and not set(np.unique(out[: 10_000])).issubset({0.0, 1.0}):
+                s = validate_scores(out, "the model function's output")
+                return (s >= threshold).astype(np.int8), s
+            return _encode_model_predictions(out, label_values, positive, len(X)), None
+
+        return "callable", call, None
+    raise ModelError(f"model of type {type(model).__name__} is not supported: pass a fitted scikit-learn style "
+                     "classifier (predict_proba / decision_function / predict), a function of the feature DataFrame, "
+                     "or None with predictions=/scores=.", code="unsupported_model")
+
+
+def _encode_model_predictions(p: Any, label_values: list[Any], positive: Any, n: int) -> np.ndarray:
+    arr = np.asarray(p)
+    if arr.ndim != 1 or len(arr) != n:
+        raise ModelError(f"predict returned shape {arr.shape}; expected ({n},).", code="bad_shape")
+    try:
+        return encode_predictions(pd.Series(arr), label_values, positive, what="the model's predictions")
+    except InputError as exc:
+        raise ModelError(str(exc), code="bad_predictions") from None
+
+
+def run_model(model: Any, X: pd.DataFrame, *, positive: Any, label_values: list[Any], threshold: float,
+              seed: int, check_rows: int) -> ModelOutput:
+    """Predict once on all rows; re-predict a seeded sample of rows to detect non-determinism."""
+    method, fn, kind = _predict_fn(model, positive, label_values, threshold)
+    preds, scores = fn(X)
+    if method == "callable" and scores is not None:
+        kind = "probability"
+    deterministic = None
+    if check_rows and len(X):
+        rng = np.random.default_rng([seed, 0xD37])
+        rows = np.sort(rng.choice(len(X), size=min(check_rows, len(X)), replace=False))
+        p2, s2 = fn(X.iloc[rows])
+        same = np.array_equal(p2, preds[rows])
+        if same and scores is not None and s2 is not None:
+            same = bool(np.allclose(s2, scores[rows], rtol=1e-9, atol=1e-12))
+        deterministic = bool(same)
+    return ModelOutput(preds, scores, kind, method, describe(model), model_fingerprint(model), deterministic)

@@ -1,0 +1,357 @@
+"""Validate the inputs of an audit once, at the boundary, and return normalised arrays.
+
+Every error names the argument or column, what was found, and how to fix it. Nothing downstream
+re-validates.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .config import AuditConfig
+from .exceptions import InputError
+
+NOT_A_DATAFRAME = "data must be a pandas DataFrame; got {found}. Wrap your array with pandas.DataFrame(X, columns=...)."
+NO_ROWS = "data has zero rows: an audit needs at least one row per group."
+DUPLICATE_COLUMNS = "data has duplicated column names {names}: rename them so every column is unique."
+MISSING_COLUMN = "{what} column {name!r} is not in data{hint}. Columns available: {available}."
+MISSING_VALUES = ("{what} column {name!r} has {count:,} missing value(s) (NaN/None), first at index {first!r}. "
+                  "Drop or fill those rows before auditing (for a protected attribute, an explicit "
+                  "'unknown' category is usually better than dropping).")
+TOO_MANY_LABELS = ("label column {name!r} has {count} distinct values ({values}); a binary classifier audit needs "
+                   "exactly two. Map the label to two classes first.")
+NEED_POSITIVE = ("label column {name!r} has values {values}: say which one is the positive (predicted) class, "
+                 "e.g. positive_label={example!r}.")
+POSITIVE_ABSENT = ("positive_label={positive!r} does not occur in label column {name!r}; values found: {values}. "
+                   "Pass one of those values (mind the type: 1 and '1' differ).")
+TOO_MANY_GROUPS = ("protected attribute {name!r} has {count:,} distinct values, more than max_groups={max_groups}. "
+                   "Bin it first (for example pandas.cut(data[{name!r}], bins=[0, 25, 45, 200])) or raise max_groups.")
+LENGTH_MISMATCH = "{what} has {found:,} rows but data has {expected:,}: pass one value per data row, in data's row order."
+INDEX_MISMATCH = ("{what} is a pandas Series whose index does not match data's index (first label not in data: "
+                  "{label!r}). Rows are never paired by position: pass a Series indexed like data, or a numpy array "
+                  "in data's row order.")
+NONFINITE_SCORES = ("scores contain {count:,} NaN or infinite value(s), first at row {first}. Scores must be finite "
+                    "probabilities of the positive label.")
+SCORES_OUT_OF_RANGE = ("scores must be probabilities of the positive label in [0, 1]; found values from {low!r} to {high!r}. "
+                       "Pass predict_proba()[:, positive column], or give predictions instead.")
+PREDICTIONS_VALUES = ("predictions contain values {values} that are not label values {labels}. Pass predictions as label "
+                      "values or as booleans (True = positive label {positive!r}).")
+PREDICTIONS_MISSING = "predictions contain {count:,} missing value(s), first at row {first}: every row needs a prediction."
+BAD_PROTECTED = "protected must be a non-empty list of column names; got {found}."
+REFERENCE_UNKNOWN = ("reference group {group!r} for {attribute!r} is not a group of that attribute{hint}. "
+                     "Groups: {groups}.")
+REFERENCE_ATTRIBUTE = "reference names {attribute!r}, which is not an audited attribute; audited: {attributes}."
+LABEL_IN_FEATURES = "features include the label column {name!r}: a model must not see the label. Remove it from features."
+
+
+def _suggest(name: Any, options: Sequence[Any]) -> str:
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _list(values: Sequence[Any], limit: int = 10) -> str:
+    shown = ", ".join(repr(_py(v)) for v in list(values)[:limit])
+    more = len(values) - limit
+    return shown + (f", ... ({more} more)" if more > 0 else "")
+
+
+def _py(v: Any) -> Any:
+    """numpy scalars to Python scalars (for messages and JSON)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One protected attribute: group names (strings, in a stable order) and a code per row."""
+
+    name: str
+    groups: tuple[str, ...]
+    codes: np.ndarray  # int32, one per row, indexes ``groups``
+    categorical: bool  # groups declared by a categorical dtype (absent ones kept with n = 0)
+
+
+@dataclass(frozen=True)
+class ValidatedInputs:
+    data: pd.DataFrame
+    n: int
+    label: str
+    positive_label: Any
+    negative_label: Any
+    favorable: bool
+    y: np.ndarray  # int8 0/1, 1 = positive label
+    attributes: tuple[Attribute, ...]
+    features: tuple[str, ...]
+    predictions: np.ndarray | None  # int8 0/1 when given by the user
+    scores: np.ndarray | None  # float64 probabilities when given by the user
+    reference: dict[str, str]
+    fingerprint: str
+
+
+def _require_column(data: pd.DataFrame, name: Any, what: str) -> None:
+    if name not in data.columns:
+        raise InputError(MISSING_COLUMN.format(what=what, name=name, hint=_suggest(name, data.columns),
+                                               available=_list(list(data.columns), 20)),
+                         code="missing_column", column=str(name))
+
+
+def _check_missing(series: pd.Series, what: str) -> None:
+    mask = series.isna().to_numpy()
+    if mask.any():
+        first = series.index[int(np.argmax(mask))]
+        raise InputError(MISSING_VALUES.format(what=what, name=series.name, count=int(mask.sum()), first=_py(first)),
+                         code="missing_values", column=str(series.name))
+
+
+def _factorize(series: pd.Series) -> tuple[np.ndarray, list[Any], bool]:
+    """Codes and ordered unique values; categorical dtypes keep their declared categories."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.codes.to_numpy().astype(np.int32), list(series.cat.categories), True
+    codes, uniques = pd.factorize(series, sort=False)
+    uniques = list(uniques)
+    try:
+        order = sorted(range(len(uniques)), key=lambda i: uniques[i])
+    except TypeError:
+        order = sorted(range(len(uniques)), key=lambda i: str(uniques[i]))
+    remap = np.empty(len(uniques), dtype=np.int32)
+    remap[order] = np.arange(len(uniques), dtype=np.int32)
+    return remap[codes], [uniques[i] for i in order], False
+
+
+def _group_name(value: Any) -> str:
+    value = _py(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 1.0 and 1 name the same group whatever the column dtype
+    return str(value)
+
+
+def _label_values(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(series.cat.categories.dtype)
+    codes, uniques = pd.factorize(series, sort=False)
+    return codes, [_py(u) for u in uniques]
+
+
+def _infer_positive(values: list[Any], name: str) -> Any:
+    s = set(values)
+    if s <= {0, 1} and all(isinstance(v, (int, float, bool, np.bool_)) for v in values):
+        return True if all(isinstance(v, (bool, np.bool_)) for v in values) else 1
+    example = sorted(values, key=str)[-1]
+    raise InputError(NEED_POSITIVE.format(name=name, values=_list(values), example=example), code="need_positive_label",
+                     column=name)
+
+
+def _aligned(obj: Any, what: str, data: pd.DataFrame) -> np.ndarray | pd.Series:
+    """Values of ``obj`` in data's row order: a Series is matched by index, never by position."""
+    if isinstance(obj, str) and obj in data.columns:
+        return data[obj]
+    if isinstance(obj, pd.DataFrame):
+        if obj.shape[1] != 1:
+            raise InputError(f"{what} is a DataFrame with {obj.shape[1]} columns; pass one column (a Series or array).",
+                             code="bad_shape")
+        obj = obj.iloc[:, 0]
+    if isinstance(obj, pd.Series):
+        if len(obj) != len(data):
+            raise InputError(LENGTH_MISMATCH.format(what=what, found=len(obj), expected=len(data)), code="length_mismatch")
+        if obj.index.equals(data.index):
+            return obj
+        if not (obj.index.is_unique and data.index.is_unique):
+            raise InputError(f"{what} and data must have unique indexes to be matched by label; found duplicated "
+                             "index labels. Reset both indexes or pass a numpy array in data's row order.",
+                             code="index_mismatch")
+        missing = data.index.difference(obj.index)
+        if len(missing):
+            extra = obj.index.difference(data.index)
+            raise InputError(INDEX_MISMATCH.format(what=what, label=_py(extra[0]) if len(extra) else _py(missing[0])),
+                             code="index_mismatch")
+        return obj.reindex(data.index)
+    arr = np.asarray(obj)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise InputError(f"{what} must be one-dimensional (one value per row); got shape {arr.shape}. "
+                         "For predict_proba output pass the positive class's column.", code="bad_shape")
+    if len(arr) != len(data):
+        raise InputError(LENGTH_MISMATCH.format(what=what, found=len(arr), expected=len(data)), code="length_mismatch")
+    return arr
+
+
+def validate_scores(values: Any, what: str = "scores", *, probability: bool = True) -> np.ndarray:
+    arr = np.asarray(values.to_numpy(dtype=float, na_value=np.nan) if isinstance(values, pd.Series) else values)
+    try:
+        arr = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be numeric probabilities; found values of type {arr.dtype}.",
+                         code="bad_scores") from None
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise InputError(NONFINITE_SCORES.format(count=int(bad.sum()), first=int(np.argmax(bad))).replace(
+            "scores", what, 1), code="nonfinite_scores")
+    if probability and len(arr) and (arr.min() < 0 or arr.max() > 1):
+        raise InputError(SCORES_OUT_OF_RANGE.format(low=float(arr.min()), high=float(arr.max())).replace(
+            "scores", what, 1), code="scores_out_of_range")
+    return arr
+
+
+def encode_predictions(values: Any, label_values: list[Any], positive: Any, what: str = "predictions") -> np.ndarray:
+    """0/1 predictions from label values or booleans."""
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+    mask = series.isna().to_numpy()
+    if mask.any():
+        raise InputError(PREDICTIONS_MISSING.format(count=int(mask.sum()), first=int(np.argmax(mask))).replace(
+            "predictions", what, 1), code="missing_predictions")
+    codes, uniques = _label_values(series)
+    uniques_set = set(uniques)
+    if pd.api.types.is_bool_dtype(series.dtype) and not uniques_set <= set(label_values):
+        pos_code = [i for i, u in enumerate(uniques) if u is True or u == True]  # noqa: E712
+    else:
+        unknown = [u for u in uniques if u not in label_values]
+        if unknown:
+            raise InputError(PREDICTIONS_VALUES.format(values=_list(unknown), labels=_list(label_values),
+                                                       positive=positive).replace("predictions", what, 1),
+                             code="bad_predictions")
+        pos_code = [i for i, u in enumerate(uniques) if u == positive]
+    out = np.zeros(len(series), dtype=np.int8)
+    if pos_code:
+        out[codes == pos_code[0]] = 1
+    return out
+
+
+def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray, attributes: Sequence[Attribute]) -> str:
+    """sha256 of the canonical audited data, independent of row order, index and dtype choice.
+
+    Numeric columns (nullable ones included) are hashed as float64, all others as text; per-row
+    hashes are combined by order-independent sums, so shuffling rows keeps the fingerprint.
+    """
+    canon = {}
+    for col in columns:
+        s = data[col]
+        if pd.api.types.is_bool_dtype(s.dtype) or (pd.api.types.is_numeric_dtype(s.dtype)
+                                                    and not isinstance(s.dtype, pd.CategoricalDtype)):
+            canon[str(col)] = s.astype("float64").to_numpy(na_value=np.nan) if hasattr(s, "to_numpy") else s
+        else:
+            vals = s.astype(object)
+            canon[str(col)] = np.where(pd.isna(vals).to_numpy(), "\x00<NA>", vals.astype(str).to_numpy())
+    canon["\x00y"] = y
+    for a in attributes:
+        canon["\x00g:" + a.name] = np.asarray(a.groups, dtype=object)[a.codes] if len(a.groups) else a.codes
+    frame = pd.DataFrame(canon, index=pd.RangeIndex(len(y)))
+    h = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        s1 = int(h.sum(dtype=np.uint64))
+        s2 = int((h * np.uint64(0x9E3779B97F4A7C15)).sum(dtype=np.uint64))
+        s3 = int(np.bitwise_xor.reduce(h)) if len(h) else 0
+    digest = hashlib.sha256()
+    digest.update(repr((sorted(map(str, columns)), len(h), s1, s2, s3)).encode())
+    return digest.hexdigest()
+
+
+def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bool, protected: Any,
+                    reference: dict[str, Any] | None, features: Sequence[str] | None, model_features: Sequence[str] | None,
+                    predictions: Any, scores: Any, config: AuditConfig) -> ValidatedInputs:
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(NOT_A_DATAFRAME.format(found=type(data).__name__), code="not_a_dataframe")
+    if data.columns.duplicated().any():
+        dups = list(dict.fromkeys(data.columns[data.columns.duplicated()]))
+        raise InputError(DUPLICATE_COLUMNS.format(names=_list(dups)), code="duplicate_columns")
+    if len(data) == 0:
+        raise InputError(NO_ROWS, code="no_rows")
+    if not isinstance(favorable, bool):
+        raise InputError(f"favorable must be True (the positive label is the favourable outcome) or False; got {favorable!r}.",
+                         code="invalid_option")
+
+    # label
+    _require_column(data, label, "label")
+    label_series = data[label]
+    _check_missing(label_series, "label")
+    codes, values = _label_values(label_series)
+    if len(values) > 2:
+        raise InputError(TOO_MANY_LABELS.format(name=label, count=len(values), values=_list(values)),
+                         code="too_many_labels", column=str(label))
+    if positive_label is None:
+        positive_label = _infer_positive(values, str(label))
+    positive_label = _py(positive_label)
+    matches = [i for i, v in enumerate(values) if v == positive_label]
+    if not matches:
+        raise InputError(POSITIVE_ABSENT.format(positive=positive_label, name=label, values=_list(values)),
+                         code="positive_label_absent", column=str(label))
+    y = (codes == matches[0]).astype(np.int8)
+    others = [v for i, v in enumerate(values) if i != matches[0]]
+    negative_label = others[0] if others else None
+
+    # protected attributes
+    if isinstance(protected, str):
+        protected = [protected]
+    if not isinstance(protected, (list, tuple)) or not protected:
+        raise InputError(BAD_PROTECTED.format(found=repr(protected)), code="bad_protected")
+    if len(set(map(str, protected))) != len(protected):
+        raise InputError(f"protected lists a column twice: {protected!r}. List each column once.", code="bad_protected")
+    attributes = []
+    for name in protected:
+        _require_column(data, name, "protected")
+        if name == label:
+            raise InputError(f"protected column {name!r} is the label column; choose a different protected attribute.",
+                             code="bad_protected", column=str(name))
+        s = data[name]
+        _check_missing(s, "protected")
+        pcodes, uniques, categorical = _factorize(s)
+        if len(uniques) > config.max_groups:
+            raise InputError(TOO_MANY_GROUPS.format(name=name, count=len(uniques), max_groups=config.max_groups),
+                             code="too_many_groups", column=str(name))
+        names = [_group_name(u) for u in uniques]
+        if len(set(names)) != len(names):
+            dup = [n for n in names if names.count(n) > 1][0]
+            raise InputError(f"protected column {name!r} has distinct values that print the same ({dup!r}); "
+                             "convert the column to one type first.", code="ambiguous_groups", column=str(name))
+        attributes.append(Attribute(str(name), tuple(names), pcodes, categorical))
+
+    # features
+    if features is None:
+        features = list(model_features) if model_features is not None else [c for c in data.columns if c != label]
+    else:
+        if isinstance(features, str):
+            features = [features]
+        features = list(features)
+    for col in features:
+        _require_column(data, col, "feature")
+    if label in features and model_features is None:
+        raise InputError(LABEL_IN_FEATURES.format(name=label), code="label_in_features", column=str(label))
+
+    # predictions and scores supplied by the user
+    pred_arr = score_arr = None
+    for name, obj in (("predictions", predictions), ("scores", scores)):
+        if isinstance(obj, str) and obj not in data.columns:
+            _require_column(data, obj, name)
+        if isinstance(obj, str) and obj in features:
+            features.remove(obj)
+    if scores is not None:
+        score_arr = validate_scores(_aligned(scores, "scores", data))
+    if predictions is not None:
+        pred_arr = encode_predictions(_aligned(predictions, "predictions", data), values, positive_label)
+
+    # reference groups
+    ref_out: dict[str, str] = {}
+    for attr_name, group in (reference or {}).items():
+        ref_out[str(attr_name)] = _group_name(group)
+    fp = fingerprint(data, [c for c in dict.fromkeys([*features, *protected]) if c != label], y, attributes)
+    return ValidatedInputs(data=data, n=len(data), label=str(label), positive_label=positive_label,
+                           negative_label=negative_label, favorable=favorable, y=y, attributes=tuple(attributes),
+                           features=tuple(features), predictions=pred_arr, scores=score_arr, reference=ref_out,
+                           fingerprint=fp)
+
+
+def check_reference(reference: dict[str, str], partitions: dict[str, tuple[str, ...]]) -> None:
+    """Reference groups must name an audited attribute and one of its groups."""
+    for attr, group in reference.items():
+        if attr not in partitions:
+            raise InputError(REFERENCE_ATTRIBUTE.format(attribute=attr, attributes=_list(list(partitions))),
+                             code="bad_reference")
+        groups = partitions[attr]
+        if group not in groups:
+            raise InputError(REFERENCE_UNKNOWN.format(group=group, attribute=attr, hint=_suggest(group, groups),
+                                                      groups=_list(list(groups), 20)), code="bad_reference")

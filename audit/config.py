@@ -1,0 +1,105 @@
+"""Frozen, validated audit options."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .exceptions import ConfigError
+
+CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Options of one audit. Every field is validated on construction.
+
+    Attributes:
+        threshold: score at or above which a probability counts as a positive prediction.
+        seed: seed of every random step (bootstrap, determinism check sample).
+        n_bootstrap: number of bootstrap resamples for confidence intervals (0 disables intervals).
+        confidence: confidence level of the intervals, and ``1 - confidence`` is the significance level.
+        min_group_size: groups with fewer rows are flagged ``insufficient data``.
+        min_positives / min_negatives: groups with fewer true positives / negatives are flagged too.
+        max_groups: a protected attribute with more distinct values is refused (bin it first).
+        intersections: audit intersections of the protected attributes (all pairs, up to ``intersection_order``).
+        intersection_order: largest number of attributes combined in one intersection.
+        max_intersection_groups: intersections with more cells are skipped with a warning.
+        correction: multiple-comparison correction of disparity p-values across the audit.
+        four_fifths: the disparate-impact threshold of the four-fifths rule.
+        calibration_bins: equal-width bins of the expected calibration error.
+        score_bins: quantile bins used to resample score metrics (AUC, AP, calibration) in the bootstrap.
+        check_determinism_rows: rows re-predicted to detect a non-deterministic model (0 disables).
+    """
+
+    threshold: float = 0.5
+    seed: int = 0
+    n_bootstrap: int = 1000
+    confidence: float = 0.95
+    min_group_size: int = 30
+    min_positives: int = 5
+    min_negatives: int = 5
+    max_groups: int = 50
+    intersections: bool = True
+    intersection_order: int = 2
+    max_intersection_groups: int = 200
+    correction: str = "holm"
+    four_fifths: float = 0.8
+    calibration_bins: int = 10
+    score_bins: int = 256
+    check_determinism_rows: int = 256
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, name: str, what: str) -> None:
+            if not ok:
+                value = getattr(self, name)
+                raise ConfigError(f"{name}={value!r} is invalid: {what}.", code="invalid_option")
+
+        def is_int(name: str) -> bool:
+            v = getattr(self, name)
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        need(isinstance(self.threshold, (int, float)) and 0.0 <= self.threshold <= 1.0
+             and not isinstance(self.threshold, bool), "threshold", "give a probability between 0 and 1")
+        need(is_int("seed") and self.seed >= 0, "seed", "give a non-negative integer")
+        need(is_int("n_bootstrap") and (self.n_bootstrap == 0 or self.n_bootstrap >= 100), "n_bootstrap",
+             "give 0 (no intervals) or at least 100 resamples (1000 is recommended)")
+        need(isinstance(self.confidence, float) and 0.5 < self.confidence < 1.0, "confidence",
+             "give a level between 0.5 and 1, such as 0.95")
+        for name in ("min_group_size", "min_positives", "min_negatives"):
+            need(is_int(name) and getattr(self, name) >= 0, name, "give a non-negative integer")
+        need(is_int("max_groups") and self.max_groups >= 2, "max_groups", "give an integer of at least 2")
+        need(isinstance(self.intersections, bool), "intersections", "give True or False")
+        need(is_int("intersection_order") and self.intersection_order >= 2, "intersection_order",
+             "give an integer of at least 2")
+        need(is_int("max_intersection_groups") and self.max_intersection_groups >= 2, "max_intersection_groups",
+             "give an integer of at least 2")
+        need(self.correction in CORRECTIONS, "correction", f"choose one of {', '.join(CORRECTIONS)}")
+        need(isinstance(self.four_fifths, (int, float)) and 0 < self.four_fifths <= 1, "four_fifths",
+             "give a ratio in (0, 1], usually 0.8")
+        need(is_int("calibration_bins") and 2 <= self.calibration_bins <= 100, "calibration_bins",
+             "give an integer between 2 and 100")
+        need(is_int("score_bins") and 16 <= self.score_bins <= 4096, "score_bins",
+             "give an integer between 16 and 4096")
+        need(is_int("check_determinism_rows") and self.check_determinism_rows >= 0, "check_determinism_rows",
+             "give a non-negative integer")
+        if math.isnan(float(self.threshold)):
+            raise ConfigError("threshold is NaN: give a probability between 0 and 1.", code="invalid_option")
+
+    @property
+    def alpha(self) -> float:
+        return 1.0 - self.confidence
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "AuditConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown audit option(s) {', '.join(unknown)}; known options: {', '.join(sorted(known))}.",
+                              code="unknown_option")
+        return cls(**data)

@@ -1,0 +1,95 @@
+"""Real fairness benchmark data sets, shipped compressed inside the package (no network needed).
+
+Each loader returns a :class:`pandas.DataFrame`; the audit settings that go with it are in
+``DATASETS[name]`` (and in ``df.attrs``): label column, positive label, whether the positive label
+is the favourable outcome, and the protected columns. Sources and licences: ``NOTICE.md`` beside this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["DatasetInfo", "DATASETS", "load_adult", "load_compas", "load_german", "load"]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    file: str
+    label: str
+    positive_label: Any
+    favorable: bool
+    protected: tuple[str, ...]
+    description: str
+    source: str
+
+    def audit_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`audit.run_audit` that match this data set."""
+        return {"label": self.label, "positive_label": self.positive_label,
+                "favorable": self.favorable, "protected": list(self.protected)}
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "adult": DatasetInfo(
+        "adult", "adult.csv.gz", "income", ">50K", True, ("sex", "race"),
+        "US 1994 census extract: does a person earn more than $50K a year? 48,842 rows "
+        "(column `split`: 32,561 train, 16,281 test); missing values ('?') are NA.",
+        "UCI Machine Learning Repository, Adult (Becker & Kohavi, 1996), CC BY 4.0"),
+    "compas": DatasetInfo(
+        "compas", "compas.csv.gz", "two_year_recid", 1, False, ("race", "sex"),
+        "Broward County COMPAS screenings with two-year recidivism, ProPublica's filter (6,172 rows). "
+        "The positive label (reoffended) is the unfavourable outcome.",
+        "ProPublica, Machine Bias COMPAS analysis (2016)"),
+    "german": DatasetInfo(
+        "german", "german.csv.gz", "credit", "good", True, ("sex", "age_group"),
+        "Statlog German credit: 1,000 applicants rated good or bad credit risk; codes decoded to words, "
+        "sex from the personal-status code, age_group is age < 25 / >= 25.",
+        "UCI Statlog (German Credit Data), Hofmann (1994), CC BY 4.0"),
+}
+
+
+def load(name: str, split: str | None = None) -> "pd.DataFrame":
+    """Load a bundled data set by name (``adult``, ``compas`` or ``german``)."""
+    import pandas as pd
+
+    from ..exceptions import InputError
+
+    if name not in DATASETS:
+        raise InputError(f"dataset {name!r} is not bundled; choose one of {', '.join(DATASETS)}.",
+                         code="unknown_dataset")
+    info = DATASETS[name]
+    with resources.files(__package__).joinpath("data", info.file).open("rb") as fh:
+        df = pd.read_csv(fh, compression="gzip", keep_default_na=False, na_values=[""])
+    if split is not None:
+        if "split" not in df.columns:
+            raise InputError(f"split={split!r}: dataset {name!r} has no train/test split; pass split=None.",
+                             code="invalid_option")
+        if split not in ("train", "test"):
+            raise InputError(f"split={split!r} is invalid: choose 'train', 'test' or None (all rows).",
+                             code="invalid_option")
+        df = df[df["split"] == split].reset_index(drop=True)
+    df.attrs.update(info.audit_kwargs())
+    return df
+
+
+def load_adult(split: str | None = None) -> "pd.DataFrame":
+    """UCI Adult census income: label ``income`` (positive ``>50K``, favourable), protected ``sex``, ``race``.
+
+    ``split='train'`` gives the 32,561 rows of adult.data, ``'test'`` the 16,281 of adult.test, ``None`` both.
+    """
+    return load("adult", split)
+
+
+def load_compas() -> "pd.DataFrame":
+    """ProPublica COMPAS: label ``two_year_recid`` (positive 1 = reoffended, unfavourable), protected ``race``, ``sex``."""
+    return load("compas")
+
+
+def load_german() -> "pd.DataFrame":
+    """Statlog German credit: label ``credit`` (positive ``good``, favourable), protected ``sex``, ``age_group``."""
+    return load("german")

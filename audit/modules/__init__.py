@@ -1,0 +1,1 @@
+"""Independent audit modules: each reads the audit context and returns plain records."""

@@ -1,0 +1,57 @@
+"""Group-level facts shared by the modules: data sufficiency and reference groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._context import AuditContext, Partition
+from ..stats.counts import count_metric, favorable_frame
+
+
+@dataclass(frozen=True)
+class GroupFacts:
+    n: np.ndarray
+    positives: np.ndarray
+    negatives: np.ndarray
+    predicted_positives: np.ndarray
+    favorable_rate: np.ndarray  # predicted favourable-outcome rate
+    sufficient: np.ndarray  # bool
+    reasons: tuple[str, ...]  # why a group is insufficient ("" when sufficient)
+    reference: int | None  # index of the reference group (None for the overall partition)
+
+
+def group_facts(ctx: AuditContext, part: Partition) -> GroupFacts:
+    cfg = ctx.config
+    c = part.counts
+    n = c.sum(-1)
+    pos = c[:, 2] + c[:, 3]
+    neg = c[:, 0] + c[:, 1]
+    pp = c[:, 1] + c[:, 3]
+    fav_rate = count_metric("selection_rate", favorable_frame(c, ctx.favorable))
+    reasons = []
+    for i in range(len(n)):
+        why = []
+        if n[i] == 0:
+            why.append("no rows in the data")
+        elif n[i] < cfg.min_group_size:
+            why.append(f"{n[i]:,} rows < min_group_size {cfg.min_group_size}")
+        if n[i] and pos[i] < cfg.min_positives:
+            why.append(f"{pos[i]:,} actual positives < min_positives {cfg.min_positives}")
+        if n[i] and neg[i] < cfg.min_negatives:
+            why.append(f"{neg[i]:,} actual negatives < min_negatives {cfg.min_negatives}")
+        reasons.append("; ".join(why))
+    sufficient = np.array([r == "" for r in reasons])
+    reference = None
+    if len(part.members):
+        chosen = ctx.inputs.reference.get(part.attribute)
+        if chosen is not None:
+            reference = part.groups.index(chosen)
+        else:
+            pool = np.flatnonzero(sufficient & np.isfinite(fav_rate))
+            if len(pool) == 0:
+                pool = np.flatnonzero(n > 0)
+            # highest favourable-outcome rate (EEOC four-fifths convention); ties: the larger group
+            reference = int(max(pool, key=lambda i: (fav_rate[i], n[i], -i)))
+    return GroupFacts(n, pos, neg, pp, fav_rate, sufficient, tuple(reasons), reference)

@@ -1,0 +1,240 @@
+"""Fairness disparities: each group against a reference group, and the largest gap across groups,
+with bootstrap intervals, p-values corrected across the audit, and verdicts.
+
+Disparities are seen from the favourable outcome (as in aif360): a negative difference, or a ratio
+below 1, means the group fares worse than its reference. When the positive label is the
+unfavourable outcome (``favorable=False``), truth and prediction are both flipped first, so
+"selection rate" is the rate of favourable decisions and "true positive rate" the rate at which
+people who deserved the favourable outcome received it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .._context import AuditContext, Partition
+from ..stats.bootstrap import bootstrap_se, percentile_interval
+from ..stats.counts import count_metric, favorable_frame, proportion_parts
+from ..stats.significance import adjust, two_proportion_p, wald_p
+from ._groups import GroupFacts, group_facts
+
+
+@dataclass(frozen=True)
+class Disparity:
+    name: str
+    component: str  # per-group quantity compared
+    kind: str  # "difference", "ratio", "equalized_odds"
+    test: str  # "proportion", "bootstrap", "min_tpr_fpr"
+    pairs_with: str | None = None  # ratio rows share the p-value of this difference
+
+
+DISPARITIES = (
+    Disparity("demographic_parity_difference", "selection_rate", "difference", "proportion"),
+    Disparity("demographic_parity_ratio", "selection_rate", "ratio", "proportion", "demographic_parity_difference"),
+    Disparity("equal_opportunity_difference", "recall", "difference", "proportion"),
+    Disparity("equalized_odds_difference", "recall", "equalized_odds", "min_tpr_fpr"),
+    Disparity("average_odds_difference", "average_odds", "difference", "bootstrap"),
+    Disparity("predictive_parity_difference", "precision", "difference", "proportion"),
+    Disparity("fpr_difference", "fpr", "difference", "proportion"),
+    Disparity("fnr_difference", "fnr", "difference", "proportion"),
+    Disparity("accuracy_difference", "accuracy", "difference", "proportion"),
+    Disparity("roc_auc_difference", "roc_auc", "difference", "bootstrap"),
+    Disparity("calibration_gap", "calibration_in_the_large", "difference", "bootstrap"),
+    Disparity("base_rate_difference", "base_rate", "difference", "proportion"),
+    Disparity("base_rate_ratio", "base_rate", "ratio", "proportion", "base_rate_difference"),
+)
+
+COMPONENT_REASON = {
+    "selection_rate": "has no rows",
+    "recall": "has no actual favourable outcomes",
+    "fpr": "has no actual unfavourable outcomes",
+    "fnr": "has no actual favourable outcomes",
+    "precision": "has no predicted favourable outcomes",
+    "accuracy": "has no rows",
+    "base_rate": "has no rows",
+    "average_odds": "needs both actual outcomes",
+    "roc_auc": "needs both actual outcomes",
+    "calibration_in_the_large": "has no rows",
+}
+
+
+def _components(ctx: AuditContext, part: Partition, counts: np.ndarray | None, score: dict[str, np.ndarray]
+                ) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    if counts is None:
+        return out
+    fav = favorable_frame(counts, ctx.favorable)
+    for name in ("selection_rate", "recall", "fpr", "fnr", "precision", "accuracy", "base_rate"):
+        out[name] = count_metric(name, fav)
+    out["average_odds"] = (out["recall"] + out["fpr"]) / 2.0
+    if "roc_auc" in score:
+        out["roc_auc"] = score["roc_auc"]
+    if "calibration_in_the_large" in score:
+        citl = score["calibration_in_the_large"]
+        out["calibration_in_the_large"] = citl if ctx.favorable else -citl
+    return out
+
+
+def _compare(kind: str, a: np.ndarray, b: np.ndarray, a2: np.ndarray | None = None, b2: np.ndarray | None = None
+             ) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if kind == "difference":
+            return a - b
+        if kind == "ratio":
+            return np.where(b != 0, a / np.where(b != 0, b, 1.0), np.nan)
+        return np.maximum(np.abs(a - b), np.abs(a2 - b2))
+
+
+def _gap(kind: str, v: np.ndarray, v2: np.ndarray | None = None) -> np.ndarray:
+    """Largest gap across groups (last axis); NaN when fewer than two groups are defined."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        defined = np.isfinite(v).sum(-1) >= 2
+        hi = np.nanmax(np.where(np.isfinite(v), v, np.nan), axis=-1) if v.size else np.nan
+        lo = np.nanmin(np.where(np.isfinite(v), v, np.nan), axis=-1) if v.size else np.nan
+        if kind == "difference":
+            out = hi - lo
+        elif kind == "ratio":
+            out = np.where(hi != 0, lo / np.where(hi != 0, hi, 1.0), np.nan)
+        else:
+            hi2 = np.nanmax(np.where(np.isfinite(v2), v2, np.nan), axis=-1)
+            lo2 = np.nanmin(np.where(np.isfinite(v2), v2, np.nan), axis=-1)
+            out = np.maximum(hi - lo, hi2 - lo2)
+            defined = defined & (np.isfinite(v2).sum(-1) >= 2)
+    return np.where(defined, out, np.nan)
+
+
+def _p_value(d: Disparity, fav_counts: np.ndarray, g: int, r: int, value: float, se: float) -> float:
+    if d.test == "proportion":
+        x, t = proportion_parts(d.component, fav_counts)
+        return two_proportion_p(float(x[g]), float(t[g]), float(x[r]), float(t[r]))
+    if d.test == "min_tpr_fpr":
+        ps = []
+        for comp in ("recall", "fpr"):
+            x, t = proportion_parts(comp, fav_counts)
+            ps.append(two_proportion_p(float(x[g]), float(t[g]), float(x[r]), float(t[r])))
+        ps = [p for p in ps if math.isfinite(p)]
+        return min(1.0, 2 * min(ps)) if ps else math.nan
+    return wald_p(value, se)
+
+
+def run(ctx: AuditContext) -> dict[str, Any]:
+    cfg = ctx.config
+    rows: list[dict[str, Any]] = []
+    references: list[tuple[str, str]] = []
+    for part in ctx.partitions:
+        if not part.members or len(part.groups) < 2:
+            continue
+        facts: GroupFacts = group_facts(ctx, part)
+        r = facts.reference
+        references.append((part.attribute, part.groups[r]))
+        point = _components(ctx, part, part.counts, part.score_point)
+        boot = _components(ctx, part, part.boot_counts, part.score_boot) if part.boot_counts is not None else {}
+        fav_counts = favorable_frame(part.counts, ctx.favorable)
+        usable = facts.sufficient
+        for d in DISPARITIES:
+            if d.component not in point:
+                reason = ("the model gives no scores" if ctx.model.scores is None
+                          else "the scores are not probabilities")
+                rows.append({"attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
+                             "metric": d.name, "comparison": "max_gap", "verdict": "undefined", "reason": reason})
+                continue
+            a = point[d.component]
+            a2 = point["fpr"] if d.kind == "equalized_odds" else None
+            ab = boot.get(d.component)
+            ab2 = boot.get("fpr") if d.kind == "equalized_odds" else None
+            for g, name in enumerate(part.groups):
+                if g == r:
+                    continue
+                value = _compare(d.kind, a[g:g + 1], a[r:r + 1],
+                                 None if a2 is None else a2[g:g + 1], None if a2 is None else a2[r:r + 1])[0]
+                low = high = se = math.nan
+                if ab is not None:
+                    reps = _compare(d.kind, ab[:, g], ab[:, r], None if ab2 is None else ab2[:, g],
+                                    None if ab2 is None else ab2[:, r])
+                    lo_, hi_, _ = percentile_interval(reps[:, None], cfg.confidence)
+                    low, high = lo_[0], hi_[0]
+                    se = bootstrap_se(reps[:, None])[0]
+                reason = ""
+                if facts.n[g] == 0:
+                    verdict, reason = "undefined", f"group {name!r} has no rows in the data"
+                elif not math.isfinite(value):
+                    bad = [x for x in (g, r) if not np.isfinite(a[x]) or (a2 is not None and not np.isfinite(a2[x]))]
+                    who = part.groups[bad[0]] if bad else part.groups[r]
+                    verdict = "undefined"
+                    reason = (f"group {who!r} {COMPONENT_REASON[d.component]}" if bad
+                              else f"reference group {who!r} has a rate of 0 (division by zero)")
+                elif not (usable[g] and usable[r]):
+                    verdict = "insufficient data"
+                    reason = "; ".join(f"{part.groups[x]!r}: {facts.reasons[x]}" for x in (g, r) if not usable[x])
+                else:
+                    verdict = None  # decided after the correction across the audit
+                p_raw = _p_value(d, fav_counts, g, r, value, se) if verdict is None else math.nan
+                if verdict is None and not math.isfinite(p_raw):
+                    verdict, reason = "not tested", "no test available (bootstrap disabled: n_bootstrap=0)"
+                flag = ""
+                if d.name == "demographic_parity_ratio" and math.isfinite(value) and value < cfg.four_fifths:
+                    flag = f"below four-fifths ({cfg.four_fifths:g})"
+                defined = verdict != "undefined"
+                rows.append({"attribute": part.attribute, "group": name, "reference": part.groups[r],
+                             "metric": d.name, "comparison": "vs_reference", "value": value if defined else None,
+                             "ci_low": low if defined else None, "ci_high": high if defined else None,
+                             "p_value_raw": p_raw, "verdict": verdict, "flag": flag, "reason": reason,
+                             "_test": d.pairs_with is None})
+            # largest gap among groups with sufficient data
+            keep = np.flatnonzero(usable)
+            value = _gap(d.kind, a[keep], None if a2 is None else a2[keep])
+            low = high = math.nan
+            if ab is not None and len(keep) >= 2:
+                reps = _gap(d.kind, ab[:, keep], None if ab2 is None else ab2[:, keep])
+                lo_, hi_, _ = percentile_interval(reps[:, None], cfg.confidence)
+                low, high = lo_[0], hi_[0]
+            value = float(value)
+            flag = ""
+            if d.name == "demographic_parity_ratio" and math.isfinite(value) and value < cfg.four_fifths:
+                flag = f"below four-fifths ({cfg.four_fifths:g})"
+            if len(keep) < 2:
+                verdict, reason = "insufficient data", "fewer than two groups have sufficient data"
+            elif not math.isfinite(value):
+                verdict, reason = "undefined", "the metric is undefined for all but one group with sufficient data"
+            else:
+                verdict, reason = None, ""
+            rows.append({"attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
+                         "metric": d.name, "comparison": "max_gap",
+                         "value": value if verdict != "undefined" else None,
+                         "ci_low": low if verdict != "undefined" else None,
+                         "ci_high": high if verdict != "undefined" else None,
+                         "verdict": verdict, "flag": flag,
+                         "reason": reason or "largest gap among groups with sufficient data; p-value: the smallest "
+                                             "adjusted p-value of its group-vs-reference comparisons"})
+    _decide(rows, cfg.correction, cfg.alpha)
+    return {"disparities": rows, "references": references}
+
+
+def _decide(rows: list[dict[str, Any]], method: str, alpha: float) -> None:
+    """Correct p-values across the audit, then set verdicts (in place, before the result is frozen)."""
+    family = [i for i, row in enumerate(rows) if row.get("_test") and row["verdict"] is None]
+    adjusted = adjust(np.array([rows[i]["p_value_raw"] for i in family]), method)
+    p_of: dict[tuple[str, str, str], float] = {}
+    for i, p in zip(family, adjusted):
+        rows[i]["p_value"] = float(p)
+        p_of[(rows[i]["attribute"], rows[i]["group"], rows[i]["metric"])] = float(p)
+    pairs = {d.name: d.pairs_with for d in DISPARITIES if d.pairs_with}
+    for row in rows:
+        if row["comparison"] == "vs_reference" and row["metric"] in pairs and row["verdict"] is None:
+            row["p_value"] = p_of.get((row["attribute"], row["group"], pairs[row["metric"]]), math.nan)
+    for row in rows:
+        if row["comparison"] == "max_gap" and row["verdict"] is None:
+            ps = [r["p_value"] for r in rows if r["comparison"] == "vs_reference" and r["attribute"] == row["attribute"]
+                  and r["metric"] == row["metric"] and r.get("p_value") is not None and math.isfinite(r["p_value"])]
+            row["p_value"] = min(ps) if ps else math.nan
+            if not ps:
+                row["verdict"] = "not tested"
+                row["reason"] = "no group-vs-reference comparison of this metric could be tested"
+    for row in rows:
+        row.pop("_test", None)
+        if row["verdict"] is None:
+            row["verdict"] = "significant" if row["p_value"] < alpha else "not significant"

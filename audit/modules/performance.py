@@ -1,0 +1,71 @@
+"""Performance by group and overall, with bootstrap intervals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._context import AuditContext
+from ..stats.bootstrap import percentile_interval
+from ..stats.counts import COUNT_METRICS, UNDEFINED_REASON as COUNT_REASON, count_metric
+from ..stats.scores import PROBABILITY_ONLY, SCORE_METRICS, UNDEFINED_REASON as SCORE_REASON
+from ._groups import group_facts
+
+NO_SCORES = "the model gives no scores (predictions only); pass scores= or a model with predict_proba"
+NOT_PROBABILITIES = "the scores are decision-function values, not probabilities"
+
+
+def run(ctx: AuditContext) -> dict[str, Any]:
+    records: list[dict[str, Any]] = []
+    group_records: list[dict[str, Any]] = []
+    conf = ctx.config.confidence
+    for part in ctx.partitions:
+        facts = group_facts(ctx, part)
+        for i, g in enumerate(part.groups):
+            group_records.append({
+                "attribute": part.attribute, "group": g, "n": facts.n[i], "positives": facts.positives[i],
+                "negatives": facts.negatives[i], "predicted_positives": facts.predicted_positives[i],
+                "favorable_rate": facts.favorable_rate[i], "is_reference": facts.reference == i,
+                "status": "ok" if facts.sufficient[i] else "insufficient data", "reason": facts.reasons[i]})
+
+        def add(metric: str, values: np.ndarray, reps: np.ndarray | None, why_undefined: str) -> None:
+            if reps is not None:
+                low, high, _ = percentile_interval(reps, conf)
+            else:
+                low = high = np.full(len(values), np.nan)
+            for i, g in enumerate(part.groups):
+                v = values[i]
+                if facts.n[i] == 0:
+                    status, reason = "undefined", "the group has no rows in the data"
+                elif not np.isfinite(v):
+                    status, reason = "undefined", why_undefined
+                elif not facts.sufficient[i]:
+                    status, reason = "insufficient data", facts.reasons[i]
+                else:
+                    status, reason = "ok", ""
+                ok = status != "undefined"
+                records.append({"attribute": part.attribute, "group": g, "metric": metric,
+                                "value": v if ok else None, "ci_low": low[i] if ok else None,
+                                "ci_high": high[i] if ok else None, "n": facts.n[i],
+                                "status": status, "reason": reason})
+
+        for metric, values in (("positives", facts.positives), ("negatives", facts.negatives),
+                               ("predicted_positives", facts.predicted_positives)):
+            for i, g in enumerate(part.groups):
+                records.append({"attribute": part.attribute, "group": g, "metric": metric, "value": float(values[i]),
+                                "ci_low": None, "ci_high": None, "n": facts.n[i],
+                                "status": "ok" if facts.sufficient[i] else "insufficient data",
+                                "reason": facts.reasons[i] or "a count (no interval)"})
+        for metric in COUNT_METRICS:
+            reps = count_metric(metric, part.boot_counts) if part.boot_counts is not None else None
+            add(metric, count_metric(metric, part.counts), reps, COUNT_REASON[metric])
+        for metric in SCORE_METRICS:
+            if metric not in part.score_point:
+                why = NO_SCORES if ctx.model.scores is None else NOT_PROBABILITIES
+                if ctx.model.scores is not None and metric not in PROBABILITY_ONLY:
+                    why = SCORE_REASON[metric]
+                add(metric, np.full(len(part.groups), np.nan), None, why)
+                continue
+            add(metric, part.score_point[metric], part.score_boot.get(metric), SCORE_REASON[metric])
+    return {"metrics": records, "groups": group_records}

@@ -1,0 +1,1 @@
+"""Renderers: views of a finished AuditResult. They format; they never compute metrics."""

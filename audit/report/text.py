@@ -1,0 +1,72 @@
+"""Plain-text summary of a result (CLI and notebooks)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..results import AuditResult
+
+
+def fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "undefined"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def fmt_p(p: Any) -> str:
+    if p is None:
+        return "p n/a"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def interval(row: dict[str, Any]) -> str:
+    if row.get("ci_low") is None:
+        return ""
+    return f" [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
+
+
+def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
+    cfg = result.config
+    fav = "favourable" if result.favorable else "unfavourable"
+    lines = [
+        f"Fairness audit of {result.n_rows:,} rows; label {result.label!r}, positive {result.positive_label!r} "
+        f"({fav}); protected: {', '.join(result.protected)}",
+        f"Model: {result.model.description} [{result.model.method}"
+        + ("" if result.model.deterministic is None else
+           ", deterministic" if result.model.deterministic else ", NON-DETERMINISTIC") + "]",
+    ]
+    overall = {r["metric"]: r for r in result.metrics_table.records() if r["attribute"] == "(overall)"}
+    parts = []
+    for m in ("accuracy", "balanced_accuracy", "roc_auc", "selection_rate", "base_rate"):
+        if m in overall and overall[m]["value"] is not None:
+            parts.append(f"{m} {fmt(overall[m]['value'])}{interval(overall[m])}")
+    lines.append("Overall: " + "; ".join(parts))
+    for attr, ref in result.references:
+        groups = [g for g in result.groups_table.records() if g["attribute"] == attr]
+        shown = ", ".join(f"{g['group']} {g['n']:,}" + ("*" if g["status"] != "ok" else "") for g in groups[:8])
+        more = f", ... ({len(groups) - 8} more)" if len(groups) > 8 else ""
+        lines.append(f"  {attr}: {shown}{more}  (reference: {ref})")
+    if any(g["status"] != "ok" for g in result.groups_table.records()):
+        lines.append("  * insufficient data: too few rows, positives or negatives to judge")
+    disp = [r for r in result.disparities_table.records() if r["comparison"] == "vs_reference"]
+    tested = [r for r in disp if r["verdict"] in ("significant", "not significant")]
+    sig = [r for r in tested if r["verdict"] == "significant"]
+    lines.append("")
+    lines.append(f"Disparities: {len(sig)} significant of {len(tested)} tested "
+                 f"({cfg.correction} correction, {100 * cfg.confidence:g}% intervals, {cfg.n_bootstrap} resamples); "
+                 f"{sum(r['verdict'] == 'insufficient data' for r in disp)} with insufficient data")
+    sig.sort(key=lambda r: (r["p_value"], -abs((r["value"] or 0))))
+    for r in sig[:max_rows]:
+        flag = f"  <- {r['flag']}" if r["flag"] else ""
+        lines.append(f"  {r['attribute']}: {r['group']} vs {r['reference']}: {r['metric']} {fmt(r['value'])}"
+                     f"{interval(r)} {fmt_p(r['p_value'])}{flag}")
+    if len(sig) > max_rows:
+        lines.append(f"  ... {len(sig) - max_rows} more (see the JSON result)")
+    for w in result.warnings:
+        lines.append(f"warning: {w}")
+    for e in result.errors:
+        lines.append(f"error in module {e.module}: {e.error_type}: {e.message}")
+    return "\n".join(lines)

@@ -1,0 +1,255 @@
+"""Frozen audit results and their versioned JSON form.
+
+An :class:`AuditResult` is plain data: tables of tuples, never mutated after it is built. The
+DataFrame views (``metrics``, ``disparities``, ``groups``) are fresh copies on every access.
+JSON never holds NaN or Infinity: an undefined value is ``null`` with a status and a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .config import AuditConfig
+from .exceptions import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+FORMAT = "fairness-audit/result"
+FORMAT_VERSION = 1
+
+METRIC_COLUMNS = ("attribute", "group", "metric", "value", "ci_low", "ci_high", "n", "status", "reason")
+DISPARITY_COLUMNS = ("attribute", "group", "reference", "metric", "value", "ci_low", "ci_high", "p_value", "verdict",
+                     "comparison", "p_value_raw", "flag", "reason")
+GROUP_COLUMNS = ("attribute", "group", "n", "positives", "negatives", "predicted_positives", "favorable_rate",
+                 "is_reference", "status", "reason")
+_FLOAT_COLUMNS = {"value", "ci_low", "ci_high", "p_value", "p_value_raw", "favorable_rate"}
+
+
+def _clean(v: Any) -> Any:
+    """Python scalars only; NaN and infinities become None."""
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+@dataclass(frozen=True)
+class Table:
+    """An immutable table: column names and rows of plain Python values."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...] = ()
+
+    @classmethod
+    def from_records(cls, columns: tuple[str, ...], records: Iterable[dict[str, Any]]) -> "Table":
+        return cls(columns, tuple(tuple(_clean(r.get(c)) for c in columns) for r in records))
+
+    def to_frame(self) -> "pd.DataFrame":
+        import pandas as pd
+
+        df = pd.DataFrame(list(self.rows), columns=list(self.columns), dtype=object)
+        for c in self.columns:
+            if c in _FLOAT_COLUMNS:
+                df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+            elif c in ("n", "positives", "negatives", "predicted_positives"):
+                df[c] = df[c].astype("int64")
+            elif c == "is_reference":
+                df[c] = df[c].astype(bool)
+            else:
+                df[c] = df[c].astype(object)
+        return df
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r)) for r in self.rows]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": list(self.columns), "rows": [list(r) for r in self.rows]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Table":
+        return cls(tuple(d["columns"]), tuple(tuple(r) for r in d["rows"]))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    description: str
+    method: str
+    score_kind: str | None
+    fingerprint: str | None
+    deterministic: bool | None
+
+
+@dataclass(frozen=True)
+class ModuleError:
+    """A module that failed: recorded in the result instead of sinking the audit."""
+
+    module: str
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything an audit found. Frozen; render it, gate it, or store it as JSON."""
+
+    created: str
+    library_version: str
+    label: str
+    positive_label: Any
+    negative_label: Any
+    favorable: bool
+    protected: tuple[str, ...]
+    features: tuple[str, ...]
+    n_rows: int
+    data_fingerprint: str
+    model: ModelInfo
+    config: AuditConfig
+    metrics_table: Table
+    disparities_table: Table
+    groups_table: Table
+    references: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+    errors: tuple[ModuleError, ...] = ()
+    timings: tuple[tuple[str, float], ...] = ()
+    versions: tuple[tuple[str, str], ...] = ()
+    format_version: int = FORMAT_VERSION
+    extras: tuple[tuple[str, Any], ...] = field(default=())
+
+    # views ---------------------------------------------------------------------------------
+    @property
+    def metrics(self) -> "pd.DataFrame":
+        """Tidy performance metrics: attribute, group, metric, value, ci_low, ci_high, n, status, reason."""
+        return self.metrics_table.to_frame()
+
+    @property
+    def disparities(self) -> "pd.DataFrame":
+        """Tidy disparities: attribute, group, reference, metric, value, ci_low, ci_high, p_value, verdict, ..."""
+        return self.disparities_table.to_frame()
+
+    @property
+    def groups(self) -> "pd.DataFrame":
+        """Group sizes, label counts, favourable-outcome rate, reference flag and data sufficiency."""
+        return self.groups_table.to_frame()
+
+    def significant(self) -> list[dict[str, Any]]:
+        """Disparities judged significant (group-vs-reference comparisons)."""
+        return [r for r in self.disparities_table.records()
+                if r["verdict"] == "significant" and r["comparison"] == "vs_reference"]
+
+    # serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": FORMAT}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Table):
+                out[f.name] = v.to_dict()
+            elif isinstance(v, AuditConfig):
+                out[f.name] = v.to_dict()
+            elif isinstance(v, ModelInfo):
+                out[f.name] = {g.name: getattr(v, g.name) for g in fields(v)}
+            elif f.name == "errors":
+                out[f.name] = [{g.name: getattr(e, g.name) for g in fields(e)} for e in v]
+            elif f.name in ("references", "timings", "versions", "extras"):
+                out[f.name] = [list(pair) for pair in v]
+            elif isinstance(v, tuple):
+                out[f.name] = list(v)
+            else:
+                out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "AuditResult":
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise InputError("this is not a fairness-audit result (its 'format' field is missing or different).",
+                             code="not_a_result")
+        version = d.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise InputError(f"result format_version {version!r} is newer than this library reads ({FORMAT_VERSION}); "
+                             "upgrade fairness-audit.", code="result_version")
+        kw: dict[str, Any] = {}
+        for f in fields(cls):
+            v = d[f.name] if f.name in d else None
+            if v is None and f.name in ("references", "warnings", "errors", "timings", "versions", "extras"):
+                v = []
+            if f.name.endswith("_table"):
+                v = Table.from_dict(v)
+            elif f.name == "config":
+                v = AuditConfig.from_dict(v)
+            elif f.name == "model":
+                v = ModelInfo(**v)
+            elif f.name == "errors":
+                v = tuple(ModuleError(**e) for e in v)
+            elif f.name in ("references", "timings", "versions", "extras"):
+                v = tuple(tuple(pair) for pair in v)
+            elif f.name in ("protected", "features", "warnings"):
+                v = tuple(v)
+            kw[f.name] = v
+        return cls(**kw)
+
+    def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int | None = 1) -> str:
+        """The versioned JSON text; written atomically to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False, ensure_ascii=False)
+        if path is not None:
+            write_atomic(path, text)
+        return text
+
+    @classmethod
+    def from_json(cls, path_or_text: str | os.PathLike[str]) -> "AuditResult":
+        """Read a result from a JSON file path (or JSON text)."""
+        text = str(path_or_text)
+        if not text.lstrip().startswith("{"):
+            try:
+                text = Path(path_or_text).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"cannot read result file {str(path_or_text)!r}: {exc.strerror}.",
+                                 code="unreadable_result") from None
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"result JSON is malformed at line {exc.lineno}, column {exc.colno}: {exc.msg}.",
+                             code="malformed_result") from None
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"result JSON lacks or mistypes a field ({exc}); was it written by fairness-audit?",
+                             code="malformed_result") from None
+
+    # text -----------------------------------------------------------------------------------
+    def summary(self) -> str:
+        from .report.text import summary_text
+
+        return summary_text(self)
+
+    def __repr__(self) -> str:
+        sig = len(self.significant())
+        return (f"<AuditResult {self.n_rows:,} rows, protected={list(self.protected)}, "
+                f"{len(self.metrics_table):,} metrics, {len(self.disparities_table):,} disparities, "
+                f"{sig} significant>")
+
+
+def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
+    """Write to a temporary file in the same folder, then rename over ``path``: never a partial file."""
+    path = Path(path)
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,1 @@
+"""Sufficient statistics, bootstrap and significance tests (numpy only, vectorised)."""

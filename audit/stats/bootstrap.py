@@ -1,0 +1,73 @@
+"""Bootstrap draws on small tables instead of rows.
+
+Resampling the rows of a group with replacement gives, for any table of counts over that group's
+rows, a multinomial draw with the group's size and the table's proportions. So 1,000 resamples of
+the confusion counts of a group cost 1,000 four-cell multinomial draws, whatever the number of
+rows. Groups are resampled independently with their sizes fixed (a stratified bootstrap): the
+finest partition (every combination of protected attributes) is drawn once, and every coarser
+group (an attribute, a pair, the overall population) is a sum of finest groups, so all intervals of
+an audit come from one consistent set of resamples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def multinomial_tables(table: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Resample ``table`` of shape ``(F, *cells)`` (counts per finest group): returns ``(B, F, *cells)``.
+
+    Each finest group keeps its size; only its non-empty cells are drawn.
+    """
+    f = table.shape[0]
+    flat = table.reshape(f, -1)
+    out = np.zeros((n_boot, f, flat.shape[1]), dtype=np.int64)
+    for i in range(f):
+        row = flat[i]
+        nz = np.flatnonzero(row)
+        if len(nz) == 0:
+            continue
+        total = int(round(row.sum()))
+        if len(nz) == 1:
+            out[:, i, nz[0]] = total
+            continue
+        p = row[nz] / row[nz].sum()
+        out[:, i, nz] = rng.multinomial(total, p, size=n_boot)
+    return out.reshape((n_boot,) + table.shape)
+
+
+def percentile_interval(reps: np.ndarray, confidence: float, min_defined: float = 0.5
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Percentile interval over axis 0, ignoring undefined (NaN) replicates.
+
+    Returns ``(low, high, share_defined)``; the interval is NaN where fewer than ``min_defined`` of
+    the replicates are defined.
+    """
+    reps = np.asarray(reps, dtype=float)
+    defined = np.isfinite(reps)
+    share = defined.mean(axis=0) if reps.shape[0] else np.zeros(reps.shape[1:])
+    alpha = (1.0 - confidence) / 2.0
+    low = np.full(reps.shape[1:], np.nan)
+    high = np.full(reps.shape[1:], np.nan)
+    ok = share >= min_defined
+    if ok.any():
+        if defined[:, ok].all():
+            q = np.quantile(reps[:, ok], [alpha, 1 - alpha], axis=0)
+        else:
+            with np.errstate(invalid="ignore"):
+                q = np.nanquantile(np.where(defined, reps, np.nan)[:, ok], [alpha, 1 - alpha], axis=0)
+        low[ok], high[ok] = q[0], q[1]
+    return low, high, share
+
+
+def bootstrap_se(reps: np.ndarray) -> np.ndarray:
+    """Standard deviation over defined replicates (axis 0)."""
+    reps = np.asarray(reps, dtype=float)
+    with np.errstate(invalid="ignore"):
+        masked = np.where(np.isfinite(reps), reps, np.nan)
+        cnt = np.isfinite(reps).sum(0)
+        out = np.full(reps.shape[1:], np.nan)
+        ok = cnt >= 2
+        if ok.any():
+            out[ok] = np.nanstd(masked[:, ok], axis=0, ddof=1)
+    return out

@@ -1,0 +1,95 @@
+"""Count-based metrics computed from confusion counts.
+
+Counts live in arrays whose last axis has four cells indexed by ``2 * y + y_hat``:
+``[TN, FP, FN, TP]``. Every function here is vectorised over any leading axes (groups,
+bootstrap replicates), so the same formula serves point estimates and bootstrap resamples.
+Undefined values are NaN here; callers turn them into "undefined" with the reason from
+:data:`UNDEFINED_REASON`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TN, FP, FN, TP = 0, 1, 2, 3
+
+#: performance metrics in the positive-label frame, in report order
+COUNT_METRICS = (
+    "base_rate", "selection_rate", "accuracy", "balanced_accuracy", "precision", "recall",
+    "specificity", "fpr", "fnr", "npv", "f1",
+)
+
+UNDEFINED_REASON = {
+    "base_rate": "the group has no rows",
+    "selection_rate": "the group has no rows",
+    "accuracy": "the group has no rows",
+    "balanced_accuracy": "the group needs both actual positives and actual negatives",
+    "precision": "the group has no predicted positives",
+    "recall": "the group has no actual positives",
+    "specificity": "the group has no actual negatives",
+    "fpr": "the group has no actual negatives",
+    "fnr": "the group has no actual positives",
+    "npv": "the group has no predicted negatives",
+    "f1": "the group has no actual or predicted positives",
+}
+
+
+def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def count_metric(name: str, c: np.ndarray) -> np.ndarray:
+    """One metric from counts ``c[..., 4]``; NaN where undefined."""
+    c = np.asarray(c)
+    tn, fp, fn, tp = c[..., TN], c[..., FP], c[..., FN], c[..., TP]
+    n = tn + fp + fn + tp
+    if name == "base_rate":
+        return _div(tp + fn, n)
+    if name == "selection_rate":
+        return _div(tp + fp, n)
+    if name == "accuracy":
+        return _div(tp + tn, n)
+    if name == "precision":
+        return _div(tp, tp + fp)
+    if name == "recall":
+        return _div(tp, tp + fn)
+    if name == "specificity":
+        return _div(tn, tn + fp)
+    if name == "fpr":
+        return _div(fp, tn + fp)
+    if name == "fnr":
+        return _div(fn, tp + fn)
+    if name == "npv":
+        return _div(tn, tn + fn)
+    if name == "balanced_accuracy":
+        return (_div(tp, tp + fn) + _div(tn, tn + fp)) / 2.0
+    if name == "f1":
+        return _div(2 * tp, 2 * tp + fp + fn)
+    raise KeyError(name)
+
+
+def favorable_frame(c: np.ndarray, favorable: bool) -> np.ndarray:
+    """Counts seen from the favourable outcome: unchanged when the positive label is favourable,
+    else both the truth and the prediction are flipped (TN<->TP, FP<->FN)."""
+    return c if favorable else c[..., ::-1]
+
+
+def proportion_parts(name: str, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Successes and trials of a proportion metric (for two-sample tests)."""
+    c = np.asarray(c)
+    tn, fp, fn, tp = c[..., TN], c[..., FP], c[..., FN], c[..., TP]
+    n = tn + fp + fn + tp
+    parts = {
+        "base_rate": (tp + fn, n),
+        "selection_rate": (tp + fp, n),
+        "accuracy": (tp + tn, n),
+        "precision": (tp, tp + fp),
+        "recall": (tp, tp + fn),
+        "fpr": (fp, tn + fp),
+        "fnr": (fn, tp + fn),
+    }
+    return parts[name]

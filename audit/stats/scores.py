@@ -1,0 +1,169 @@
+"""Score-based metrics: exact per-group ROC AUC and average precision from rows, and a cell table
+(group x label x score bin) from which Brier score, log loss, ECE and calibration are exact and from
+which bootstrap replicates of every score metric are computed cheaply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SCORE_METRICS = ("roc_auc", "average_precision", "brier", "log_loss", "ece", "mean_score", "calibration_in_the_large")
+PROBABILITY_ONLY = frozenset({"brier", "log_loss", "ece", "mean_score", "calibration_in_the_large"})
+
+UNDEFINED_REASON = {
+    "roc_auc": "the group needs both actual positives and actual negatives",
+    "average_precision": "the group has no actual positives",
+    "brier": "the group has no rows",
+    "log_loss": "the group has no rows",
+    "ece": "the group has no rows",
+    "mean_score": "the group has no rows",
+    "calibration_in_the_large": "the group has no rows",
+}
+
+_EPS = float(np.finfo(np.float64).eps)  # scikit-learn's log_loss clipping
+
+
+def exact_rank_metrics(codes: np.ndarray, n_groups: int, y: np.ndarray, order: np.ndarray,
+                       scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ROC AUC (ties count one half) and average precision (scikit-learn's step definition) per group.
+
+    ``order`` sorts ``scores`` ascending (computed once per audit); a stable radix sort on the small
+    integer group codes then orders rows by (group, score) in O(n).
+    """
+    cs = codes[order]
+    idx = order[np.argsort(cs, kind="stable")]
+    g = codes[idx]
+    s = scores[idx]
+    yy = y[idx].astype(np.int64)
+    n = len(idx)
+    auc = np.full(n_groups, np.nan)
+    ap = np.full(n_groups, np.nan)
+    if n == 0:
+        return auc, ap
+    start = np.empty(n, dtype=bool)
+    start[0] = True
+    np.not_equal(g[1:], g[:-1], out=start[1:])
+    start[1:] |= s[1:] != s[:-1]
+    run = np.cumsum(start) - 1
+    n_runs = int(run[-1]) + 1
+    run_pos = np.bincount(run, weights=yy, minlength=n_runs)
+    run_len = np.bincount(run, minlength=n_runs).astype(float)
+    run_neg = run_len - run_pos
+    run_group = g[start]
+    pos_g = np.bincount(run_group, weights=run_pos, minlength=n_groups)
+    neg_g = np.bincount(run_group, weights=run_neg, minlength=n_groups)
+    # negatives (positives) in the same group strictly below each run
+    cum_neg = np.cumsum(run_neg) - run_neg
+    cum_pos = np.cumsum(run_pos) - run_pos
+    first_run = np.flatnonzero(np.r_[True, run_group[1:] != run_group[:-1]])
+    group_of_first = run_group[first_run]
+    base_neg = np.zeros(n_groups)
+    base_pos = np.zeros(n_groups)
+    base_neg[group_of_first] = cum_neg[first_run]
+    base_pos[group_of_first] = cum_pos[first_run]
+    below_neg = cum_neg - base_neg[run_group]
+    below_pos = cum_pos - base_pos[run_group]
+    u = np.bincount(run_group, weights=run_pos * (below_neg + 0.5 * run_neg), minlength=n_groups)
+    ok = (pos_g > 0) & (neg_g > 0)
+    auc[ok] = u[ok] / (pos_g[ok] * neg_g[ok])
+    # average precision: thresholds at each run, descending; TP/FP at score >= run score
+    tp_at = pos_g[run_group] - below_pos
+    fp_at = neg_g[run_group] - below_neg
+    prec = tp_at / (tp_at + fp_at)
+    ap_sum = np.bincount(run_group, weights=run_pos * prec, minlength=n_groups)
+    okp = pos_g > 0
+    ap[okp] = ap_sum[okp] / pos_g[okp]
+    return auc, ap
+
+
+@dataclass(frozen=True)
+class ScoreCells:
+    """Per finest group, label and score bin: row counts and exact sums.
+
+    Arrays have shape ``(F, 2, K)`` (finest group, label, bin); ``ece_bin`` maps each of the K score
+    bins to its equal-width calibration bin (the score bins refine the calibration bins).
+    """
+
+    count: np.ndarray
+    sum_score: np.ndarray
+    sum_brier: np.ndarray
+    sum_logloss: np.ndarray
+    ece_bin: np.ndarray
+    n_ece_bins: int
+    probability: bool
+
+
+def build_cells(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: np.ndarray, probability: bool,
+                n_bins: int, calibration_bins: int) -> ScoreCells:
+    qs = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]
+    edges = np.quantile(scores, qs) if len(scores) else np.empty(0)
+    cal_edges = np.linspace(0.0, 1.0, calibration_bins + 1)[1:-1]
+    if probability:
+        edges = np.concatenate([edges, cal_edges])
+    edges = np.unique(edges)
+    k = len(edges) + 1
+    b = np.searchsorted(edges, scores, side="left")
+    key = (finest.astype(np.int64) * 2 + y) * k + b
+    size = n_finest * 2 * k
+    count = np.bincount(key, minlength=size).astype(float)
+    sum_score = np.bincount(key, weights=scores, minlength=size)
+    if probability:
+        yf = y.astype(float)
+        brier = (scores - yf) ** 2
+        p = np.clip(scores, _EPS, 1 - _EPS)
+        ll = -(yf * np.log(p) + (1 - yf) * np.log1p(-p))
+        sum_brier = np.bincount(key, weights=brier, minlength=size)
+        sum_ll = np.bincount(key, weights=ll, minlength=size)
+        ece_bin = np.searchsorted(cal_edges, np.r_[edges, np.inf] if k > len(edges) else edges, side="left")
+        # bin j covers (edges[j-1], edges[j]]: its calibration bin is that of its upper edge
+        # (the last bin's upper edge is +inf -> last calibration bin)
+        ece_bin = np.minimum(ece_bin, calibration_bins - 1)
+    else:
+        sum_brier = sum_ll = np.zeros(size)
+        ece_bin = np.zeros(k, dtype=np.int64)
+    shape = (n_finest, 2, k)
+    return ScoreCells(count.reshape(shape), sum_score.reshape(shape), sum_brier.reshape(shape),
+                      sum_ll.reshape(shape), ece_bin.astype(np.int64), calibration_bins, probability)
+
+
+def cell_metrics(count: np.ndarray, sum_score: np.ndarray, sum_brier: np.ndarray, sum_ll: np.ndarray,
+                 ece_bin: np.ndarray, n_ece: int, probability: bool) -> dict[str, np.ndarray]:
+    """Score metrics from (..., 2, K) cell arrays (any leading axes): NaN where undefined.
+
+    Brier, log loss, ECE, mean score and calibration-in-the-large are exact when the cells are the
+    data's own; ROC AUC and average precision treat scores in one bin as tied (used for bootstrap
+    replicates, which are shifted by the exact-minus-binned point difference).
+    """
+    neg = count[..., 0, :]
+    pos = count[..., 1, :]
+    n_pos = pos.sum(-1)
+    n_neg = neg.sum(-1)
+    n = n_pos + n_neg
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cum_neg = np.cumsum(neg, -1) - neg
+        auc = (pos * (cum_neg + 0.5 * neg)).sum(-1) / (n_pos * n_neg)
+        auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+        tp_at = np.cumsum(pos[..., ::-1], -1)[..., ::-1]
+        fp_at = np.cumsum(neg[..., ::-1], -1)[..., ::-1]
+        prec = np.where(pos > 0, tp_at / np.maximum(tp_at + fp_at, 1), 0.0)
+        ap = np.where(n_pos > 0, (pos * prec).sum(-1) / n_pos, np.nan)
+        out = {"roc_auc": auc, "average_precision": ap}
+        if probability:
+            tot_score = sum_score.sum((-2, -1))
+            out["brier"] = np.where(n > 0, sum_brier.sum((-2, -1)) / n, np.nan)
+            out["log_loss"] = np.where(n > 0, sum_ll.sum((-2, -1)) / n, np.nan)
+            out["mean_score"] = np.where(n > 0, tot_score / n, np.nan)
+            out["calibration_in_the_large"] = np.where(n > 0, (tot_score - n_pos) / n, np.nan)
+            lead = count.shape[:-2]
+            s_bin = np.zeros(lead + (n_ece,))
+            p_bin = np.zeros(lead + (n_ece,))
+            ss = sum_score.sum(-2)
+            for j in range(n_ece):
+                m = ece_bin == j
+                if m.any():
+                    s_bin[..., j] = ss[..., m].sum(-1)
+                    p_bin[..., j] = pos[..., m].sum(-1)
+            out["ece"] = np.where(n > 0, np.abs(s_bin - p_bin).sum(-1) / n, np.nan)
+    return out

@@ -16,7 +16,7 @@ from ._model import ModelOutput
 from ._validation import Attribute, ValidatedInputs
 from .config import AuditConfig
 from .stats.bootstrap import multinomial_tables
-from .stats.scores import build_cells, cell_metrics, exact_rank_metrics
+from .stats.scores import build_cells, cell_metrics, exact_rank_metrics, reduce_cells
 
 OVERALL = "(overall)"
 OVERALL_GROUP = "all"
@@ -87,11 +87,22 @@ def _finest(attributes: tuple[Attribute, ...]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _aggregate(finest_values: np.ndarray, finest_map: np.ndarray, n_groups: int, axis: int) -> np.ndarray:
-    """Sum finest-group values into groups along ``axis``."""
-    onehot = np.zeros((len(finest_map), n_groups))
-    onehot[np.arange(len(finest_map)), finest_map] = 1.0
-    moved = np.moveaxis(finest_values, axis, -1)
-    return np.moveaxis(moved @ onehot, -1, axis)
+    """Sum finest-group values into groups along ``axis`` (each finest group belongs to one group)."""
+    shape = list(finest_values.shape)
+    shape[axis] = n_groups
+    out = np.zeros(shape, dtype=finest_values.dtype)
+    if len(finest_map) == n_groups and np.array_equal(finest_map, np.arange(n_groups)):
+        return finest_values  # read-only use by callers
+    index = [slice(None)] * finest_values.ndim
+    for g in range(n_groups):
+        members = np.flatnonzero(finest_map == g)
+        if len(members) == 0:
+            continue
+        index[axis] = g
+        src = [slice(None)] * finest_values.ndim
+        src[axis] = members
+        out[tuple(index)] = finest_values[tuple(src)].sum(axis=axis)
+    return out
 
 
 def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConfig) -> AuditContext:
@@ -132,6 +143,7 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
     boot_finest = None
     if B:
         boot_finest = multinomial_tables(finest_counts, B, np.random.default_rng([config.seed, 1]))
+        boot_finest_f = boot_finest.astype(float)
 
     scores = model.scores
     cells = boot_cells = order = None
@@ -140,12 +152,13 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
         order = np.argsort(scores, kind="quicksort")
         cells = build_cells(finest, n_finest, y, scores, probability, config.score_bins, config.calibration_bins)
         if B:
-            boot_cells = multinomial_tables(cells.count, B, np.random.default_rng([config.seed, 2]))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                safe = np.where(cells.count > 0, cells.count, 1.0)
-                mean_score = cells.sum_score / safe
-                mean_brier = cells.sum_brier / safe
-                mean_ll = cells.sum_logloss / safe
+            draws = multinomial_tables(cells.count, B, np.random.default_rng([config.seed, 2])).astype(float)
+            safe = np.where(cells.count > 0, cells.count, 1.0)
+            # each resampled row carries its cell's mean score, Brier term and log-loss term
+            boot_cells = reduce_cells(draws, draws * (cells.sum_score / safe), draws * (cells.sum_brier / safe),
+                                      draws * (cells.sum_logloss / safe), cells.ece_bin, cells.n_ece_bins)
+        point_cells = reduce_cells(cells.count, cells.sum_score, cells.sum_brier, cells.sum_logloss,
+                                   cells.ece_bin, cells.n_ece_bins)
 
     partitions = []
     for name, members, groups, fmap in specs:
@@ -153,20 +166,17 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
         counts = _aggregate(finest_counts.astype(float), fmap, G, 0).round().astype(np.int64)
         boot = None
         if boot_finest is not None:
-            boot = _aggregate(boot_finest.astype(float), fmap, G, 1).round().astype(np.int64)
+            boot = _aggregate(boot_finest_f, fmap, G, 1).round().astype(np.int64)
         score_point: dict[str, np.ndarray] = {}
         score_boot: dict[str, np.ndarray] = {}
         if cells is not None:
-            agg = [_aggregate(a, fmap, G, 0) for a in (cells.count, cells.sum_score, cells.sum_brier, cells.sum_logloss)]
+            agg = [_aggregate(a, fmap, G, 0) for a in point_cells]
             binned = cell_metrics(*agg, cells.ece_bin, cells.n_ece_bins, probability)
             auc, ap = exact_rank_metrics(fmap[finest].astype(np.int32), G, y, order, scores)
             score_point = dict(binned)
             score_point["roc_auc"], score_point["average_precision"] = auc, ap
             if boot_cells is not None:
-                bc = boot_cells.astype(float)
-                reps = [_aggregate(bc, fmap, G, 1)]
-                for mean in (mean_score, mean_brier, mean_ll):
-                    reps.append(_aggregate(bc * mean, fmap, G, 1))
+                reps = [_aggregate(a, fmap, G, 1) for a in boot_cells]
                 score_boot = cell_metrics(*reps, cells.ece_bin, cells.n_ece_bins, probability)
                 for key, exact in (("roc_auc", auc), ("average_precision", ap)):
                     # replicates are of the binned statistic: centre them on the exact point estimate

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -32,11 +33,19 @@ class ModelOutput:
 
 
 def describe(model: Any) -> str:
+    """A short, stable description (no memory addresses, so the same model describes the same way)."""
     if model is None:
         return "precomputed predictions"
-    text = repr(model) if not callable(model) or hasattr(model, "fit") else getattr(model, "__qualname__", repr(model))
-    text = " ".join(text.split())
-    return text if len(text) <= 400 else text[:397] + "..."
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list) and steps:
+        inner = [type(est).__name__ for _, est in steps]
+        return f"{type(model).__name__}: {' -> '.join(inner)}"
+    if hasattr(model, "fit") or not callable(model):
+        text = repr(model)
+    else:
+        text = f"function {getattr(model, '__qualname__', type(model).__name__)}"
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", " ".join(text.split()))
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def model_fingerprint(model: Any) -> str | None:

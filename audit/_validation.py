@@ -231,15 +231,13 @@ def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray, attri
     canon = {}
     for col in columns:
         s = data[col]
-        if pd.api.types.is_bool_dtype(s.dtype) or (pd.api.types.is_numeric_dtype(s.dtype)
-                                                    and not isinstance(s.dtype, pd.CategoricalDtype)):
-            canon[str(col)] = s.astype("float64").to_numpy(na_value=np.nan) if hasattr(s, "to_numpy") else s
-        else:
-            vals = s.astype(object)
-            canon[str(col)] = np.where(pd.isna(vals).to_numpy(), "\x00<NA>", vals.astype(str).to_numpy())
+        numeric = pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype)
+        # string-like dtypes (object, python/pyarrow strings, categorical) hash alike; numbers as float64
+        canon[str(col)] = s.to_numpy(dtype="float64", na_value=np.nan) if numeric else s.reset_index(drop=True)
     canon["\x00y"] = y
     for a in attributes:
-        canon["\x00g:" + a.name] = np.asarray(a.groups, dtype=object)[a.codes] if len(a.groups) else a.codes
+        names = pd.util.hash_array(np.asarray(a.groups, dtype=object)) if a.groups else np.zeros(1, np.uint64)
+        canon["\x00g:" + a.name] = names[a.codes]
     frame = pd.DataFrame(canon, index=pd.RangeIndex(len(y)))
     h = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
     with np.errstate(over="ignore"):

@@ -48,7 +48,7 @@ class AuditConfig:
     correction: str = "holm"
     four_fifths: float = 0.8
     calibration_bins: int = 10
-    score_bins: int = 256
+    score_bins: int = 32
     check_determinism_rows: int = 256
 
     def __post_init__(self) -> None:

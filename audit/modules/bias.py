@@ -146,18 +146,16 @@ def run(ctx: AuditContext) -> dict[str, Any]:
             a2 = point["fpr"] if d.kind == "equalized_odds" else None
             ab = boot.get(d.component)
             ab2 = boot.get("fpr") if d.kind == "equalized_odds" else None
+            values = _compare(d.kind, a, a[r], a2, None if a2 is None else a2[r])
+            lows = highs = ses = np.full(len(part.groups), np.nan)
+            if ab is not None:
+                reps = _compare(d.kind, ab, ab[:, r:r + 1], ab2, None if ab2 is None else ab2[:, r:r + 1])
+                lows, highs, _ = percentile_interval(reps, cfg.confidence)
+                ses = bootstrap_se(reps) if d.test == "bootstrap" else ses
             for g, name in enumerate(part.groups):
                 if g == r:
                     continue
-                value = _compare(d.kind, a[g:g + 1], a[r:r + 1],
-                                 None if a2 is None else a2[g:g + 1], None if a2 is None else a2[r:r + 1])[0]
-                low = high = se = math.nan
-                if ab is not None:
-                    reps = _compare(d.kind, ab[:, g], ab[:, r], None if ab2 is None else ab2[:, g],
-                                    None if ab2 is None else ab2[:, r])
-                    lo_, hi_, _ = percentile_interval(reps[:, None], cfg.confidence)
-                    low, high = lo_[0], hi_[0]
-                    se = bootstrap_se(reps[:, None])[0]
+                value, low, high, se = (float(x[g]) for x in (values, lows, highs, ses))
                 reason = ""
                 if facts.n[g] == 0:
                     verdict, reason = "undefined", f"group {name!r} has no rows in the data"

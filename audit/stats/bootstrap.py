@@ -38,26 +38,34 @@ def multinomial_tables(table: np.ndarray, n_boot: int, rng: np.random.Generator)
 
 def percentile_interval(reps: np.ndarray, confidence: float, min_defined: float = 0.5
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Percentile interval over axis 0, ignoring undefined (NaN) replicates.
+    """Percentile interval over axis 0 (linear interpolation, as numpy's default quantile), ignoring
+    undefined (NaN) replicates.
 
     Returns ``(low, high, share_defined)``; the interval is NaN where fewer than ``min_defined`` of
     the replicates are defined.
     """
     reps = np.asarray(reps, dtype=float)
-    defined = np.isfinite(reps)
-    share = defined.mean(axis=0) if reps.shape[0] else np.zeros(reps.shape[1:])
+    b = reps.shape[0]
+    rest = reps.shape[1:]
+    if b == 0:
+        nan = np.full(rest, np.nan)
+        return nan, nan.copy(), np.zeros(rest)
+    clean = np.where(np.isfinite(reps), reps, np.nan)
+    ordered = np.sort(clean, axis=0)  # NaN sort last
+    m = np.isfinite(clean).sum(axis=0)
+    share = m / b
     alpha = (1.0 - confidence) / 2.0
-    low = np.full(reps.shape[1:], np.nan)
-    high = np.full(reps.shape[1:], np.nan)
-    ok = share >= min_defined
-    if ok.any():
-        if defined[:, ok].all():
-            q = np.quantile(reps[:, ok], [alpha, 1 - alpha], axis=0)
-        else:
-            with np.errstate(invalid="ignore"):
-                q = np.nanquantile(np.where(defined, reps, np.nan)[:, ok], [alpha, 1 - alpha], axis=0)
-        low[ok], high[ok] = q[0], q[1]
-    return low, high, share
+    out = []
+    for q in (alpha, 1.0 - alpha):
+        pos = (np.maximum(m, 1) - 1) * q
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(m - 1, 0))
+        frac = pos - lo
+        a = np.take_along_axis(ordered, lo[None], axis=0)[0]
+        c = np.take_along_axis(ordered, hi[None], axis=0)[0]
+        val = a + (c - a) * frac
+        out.append(np.where((share >= min_defined) & (m > 0), val, np.nan))
+    return out[0], out[1], share
 
 
 def bootstrap_se(reps: np.ndarray) -> np.ndarray:

@@ -116,10 +116,9 @@ def build_cells(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: np.nda
         ll = -(yf * np.log(p) + (1 - yf) * np.log1p(-p))
         sum_brier = np.bincount(key, weights=brier, minlength=size)
         sum_ll = np.bincount(key, weights=ll, minlength=size)
-        ece_bin = np.searchsorted(cal_edges, np.r_[edges, np.inf] if k > len(edges) else edges, side="left")
         # bin j covers (edges[j-1], edges[j]]: its calibration bin is that of its upper edge
-        # (the last bin's upper edge is +inf -> last calibration bin)
-        ece_bin = np.minimum(ece_bin, calibration_bins - 1)
+        # (the last bin's upper edge is +inf: the last calibration bin)
+        ece_bin = np.searchsorted(cal_edges, np.r_[edges, np.inf], side="left")
     else:
         sum_brier = sum_ll = np.zeros(size)
         ece_bin = np.zeros(k, dtype=np.int64)
@@ -128,9 +127,18 @@ def build_cells(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: np.nda
                       sum_ll.reshape(shape), ece_bin.astype(np.int64), calibration_bins, probability)
 
 
-def cell_metrics(count: np.ndarray, sum_score: np.ndarray, sum_brier: np.ndarray, sum_ll: np.ndarray,
+def reduce_cells(count: np.ndarray, sum_score: np.ndarray, sum_brier: np.ndarray, sum_ll: np.ndarray,
+                 ece_bin: np.ndarray, n_ece: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Collapse cell sums (..., 2, K) to what the metrics need, which is additive across groups:
+    ``(count (..., 2, K), score per calibration bin (..., E), Brier total (...), log-loss total (...))``."""
+    onehot = np.zeros((len(ece_bin), n_ece))
+    onehot[np.arange(len(ece_bin)), ece_bin] = 1.0
+    return count, sum_score.sum(-2) @ onehot, sum_brier.sum((-2, -1)), sum_ll.sum((-2, -1))
+
+
+def cell_metrics(count: np.ndarray, score_by_bin: np.ndarray, brier_total: np.ndarray, ll_total: np.ndarray,
                  ece_bin: np.ndarray, n_ece: int, probability: bool) -> dict[str, np.ndarray]:
-    """Score metrics from (..., 2, K) cell arrays (any leading axes): NaN where undefined.
+    """Score metrics from reduced cells (see :func:`reduce_cells`), any leading axes; NaN where undefined.
 
     Brier, log loss, ECE, mean score and calibration-in-the-large are exact when the cells are the
     data's own; ROC AUC and average precision treat scores in one bin as tied (used for bootstrap
@@ -151,19 +159,13 @@ def cell_metrics(count: np.ndarray, sum_score: np.ndarray, sum_brier: np.ndarray
         ap = np.where(n_pos > 0, (pos * prec).sum(-1) / n_pos, np.nan)
         out = {"roc_auc": auc, "average_precision": ap}
         if probability:
-            tot_score = sum_score.sum((-2, -1))
-            out["brier"] = np.where(n > 0, sum_brier.sum((-2, -1)) / n, np.nan)
-            out["log_loss"] = np.where(n > 0, sum_ll.sum((-2, -1)) / n, np.nan)
+            tot_score = score_by_bin.sum(-1)
+            onehot = np.zeros((len(ece_bin), n_ece))
+            onehot[np.arange(len(ece_bin)), ece_bin] = 1.0
+            p_bin = pos @ onehot
+            out["brier"] = np.where(n > 0, brier_total / n, np.nan)
+            out["log_loss"] = np.where(n > 0, ll_total / n, np.nan)
             out["mean_score"] = np.where(n > 0, tot_score / n, np.nan)
             out["calibration_in_the_large"] = np.where(n > 0, (tot_score - n_pos) / n, np.nan)
-            lead = count.shape[:-2]
-            s_bin = np.zeros(lead + (n_ece,))
-            p_bin = np.zeros(lead + (n_ece,))
-            ss = sum_score.sum(-2)
-            for j in range(n_ece):
-                m = ece_bin == j
-                if m.any():
-                    s_bin[..., j] = ss[..., m].sum(-1)
-                    p_bin[..., j] = pos[..., m].sum(-1)
-            out["ece"] = np.where(n > 0, np.abs(s_bin - p_bin).sum(-1) / n, np.nan)
+            out["ece"] = np.where(n > 0, np.abs(score_by_bin - p_bin).sum(-1) / n, np.nan)
     return out

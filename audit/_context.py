@@ -150,7 +150,10 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
     probability = model.score_kind == "probability"
     if scores is not None:
         order = np.argsort(scores, kind="quicksort")
-        cells = build_cells(finest, n_finest, y, scores, probability, config.score_bins, config.calibration_bins)
+        # rows in score order: per-cell float sums then add the same values in the same order whatever
+        # the input row order, so results are exactly row-order invariant
+        cells = build_cells(finest[order], n_finest, y[order], scores[order], probability, config.score_bins,
+                            config.calibration_bins)
         if B:
             draws = multinomial_tables(cells.count, B, np.random.default_rng([config.seed, 2])).astype(float)
             safe = np.where(cells.count > 0, cells.count, 1.0)

@@ -51,7 +51,9 @@ LABEL_IN_FEATURES = "features include the label column {name!r}: a model must no
 
 
 def _suggest(name: Any, options: Sequence[Any]) -> str:
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
+    names = [str(o) for o in options]
+    folded = [o for o in names if o.casefold() == str(name).casefold()]
+    close = folded or difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

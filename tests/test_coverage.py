@@ -1,0 +1,55 @@
+"""Simulation: the 95% bootstrap intervals cover the true value 93-97% of the time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import audit
+
+# population: group A (reference) and B; P(y=1), P(y_hat=1 | y) per group
+POP = {"A": dict(n=300, base=0.4, tpr=0.75, fpr=0.20), "B": dict(n=200, base=0.3, tpr=0.60, fpr=0.15)}
+
+
+def _truth():
+    sel = {g: p["base"] * p["tpr"] + (1 - p["base"]) * p["fpr"] for g, p in POP.items()}
+    return {
+        ("metric", "selection_rate", "B"): sel["B"],
+        ("metric", "recall", "A"): POP["A"]["tpr"],
+        ("disparity", "demographic_parity_difference", "B"): sel["B"] - sel["A"],
+        ("disparity", "demographic_parity_ratio", "B"): sel["B"] / sel["A"],
+        ("disparity", "equal_opportunity_difference", "B"): POP["B"]["tpr"] - POP["A"]["tpr"],
+        ("disparity", "average_odds_difference", "B"): ((POP["B"]["tpr"] - POP["A"]["tpr"])
+                                                       + (POP["B"]["fpr"] - POP["A"]["fpr"])) / 2,
+    }
+
+
+def _sample(rng):
+    parts = []
+    for g, p in POP.items():
+        y = rng.random(p["n"]) < p["base"]
+        yhat = np.where(y, rng.random(p["n"]) < p["tpr"], rng.random(p["n"]) < p["fpr"])
+        parts.append(pd.DataFrame({"g": g, "y": y.astype(int), "pred": yhat.astype(int)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.slow
+def test_interval_coverage_is_nominal():
+    truth = _truth()
+    rng = np.random.default_rng(2024)
+    hits = {k: 0 for k in truth}
+    sims = 1000
+    for i in range(sims):
+        df = _sample(rng)
+        r = audit.run_audit(None, df, label="y", protected=["g"], predictions="pred", reference={"g": "A"},
+                            seed=i, n_bootstrap=1000, check_determinism_rows=0)
+        m = r.metrics.set_index(["attribute", "group", "metric"])
+        d = r.disparities
+        d = d[d.comparison == "vs_reference"].set_index(["attribute", "group", "metric"])
+        for (kind, name, group), true in truth.items():
+            row = (m if kind == "metric" else d).loc[("g", group, name)]
+            hits[(kind, name, group)] += bool(row["ci_low"] <= true <= row["ci_high"])
+    coverage = {k[1]: v / sims for k, v in hits.items()}
+    for name, c in coverage.items():
+        assert 0.93 <= c <= 0.97, (name, c, coverage)

@@ -152,7 +152,8 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
         order = np.argsort(scores, kind="quicksort")
         # rows in score order: per-cell float sums then add the same values in the same order whatever
         # the input row order, so results are exactly row-order invariant
-        cells = build_cells(finest[order], n_finest, y[order], scores[order], probability, config.score_bins,
+        finest_sorted, y_sorted, scores_sorted = finest[order], y[order], scores[order]
+        cells = build_cells(finest_sorted, n_finest, y_sorted, scores_sorted, probability, config.score_bins,
                             config.calibration_bins)
         if B:
             draws = multinomial_tables(cells.count, B, np.random.default_rng([config.seed, 2])).astype(float)
@@ -175,7 +176,7 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
         if cells is not None:
             agg = [_aggregate(a, fmap, G, 0) for a in point_cells]
             binned = cell_metrics(*agg, cells.ece_bin, cells.n_ece_bins, probability)
-            auc, ap = exact_rank_metrics(fmap[finest].astype(np.int32), G, y, order, scores)
+            auc, ap = exact_rank_metrics(fmap[finest_sorted], G, y_sorted, scores_sorted)
             score_point = dict(binned)
             score_point["roc_auc"], score_point["average_precision"] = auc, ap
             if boot_cells is not None:

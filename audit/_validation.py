@@ -230,24 +230,26 @@ def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray, attri
     Numeric columns (nullable ones included) are hashed as float64, all others as text; per-row
     hashes are combined by order-independent sums, so shuffling rows keeps the fingerprint.
     """
-    canon = {}
-    for col in columns:
-        s = data[col]
-        numeric = pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype)
-        # string-like dtypes (object, python/pyarrow strings, categorical) hash alike; numbers as float64
-        canon[str(col)] = s.to_numpy(dtype="float64", na_value=np.nan) if numeric else s.reset_index(drop=True)
-    canon["\x00y"] = y
-    for a in attributes:
-        names = pd.util.hash_array(np.asarray(a.groups, dtype=object)) if a.groups else np.zeros(1, np.uint64)
-        canon["\x00g:" + a.name] = names[a.codes]
-    frame = pd.DataFrame(canon, index=pd.RangeIndex(len(y)))
-    h = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+    def col_hash(values: Any) -> np.ndarray:
+        return pd.util.hash_pandas_object(pd.Series(values, copy=False), index=False).to_numpy(dtype=np.uint64)
+
+    h = np.zeros(len(y), dtype=np.uint64)
+    prime = np.uint64(0x100000001B3)
     with np.errstate(over="ignore"):
+        for col in columns:
+            s = data[col].reset_index(drop=True)
+            numeric = pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype)
+            # string-like dtypes (object, python/pyarrow strings, categorical) hash alike; numbers as float64
+            h = (h ^ col_hash(s.to_numpy(dtype="float64", na_value=np.nan) if numeric else s)) * prime
+        h = (h ^ col_hash(y)) * prime
+        for a in attributes:
+            names = pd.util.hash_array(np.asarray(a.groups, dtype=object)) if a.groups else np.zeros(1, np.uint64)
+            h = (h ^ names[a.codes]) * prime
         s1 = int(h.sum(dtype=np.uint64))
         s2 = int((h * np.uint64(0x9E3779B97F4A7C15)).sum(dtype=np.uint64))
         s3 = int(np.bitwise_xor.reduce(h)) if len(h) else 0
     digest = hashlib.sha256()
-    digest.update(repr((sorted(map(str, columns)), len(h), s1, s2, s3)).encode())
+    digest.update(repr((list(map(str, columns)), len(h), s1, s2, s3)).encode())
     return digest.hexdigest()
 
 

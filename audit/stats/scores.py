@@ -25,54 +25,70 @@ UNDEFINED_REASON = {
 _EPS = float(np.finfo(np.float64).eps)  # scikit-learn's log_loss clipping
 
 
-def exact_rank_metrics(codes: np.ndarray, n_groups: int, y: np.ndarray, order: np.ndarray,
-                       scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _small_codes(codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """The narrowest integer dtype, so that numpy's stable sort is a linear-time radix sort."""
+    if n_groups <= 255:
+        return codes.astype(np.uint8, copy=False)
+    if n_groups <= 65535:
+        return codes.astype(np.uint16, copy=False)
+    return codes
+
+
+def exact_rank_metrics(codes_sorted: np.ndarray, n_groups: int, y_sorted: np.ndarray, scores_sorted: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ROC AUC (ties count one half) and average precision (scikit-learn's step definition) per group.
 
-    ``order`` sorts ``scores`` ascending (computed once per audit); a stable radix sort on the small
-    integer group codes then orders rows by (group, score) in O(n).
+    Inputs are in ascending score order (sorted once per audit); a stable radix sort on the small
+    integer group codes then orders rows by (group, score) in linear time.
     """
-    cs = codes[order]
-    idx = order[np.argsort(cs, kind="stable")]
-    g = codes[idx]
-    s = scores[idx]
-    yy = y[idx].astype(np.int64)
-    n = len(idx)
+    if n_groups > 1:
+        perm = np.argsort(_small_codes(codes_sorted, n_groups), kind="stable")
+        g = codes_sorted[perm]
+        s = scores_sorted[perm]
+        yy = y_sorted[perm]
+    else:
+        g, s, yy = codes_sorted, scores_sorted, y_sorted
+    n = len(g)
     auc = np.full(n_groups, np.nan)
     ap = np.full(n_groups, np.nan)
     if n == 0:
         return auc, ap
-    start = np.empty(n, dtype=bool)
-    start[0] = True
-    np.not_equal(g[1:], g[:-1], out=start[1:])
-    start[1:] |= s[1:] != s[:-1]
-    run = np.cumsum(start) - 1
-    n_runs = int(run[-1]) + 1
-    run_pos = np.bincount(run, weights=yy, minlength=n_runs)
-    run_len = np.bincount(run, minlength=n_runs).astype(float)
-    run_neg = run_len - run_pos
-    run_group = g[start]
-    pos_g = np.bincount(run_group, weights=run_pos, minlength=n_groups)
-    neg_g = np.bincount(run_group, weights=run_neg, minlength=n_groups)
-    # negatives (positives) in the same group strictly below each run
-    cum_neg = np.cumsum(run_neg) - run_neg
-    cum_pos = np.cumsum(run_pos) - run_pos
-    first_run = np.flatnonzero(np.r_[True, run_group[1:] != run_group[:-1]])
-    group_of_first = run_group[first_run]
-    base_neg = np.zeros(n_groups)
-    base_pos = np.zeros(n_groups)
-    base_neg[group_of_first] = cum_neg[first_run]
-    base_pos[group_of_first] = cum_pos[first_run]
-    below_neg = cum_neg - base_neg[run_group]
-    below_pos = cum_pos - base_pos[run_group]
-    u = np.bincount(run_group, weights=run_pos * (below_neg + 0.5 * run_neg), minlength=n_groups)
+    idx = np.arange(n, dtype=np.int64)
+    # first and last row of each tie run (equal score within one group)
+    new_run = np.empty(n, dtype=bool)
+    new_run[0] = True
+    np.not_equal(s[1:], s[:-1], out=new_run[1:])
+    if n_groups > 1:
+        new_run[1:] |= g[1:] != g[:-1]
+    run_start = np.maximum.accumulate(np.where(new_run, idx, 0))
+    end_run = np.empty(n, dtype=bool)
+    end_run[-1] = True
+    end_run[:-1] = new_run[1:]
+    run_end = np.minimum.accumulate(np.where(end_run, idx, n - 1)[::-1])[::-1]
+    n_g = np.bincount(g, minlength=n_groups).astype(np.int64)
+    group_start = np.r_[0, np.cumsum(n_g)[:-1]]
+    cum_y = np.empty(n + 1, dtype=np.int64)  # positives strictly before each row
+    cum_y[0] = 0
+    np.cumsum(yy, dtype=np.int64, out=cum_y[1:])
+    pos_g = np.bincount(g, weights=yy, minlength=n_groups)
+    neg_g = n_g - pos_g
+    # everything below is needed at positive rows only
+    p_rows = np.flatnonzero(yy)
+    pg = g[p_rows].astype(np.int64)
+    rs = run_start[p_rows]
+    re = run_end[p_rows]
+    gs = group_start[pg]
+    below = rs - gs  # rows of the group strictly below the run
+    pos_below = cum_y[rs] - cum_y[gs]
+    neg_below = below - pos_below
+    run_pos = cum_y[re + 1] - cum_y[rs]
+    run_neg = (re + 1 - rs) - run_pos
+    u = np.bincount(pg, weights=neg_below + 0.5 * run_neg, minlength=n_groups)
     ok = (pos_g > 0) & (neg_g > 0)
     auc[ok] = u[ok] / (pos_g[ok] * neg_g[ok])
-    # average precision: thresholds at each run, descending; TP/FP at score >= run score
-    tp_at = pos_g[run_group] - below_pos
-    fp_at = neg_g[run_group] - below_neg
-    prec = tp_at / (tp_at + fp_at)
-    ap_sum = np.bincount(run_group, weights=run_pos * prec, minlength=n_groups)
+    # average precision: each positive adds precision at its own score threshold (score >= s) / P
+    prec = (pos_g[pg] - pos_below) / (n_g[pg] - below)
+    ap_sum = np.bincount(pg, weights=prec, minlength=n_groups)
     okp = pos_g > 0
     ap[okp] = ap_sum[okp] / pos_g[okp]
     return auc, ap

@@ -14,26 +14,316 @@ import click
 
 EXIT_OK, EXIT_GATE_FAILED, EXIT_ERROR = 0, 1, 2
 
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success (and the gate passed, when a policy is given)
+  1  the gate failed (a rule failed, or an inconclusive / insufficient-data
+     verdict that the policy says should fail)
+  2  usage, configuration, data or model error (one-line message; --debug
+     shows the traceback). Unexpected internal errors also exit 2.
+"""
+
+
+class GateFailed(Exception):
+    """Raised inside a command to exit 1 after all outputs are written."""
+
 
 def _progress(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.version_option(package_name="fairness-audit", prog_name="audit")
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
-    """Audit a trained classifier for performance and fairness by group.
+def cli(debug: bool) -> None:
+    """Audit a trained classifier for performance and fairness by group, and gate releases on a policy."""
 
-    \b
-    Exit codes:
-      0  success (and the gate passed, when a policy is given)
-      1  the gate failed
-      2  usage, configuration, data or model error
-    """
-    ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
+
+def _out_options(f: Any) -> Any:
+    for opt in reversed([
+        click.option("--json", "json_out", metavar="PATH", help="Write the JSON result ('-' for stdout)."),
+        click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write the HTML report."),
+        click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write JUnit XML, one test case per policy rule (needs --policy)."),
+        click.option("--markdown", "markdown_out", metavar="PATH",
+                     help="Write a Markdown summary ('-' for stdout), e.g. to $GITHUB_STEP_SUMMARY."),
+        click.option("--policy", type=click.Path(dir_okay=False, path_type=Path), help="Policy file (TOML)."),
+        click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
+                     help="A stored audit (JSON) of the previous model, for max_worsening rules."),
+        click.option("--allow-different-data", is_flag=True,
+                     help="Compare with a baseline audited on different data."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out: Path | None,
+          markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool,
+          quiet_summary: bool = False) -> None:
+    """Gate (pure), render everything in memory, then write each output atomically."""
+    from .gate import Policy, evaluate
+    from .results import AuditResult, write_atomic
+
+    if junit_out and not policy:
+        raise click.UsageError("--junit needs --policy (one test case per policy rule).")
+    gate = None
+    if policy is not None:
+        pol = Policy.from_toml(policy)
+        base = AuditResult.from_json(baseline) if baseline else None
+        gate = evaluate(result, pol, base, allow_different_data=allow_different_data)
+    elif baseline is not None:
+        raise click.UsageError("--baseline needs --policy (max_worsening rules say what may worsen).")
+    rendered: list[tuple[str, str]] = []
+    if json_out:
+        rendered.append((json_out, result.to_json()))
+    if html_out:
+        from .report.html import render_html
+
+        rendered.append((str(html_out), render_html(result, gate)))
+    if junit_out:
+        from .report.junit import render_junit
+
+        rendered.append((str(junit_out), render_junit(result, gate)))
+    if markdown_out:
+        from .report.markdown import render_markdown
+
+        rendered.append((markdown_out, render_markdown(result, gate)))
+    for target, text in rendered:
+        if target == "-":
+            click.echo(text, nl=not text.endswith("\n"))
+        else:
+            write_atomic(target, text)
+            _progress(f"wrote {target}")
+    to_stdout = any(t == "-" for t, _ in rendered)
+    if not quiet_summary:
+        click.echo(result.summary(), err=to_stdout)
+    if gate is not None:
+        counts = gate.counts()
+        line = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+        _progress(f"gate {'passed' if gate.passed else 'FAILED'}: {line}")
+        for r in gate.rules:
+            if r.verdict != "pass":
+                c = r.failing_checks[0] if r.failing_checks else r.checks[0]
+                _progress(f"  {r.verdict}{' (blocks)' if r.blocking else ''}: {r.rule.name}: "
+                          f"{c.attribute} {c.group}: {c.message}")
+        if not gate.passed:
+            raise GateFailed()
+
+
+def _read_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    from .exceptions import ConfigError
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}.", code="config_missing") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}", code="config_syntax") from None
+    section = data.get("audit", data)
+    known = {"model", "data", "label", "positive_label", "favorable", "protected", "features", "predictions", "scores",
+             "reference", "threshold", "seed", "n_bootstrap", "confidence", "options", "json", "html", "junit",
+             "markdown", "policy", "baseline", "trust_model", "intersections"}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        import difflib
+
+        hint = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} in [audit]"
+                          + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                          + f"; known keys: {', '.join(sorted(known))}.", code="config_key")
+    base = path.parent
+    for key in ("model", "data", "policy", "baseline", "json", "html", "junit", "markdown"):
+        if isinstance(section.get(key), str) and section[key] != "-" and not Path(section[key]).is_absolute():
+            section[key] = str(base / section[key])
+    return section
+
+
+def _split(values: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    return out
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file (TOML, [audit] table) with any of these options; flags override it.")
+@click.option("--model", "model_path", help="Fitted model: .joblib/.pkl (runs code: trusted files only) or .skops.")
+@click.option("--trust-model", is_flag=True, default=None, help="Load a .skops model with types skops does not trust.")
+@click.option("--data", "data_path", help="Data to audit: CSV or Parquet with features, label and protected columns.")
+@click.option("--label", help="True-label column.")
+@click.option("--positive-label", help="The predicted (positive) class; numbers are parsed when the label is numeric.")
+@click.option("--favorable/--unfavorable", default=None,
+              help="Is the positive label the favourable outcome? (default: favourable)")
+@click.option("--protected", multiple=True, help="Protected column(s); repeat or comma-separate.")
+@click.option("--features", multiple=True, help="Model input columns (default: the model's, else all but the label).")
+@click.option("--predictions", "pred_col", help="Column of precomputed predictions (instead of --model).")
+@click.option("--scores", "score_col", help="Column of precomputed positive-class probabilities.")
+@click.option("--reference", multiple=True, metavar="ATTR=GROUP", help="Reference group of an attribute.")
+@click.option("--threshold", type=float, help="Probability threshold of a positive prediction (default 0.5).")
+@click.option("--seed", type=int, help="Seed of every random step (default 0).")
+@click.option("--n-bootstrap", type=int, help="Bootstrap resamples (default 1000; 0: no intervals).")
+@click.option("--confidence", type=float, help="Confidence level (default 0.95).")
+@click.option("--no-intersections", is_flag=True, default=None, help="Do not audit intersections of attributes.")
+@_out_options
+def run(config_path: Path | None, model_path: str | None, trust_model: bool | None, data_path: str | None,
+        label: str | None, positive_label: str | None, favorable: bool | None, protected: tuple[str, ...],
+        features: tuple[str, ...], pred_col: str | None, score_col: str | None, reference: tuple[str, ...],
+        threshold: float | None, seed: int | None, n_bootstrap: int | None, confidence: float | None,
+        no_intersections: bool | None, json_out: str | None, html_out: Path | None, junit_out: Path | None,
+        markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool) -> None:
+    """Audit a model (or precomputed predictions) on a data file."""
+    cfg = _read_config(config_path)
+
+    def pick(flag: Any, key: str, default: Any = None) -> Any:
+        return flag if flag not in (None, ()) else cfg.get(key, default)
+
+    model_path = pick(model_path, "model")
+    data_path = pick(data_path, "data")
+    label = pick(label, "label")
+    protected_list = _split(protected) if protected else cfg.get("protected", [])
+    if isinstance(protected_list, str):
+        protected_list = [protected_list]
+    if not data_path:
+        raise click.UsageError("give the data to audit: --data FILE (or data = ... in --config).")
+    if not label:
+        raise click.UsageError("give the label column: --label NAME.")
+    if not protected_list:
+        raise click.UsageError("give at least one protected column: --protected NAME.")
+    pred_col, score_col = pick(pred_col, "predictions"), pick(score_col, "scores")
+    if not model_path and not pred_col and not score_col:
+        raise click.UsageError("give a model (--model FILE) or precomputed --predictions / --scores columns.")
+    refs = dict(cfg.get("reference", {}))
+    for item in reference:
+        if "=" not in item:
+            raise click.UsageError(f"--reference {item!r}: write ATTRIBUTE=GROUP, e.g. --reference sex=Male.")
+        k, v = item.split("=", 1)
+        refs[k.strip()] = v.strip()
+    json_out, html_out = pick(json_out, "json"), pick(html_out, "html")
+    junit_out, markdown_out = pick(junit_out, "junit"), pick(markdown_out, "markdown")
+    policy, baseline = pick(policy, "policy"), pick(baseline, "baseline")
+
+    import warnings
+
+    from ._engine import run_audit
+    from ._io import load_data, load_model
+
+    _progress(f"reading {data_path} ...")
+    data = load_data(data_path)
+    model = None
+    if model_path:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = load_model(model_path, trust=bool(pick(trust_model, "trust_model", False)))
+        for w in caught:
+            _progress(f"warning: {w.message}")
+    pos: Any = pick(positive_label, "positive_label")
+    if isinstance(pos, str) and label in data.columns and data[label].dtype.kind in "iufb":
+        try:
+            pos = int(pos) if data[label].dtype.kind in "iu" else (pos.lower() == "true" if data[label].dtype.kind == "b"
+                                                                   else float(pos))
+        except ValueError:
+            pass
+    options = dict(cfg.get("options", {}))
+    if pick(no_intersections, "intersections") is not None:
+        options["intersections"] = not no_intersections if no_intersections is not None else bool(cfg["intersections"])
+    feats = _split(features) if features else cfg.get("features")
+    _progress(f"auditing {len(data):,} rows ...")
+    result = run_audit(
+        model, data, label=label, positive_label=pos, favorable=pick(favorable, "favorable", True),
+        protected=protected_list, reference=refs or None, features=feats,
+        predictions=pred_col, scores=score_col,
+        threshold=pick(threshold, "threshold", 0.5), seed=pick(seed, "seed", 0),
+        n_bootstrap=pick(n_bootstrap, "n_bootstrap", 1000), confidence=pick(confidence, "confidence", 0.95),
+        **options)
+    _emit(result, json_out=json_out, html_out=Path(html_out) if html_out else None,
+          junit_out=Path(junit_out) if junit_out else None, markdown_out=markdown_out,
+          policy=Path(policy) if policy else None, baseline=Path(baseline) if baseline else None,
+          allow_different_data=allow_different_data)
+
+
+@cli.command()
+@click.argument("result_json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--policy", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Policy file (TOML).")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Stored audit of the previous model.")
+@click.option("--allow-different-data", is_flag=True, help="Compare with a baseline audited on different data.")
+@click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML.")
+@click.option("--markdown", "markdown_out", metavar="PATH", help="Write a Markdown summary ('-' for stdout).")
+def gate(result_json: Path, policy: Path, baseline: Path | None, allow_different_data: bool, junit_out: Path | None,
+         markdown_out: str | None) -> None:
+    """Re-gate a stored result against a policy, without recomputing."""
+    from .results import AuditResult
+
+    result = AuditResult.from_json(result_json)
+    _emit(result, json_out=None, html_out=None, junit_out=junit_out, markdown_out=markdown_out, policy=policy,
+          baseline=baseline, allow_different_data=allow_different_data, quiet_summary=True)
+
+
+@cli.command()
+@click.argument("result_json", type=click.Path(dir_okay=False, path_type=Path))
+@_out_options
+def report(result_json: Path, json_out: str | None, html_out: Path | None, junit_out: Path | None,
+           markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool) -> None:
+    """Re-render a stored result (HTML, Markdown, JUnit, JSON) without recomputing."""
+    from .results import AuditResult
+
+    if not any((json_out, html_out, junit_out, markdown_out)):
+        raise click.UsageError("say what to write: --html, --markdown, --junit or --json.")
+    result = AuditResult.from_json(result_json)
+    _emit(result, json_out=json_out, html_out=html_out, junit_out=junit_out, markdown_out=markdown_out,
+          policy=policy, baseline=baseline, allow_different_data=allow_different_data, quiet_summary=True)
+
+
+STARTER_CONFIG = """# fairness-audit configuration: `audit run --config audit.toml`
+# Paths are relative to this file. Command-line flags override these values.
+[audit]
+data = "data.csv"                 # CSV or Parquet: features, label and protected columns
+model = "model.skops"             # .skops (safe) or .joblib/.pkl (runs code: trusted files only)
+# predictions = "pred"            # or a column of precomputed predictions instead of a model
+# scores = "score"                # and/or a column of positive-class probabilities
+label = "label"
+positive_label = 1                # the predicted class
+favorable = true                  # false when the positive label harms the person (e.g. flagged as high risk)
+protected = ["sex", "race"]       # intersections (sex & race) are audited too
+# reference = { sex = "Male" }    # default: the group with the highest rate of favourable predictions
+seed = 0
+n_bootstrap = 1000
+confidence = 0.95
+policy = "policy.toml"
+json = "audit-result.json"
+html = "audit-report.html"
+junit = "audit-junit.xml"
+markdown = "audit-summary.md"
+
+[audit.options]                   # any other audit option
+min_group_size = 30
+correction = "holm"               # holm | bonferroni | fdr_bh | none
+"""
+
+
+@cli.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Where to write audit.toml and policy.toml.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def init(directory: Path, force: bool) -> None:
+    """Write a commented starter config (audit.toml) and policy (policy.toml)."""
+    from .gate import STARTER_POLICY
+    from .results import write_atomic
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in (("audit.toml", STARTER_CONFIG), ("policy.toml", STARTER_POLICY)):
+        target = directory / name
+        if target.exists() and not force:
+            raise click.UsageError(f"{target} exists; pass --force to overwrite it.")
+        write_atomic(target, text)
+        _progress(f"wrote {target}")
 
 
 @cli.command()
@@ -42,16 +332,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random step.")
 @click.option("--n-bootstrap", type=int, default=1000, show_default=True, help="Bootstrap resamples for intervals.")
 def demo(out_dir: Path, seed: int, n_bootstrap: int) -> None:
-    """Train a model on the bundled Adult data, audit it, print a summary and write the results."""
+    """Train a model on the bundled Adult data, audit it, print a summary and write the report and JSON."""
     from ._demo import run_demo
 
     _progress("training a logistic-regression pipeline on Adult (train split, 32,561 rows) ...")
     result = run_demo(seed=seed, n_bootstrap=n_bootstrap)
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "adult-audit.json"
-    result.to_json(json_path)
-    click.echo(result.summary())
-    _progress(f"wrote {json_path}")
+    _emit(result, json_out=str(out_dir / "adult-audit.json"), html_out=out_dir / "adult-audit.html", junit_out=None,
+          markdown_out=None, policy=None, baseline=None, allow_different_data=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,7 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="audit", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="audit", standalone_mode=False)
+        return rv if isinstance(rv, int) else EXIT_OK
+    except GateFailed:
+        return EXIT_GATE_FAILED
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
     except click.Abort:
@@ -75,10 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         if isinstance(exc, AuditError):
             click.echo(f"error: {exc}", err=True)
+        elif isinstance(exc, OSError):
+            click.echo(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "), err=True)
         else:
             click.echo(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         return EXIT_ERROR
-    except SystemExit as exc:  # pragma: no cover - click may still exit
-        code = exc.code
-        return code if isinstance(code, int) else EXIT_ERROR
-    return EXIT_OK

@@ -147,6 +147,19 @@ class AuditResult:
         return [r for r in self.disparities_table.records()
                 if r["verdict"] == "significant" and r["comparison"] == "vs_reference"]
 
+    def gate(self, policy: Any, baseline: "AuditResult | None" = None, *, allow_different_data: bool = False) -> Any:
+        """Judge this result against a policy (a :class:`audit.gate.Policy`, a TOML path, or a dict).
+
+        Returns a :class:`audit.gate.GateResult` (plain data); nothing is modified.
+        """
+        from .gate import Policy, evaluate
+
+        if isinstance(policy, dict):
+            policy = Policy.from_dict(policy)
+        elif not isinstance(policy, Policy):
+            policy = Policy.from_toml(policy)
+        return evaluate(self, policy, baseline, allow_different_data=allow_different_data)
+
     # serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": FORMAT}
@@ -222,6 +235,31 @@ class AuditResult:
         except (KeyError, TypeError) as exc:
             raise InputError(f"result JSON lacks or mistypes a field ({exc}); was it written by fairness-audit?",
                              code="malformed_result") from None
+
+    def to_html(self, path: str | os.PathLike[str] | None = None, gate: Any = None) -> str:
+        """The self-contained HTML report; written atomically to ``path`` when given."""
+        from .report.html import render_html
+
+        text = render_html(self, gate)
+        if path is not None:
+            write_atomic(path, text)
+        return text
+
+    @classmethod
+    def from_html(cls, path: str | os.PathLike[str]) -> "AuditResult":
+        """Read back the result embedded in an HTML report."""
+        from .report.html import result_from_html
+
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read report {str(path)!r}: {exc.strerror}.", code="unreadable_result") from None
+        return cls.from_dict(result_from_html(text))
+
+    def _repr_html_(self) -> str:
+        from .report.notebook import notebook_html
+
+        return notebook_html(self)
 
     # text -----------------------------------------------------------------------------------
     def summary(self) -> str:

@@ -1,0 +1,72 @@
+"""Loading model and data files for the command line."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .exceptions import AuditWarning, InputError, ModelError
+
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+
+
+def load_data(path: str | Path, what: str = "data") -> Any:
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{what} file {str(p)!r} does not exist (or is not a file).", code="missing_file")
+    name = p.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            try:
+                return pd.read_parquet(p)
+            except ImportError:
+                raise InputError(f"reading Parquet file {str(p)!r} needs pyarrow: pip install pyarrow.",
+                                 code="missing_dependency") from None
+        if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
+            return pd.read_csv(p, sep="\t" if name.endswith(".tsv") else ",")
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot read {what} file {str(p)!r}: {exc}", code="unreadable_file") from None
+    raise InputError(f"{what} file {str(p)!r} has an unknown format; use .csv, .csv.gz, .tsv or .parquet.",
+                     code="unknown_format")
+
+
+def load_model(path: str | Path, *, trust: bool = False) -> Any:
+    """Load a model from joblib/pickle (runs code from the file: warns) or skops (safe: refuses unknown types
+    unless ``trust``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"model file {str(p)!r} does not exist (or is not a file).", code="missing_file")
+    name = p.name.lower()
+    if name.endswith(".skops"):
+        try:
+            import skops.io as sio
+        except ImportError:
+            raise ModelError("loading .skops models needs skops: pip install skops.", code="missing_dependency") from None
+        try:
+            untrusted = sio.get_untrusted_types(file=p)
+            if untrusted and not trust:
+                raise ModelError(f"model file {str(p)!r} contains types skops does not trust by default: "
+                                 f"{', '.join(untrusted[:8])}. Review them and pass --trust-model to load it.",
+                                 code="untrusted_model")
+            return sio.load(p, trusted=untrusted)
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"cannot load skops model {str(p)!r}: {type(exc).__name__}: {exc}",
+                             code="unloadable_model") from None
+    if name.endswith(PICKLE_SUFFIXES):
+        warnings.warn(f"loading {p.name} runs code stored in the file (pickle/joblib); only load model files you "
+                      "trust, or save models with skops (.skops) for safe loading.", AuditWarning, stacklevel=2)
+        try:
+            import joblib
+
+            return joblib.load(p)
+        except Exception as exc:
+            raise ModelError(f"cannot load model file {str(p)!r}: {type(exc).__name__}: {exc}. Was it saved with "
+                             "joblib.dump or pickle.dump, with the same library versions?",
+                             code="unloadable_model") from None
+    raise ModelError(f"model file {str(p)!r} has an unknown format; use .joblib, .pkl/.pickle or .skops.",
+                     code="unknown_format")

@@ -1,0 +1,474 @@
+"""Policies and the gate: a pure function of an audit result (and an optional baseline) and a policy.
+
+A policy (TOML) lists rules over metrics. Each rule judges every matching row of the result with a
+mode that decides how the confidence interval counts:
+
+============  =====================================  ====================================  ====================
+mode          pass                                   fail                                  inconclusive
+============  =====================================  ====================================  ====================
+point         point estimate on the right side       point estimate on the wrong side      never
+significant   point estimate on the right side, or   whole interval on the wrong side      point wrong, interval
+              interval straddles but point is fine   (noise alone cannot fail a build)     straddles
+strict        whole interval on the right side       point estimate on the wrong side      point right, interval
+                                                                                           straddles
+============  =====================================  ====================================  ====================
+
+A rule's verdict is its worst row (fail > inconclusive > insufficient data > pass). The policy says
+whether inconclusive and insufficient data warn or fail the gate.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .exceptions import ConfigError, InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .results import AuditResult
+
+MODES = ("point", "significant", "strict")
+ACTIONS = ("warn", "fail")
+VERDICT_ORDER = {"pass": 0, "insufficient data": 1, "inconclusive": 2, "fail": 3}
+
+DISPARITY_METRICS = (
+    "demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
+    "equalized_odds_difference", "average_odds_difference", "predictive_parity_difference", "fpr_difference",
+    "fnr_difference", "accuracy_difference", "roc_auc_difference", "calibration_gap", "base_rate_difference",
+    "base_rate_ratio",
+)
+HIGHER_IS_BETTER = ("accuracy", "balanced_accuracy", "precision", "recall", "specificity", "npv", "f1", "roc_auc",
+                    "average_precision")
+LOWER_IS_BETTER = ("fpr", "fnr", "brier", "log_loss", "ece")
+PERFORMANCE_METRICS = HIGHER_IS_BETTER + LOWER_IS_BETTER + ("selection_rate", "base_rate", "mean_score",
+                                                            "calibration_in_the_large")
+RULE_KEYS = {"name", "metric", "min", "max", "max_abs", "mode", "attributes", "intersections", "scope",
+             "max_worsening", "on_inconclusive", "on_insufficient"}
+TOP_KEYS = {"version", "defaults", "rules"}
+DEFAULT_KEYS = {"mode", "on_inconclusive", "on_insufficient", "intersections"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    max_abs: float | None = None
+    mode: str = "significant"
+    attributes: tuple[str, ...] | None = None  # None: every protected attribute
+    intersections: bool = False
+    scope: str = "each_group"  # disparities: each_group | max_gap; performance: overall | each_group
+    max_worsening: float | None = None
+    on_inconclusive: str = "warn"
+    on_insufficient: str = "warn"
+
+    @property
+    def is_disparity(self) -> bool:
+        return self.metric in DISPARITY_METRICS
+
+    def describe(self) -> str:
+        parts = []
+        if self.min is not None:
+            parts.append(f"{self.metric} >= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"{self.metric} <= {self.max:g}")
+        if self.max_abs is not None:
+            parts.append(f"|{self.metric}| <= {self.max_abs:g}")
+        if self.max_worsening is not None:
+            parts.append(f"{self.metric} worsens by at most {self.max_worsening:g} vs baseline")
+        return " and ".join(parts) + f" ({self.mode})"
+
+
+@dataclass(frozen=True)
+class Policy:
+    rules: tuple[Rule, ...]
+    source: str = "<policy>"
+
+    @classmethod
+    def from_toml(cls, path_or_text: str | Path) -> "Policy":
+        """Read and validate a TOML policy from a file path (or TOML text containing a newline)."""
+        text, source = _read(path_or_text)
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: invalid TOML: {exc}", code="policy_syntax") from None
+        return cls.from_dict(data, source=source, text=text)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<policy>", text: str | None = None) -> "Policy":
+        def where(rule_index: int | None, key: str | None) -> str:
+            line = _line_of(text, rule_index, key) if text else None
+            loc = f"{source}" + (f", line {line}" if line else "")
+            return loc + (f", rule {rule_index + 1}" if rule_index is not None else "")
+
+        unknown = set(data) - TOP_KEYS
+        if unknown:
+            key = sorted(unknown)[0]
+            raise ConfigError(f"{where(None, key)}: unknown top-level key {key!r}{_hint(key, TOP_KEYS)}; "
+                              f"expected {', '.join(sorted(TOP_KEYS))}.", code="policy_key")
+        version = data.get("version", 1)
+        if version != 1:
+            raise ConfigError(f"{where(None, 'version')}: policy version {version!r} is not supported (use 1).",
+                              code="policy_version")
+        defaults = data.get("defaults", {})
+        if not isinstance(defaults, dict):
+            raise ConfigError(f"{where(None, 'defaults')}: [defaults] must be a table.", code="policy_type")
+        for key in defaults:
+            if key not in DEFAULT_KEYS:
+                raise ConfigError(f"{where(None, key)}: unknown key {key!r} in [defaults]{_hint(key, DEFAULT_KEYS)}; "
+                                  f"expected {', '.join(sorted(DEFAULT_KEYS))}.", code="policy_key")
+        rules_data = data.get("rules")
+        if not isinstance(rules_data, list) or not rules_data:
+            raise ConfigError(f"{source}: the policy has no rules; add at least one [[rules]] table with a metric "
+                              "and a threshold (min, max or max_abs).", code="policy_empty")
+        rules = []
+        names = set()
+        for i, raw in enumerate(rules_data):
+            if not isinstance(raw, dict):
+                raise ConfigError(f"{where(i, None)}: each rule must be a [[rules]] table.", code="policy_type")
+            merged = {**{k: v for k, v in defaults.items()}, **raw}
+            for key in raw:
+                if key not in RULE_KEYS:
+                    raise ConfigError(f"{where(i, key)}: unknown key {key!r}{_hint(key, RULE_KEYS)}; rule keys are "
+                                      f"{', '.join(sorted(RULE_KEYS))}.", code="policy_key")
+            metric = merged.get("metric")
+            if not isinstance(metric, str):
+                raise ConfigError(f"{where(i, 'metric')}: the rule needs metric = \"...\" (one of the disparity or "
+                                  "performance metrics).", code="policy_value")
+            if metric not in DISPARITY_METRICS and metric not in PERFORMANCE_METRICS:
+                raise ConfigError(f"{where(i, 'metric')}: unknown metric {metric!r}"
+                                  f"{_hint(metric, DISPARITY_METRICS + PERFORMANCE_METRICS)}.", code="policy_value")
+            for key in ("min", "max", "max_abs", "max_worsening"):
+                v = merged.get(key)
+                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                    raise ConfigError(f"{where(i, key)}: {key} must be a number; got {v!r}.", code="policy_value")
+            if all(merged.get(k) is None for k in ("min", "max", "max_abs", "max_worsening")):
+                raise ConfigError(f"{where(i, 'metric')}: rule on {metric!r} has no threshold; give min, max, max_abs "
+                                  "or max_worsening.", code="policy_value")
+            for key, allowed in (("mode", MODES), ("on_inconclusive", ACTIONS), ("on_insufficient", ACTIONS)):
+                v = merged.get(key)
+                if v is not None and v not in allowed:
+                    raise ConfigError(f"{where(i, key)}: {key} = {v!r} is invalid; choose one of "
+                                      f"{', '.join(allowed)}.", code="policy_value")
+            is_disp = metric in DISPARITY_METRICS
+            scopes = ("each_group", "max_gap") if is_disp else ("overall", "each_group")
+            scope = merged.get("scope", scopes[0])
+            if scope not in scopes:
+                raise ConfigError(f"{where(i, 'scope')}: scope = {scope!r} is invalid for {metric}; choose one of "
+                                  f"{', '.join(scopes)}.", code="policy_value")
+            attrs = merged.get("attributes", "all")
+            if attrs == "all":
+                attrs = None
+            elif isinstance(attrs, str):
+                attrs = (attrs,)
+            elif isinstance(attrs, list) and all(isinstance(a, str) for a in attrs) and attrs:
+                attrs = tuple(attrs)
+            else:
+                raise ConfigError(f"{where(i, 'attributes')}: attributes must be \"all\" or a list of column "
+                                  f"names; got {attrs!r}.", code="policy_value")
+            inter = merged.get("intersections", False)
+            if not isinstance(inter, bool):
+                raise ConfigError(f"{where(i, 'intersections')}: intersections must be true or false.",
+                                  code="policy_value")
+            name = merged.get("name") or f"{metric}"
+            base, k = name, 2
+            while name in names:
+                name, k = f"{base} ({k})", k + 1
+            names.add(name)
+            rules.append(Rule(name=str(name), metric=metric, min=merged.get("min"), max=merged.get("max"),
+                              max_abs=merged.get("max_abs"), mode=merged.get("mode", "significant"),
+                              attributes=attrs, intersections=inter, scope=scope,
+                              max_worsening=merged.get("max_worsening"),
+                              on_inconclusive=merged.get("on_inconclusive", "warn"),
+                              on_insufficient=merged.get("on_insufficient", "warn")))
+        return cls(tuple(rules), source)
+
+
+def _read(path_or_text: str | Path) -> tuple[str, str]:
+    if isinstance(path_or_text, str) and "\n" in path_or_text:
+        return path_or_text, "<policy>"
+    path = Path(path_or_text)
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read policy file {str(path)!r}: {exc.strerror}.", code="policy_missing") from None
+
+
+def _hint(key: str, options: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _line_of(text: str, rule_index: int | None, key: str | None) -> int | None:
+    """Line number of ``key`` inside the rule_index-th [[rules]] table (or at top level)."""
+    lines = text.splitlines()
+    start, end = 0, len(lines)
+    if rule_index is not None:
+        headers = [i for i, ln in enumerate(lines) if re.match(r"\s*\[\[\s*rules\s*\]\]", ln)]
+        if rule_index >= len(headers):
+            return None
+        start = headers[rule_index]
+        end = headers[rule_index + 1] if rule_index + 1 < len(headers) else len(lines)
+        if key is None:
+            return start + 1
+    if key is None:
+        return None
+    for i in range(start, end):
+        if re.match(rf"\s*\"?{re.escape(key)}\"?\s*=", lines[i]):
+            return i + 1
+    return start + 1 if rule_index is not None else None
+
+
+# -- evaluation (pure) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    attribute: str
+    group: str
+    reference: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    verdict: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: Rule
+    verdict: str
+    checks: tuple[Check, ...]
+    blocking: bool  # does this verdict fail the gate?
+
+    @property
+    def failing_checks(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.verdict == self.verdict and c.verdict != "pass")
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    rules: tuple[RuleResult, ...]
+    policy_source: str = "<policy>"
+    baseline_fingerprint: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in VERDICT_ORDER}
+        for r in self.rules:
+            out[r.verdict] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed, "policy": self.policy_source, "counts": self.counts(), "notes": list(self.notes),
+            "rules": [{
+                "name": r.rule.name, "description": r.rule.describe(), "metric": r.rule.metric, "mode": r.rule.mode,
+                "verdict": r.verdict, "blocking": r.blocking,
+                "checks": [c.__dict__ for c in r.checks],
+            } for r in self.rules],
+        }
+
+
+def _fmt(v: float | None) -> str:
+    return "undefined" if v is None else f"{v:.4g}"
+
+
+def _judge(rule: Rule, value: float, low: float | None, high: float | None) -> tuple[str, str]:
+    """Verdict of one row against the rule's thresholds."""
+    def ok(v: float) -> bool:
+        return ((rule.min is None or v >= rule.min) and (rule.max is None or v <= rule.max)
+                and (rule.max_abs is None or abs(v) <= rule.max_abs))
+
+    def whole_interval_wrong() -> bool:
+        return ((rule.min is not None and high < rule.min) or (rule.max is not None and low > rule.max)
+                or (rule.max_abs is not None and (low > rule.max_abs or high < -rule.max_abs)))
+
+    def whole_interval_right() -> bool:
+        return ok(low) and ok(high) and (rule.max_abs is None or (low >= -rule.max_abs and high <= rule.max_abs))
+
+    point_ok = ok(value)
+    interval = f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}]"
+    if rule.mode == "point" or low is None or high is None:
+        note = "" if rule.mode == "point" else " (no interval: judged on the point estimate)"
+        return ("pass" if point_ok else "fail"), f"{_fmt(value)}{note}"
+    if rule.mode == "significant":
+        if point_ok:
+            return "pass", interval
+        if whole_interval_wrong():
+            return "fail", interval + ": the whole interval breaks the rule"
+        return "inconclusive", interval + ": the estimate breaks the rule but the interval reaches the allowed side"
+    if not point_ok:
+        return "fail", interval
+    if whole_interval_right():
+        return "pass", interval
+    return "inconclusive", interval + ": the interval reaches past the threshold (strict mode)"
+
+
+def _badness(metric: str, v: float) -> float:
+    if metric.endswith("_ratio"):
+        return abs(1.0 - v)
+    if metric in DISPARITY_METRICS:
+        return abs(v)
+    if metric in HIGHER_IS_BETTER:
+        return -v
+    return v if metric in LOWER_IS_BETTER else abs(v)
+
+
+def _judge_worsening(rule: Rule, value: float, low: float | None, high: float | None, base: float) -> tuple[str, str]:
+    b0 = _badness(rule.metric, base)
+    candidates = [value] + [x for x in (low, high) if x is not None]
+    if rule.metric in DISPARITY_METRICS and low is not None and high is not None:
+        ideal = 1.0 if rule.metric.endswith("_ratio") else 0.0
+        if low <= ideal <= high:
+            candidates.append(ideal)
+    best = min(_badness(rule.metric, c) for c in candidates)
+    worst = max(_badness(rule.metric, c) for c in candidates)
+    point = _badness(rule.metric, value) - b0
+    msg = (f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}] vs baseline {_fmt(base)}: worse by {point:.4g} "
+           f"(allowed {rule.max_worsening:g})")
+    limit = rule.max_worsening
+    if rule.mode == "point" or low is None:
+        return ("fail" if point > limit else "pass"), msg
+    if rule.mode == "significant":
+        if point <= limit:
+            return "pass", msg
+        return ("fail", msg + " beyond its interval") if best - b0 > limit else ("inconclusive", msg)
+    if point > limit:
+        return "fail", msg
+    return ("pass", msg) if worst - b0 <= limit else ("inconclusive", msg + " (strict: the interval reaches past it)")
+
+
+def _rows(result: "AuditResult", rule: Rule) -> list[dict[str, Any]]:
+    protected = set(result.protected)
+    wanted = set(rule.attributes) if rule.attributes else protected
+
+    def attr_ok(attribute: str) -> bool:
+        members = attribute.split(" & ")
+        if len(members) > 1:
+            return rule.intersections and set(members) <= wanted
+        return attribute in wanted
+
+    if rule.is_disparity:
+        comparison = "max_gap" if rule.scope == "max_gap" else "vs_reference"
+        return [r for r in result.disparities_table.records()
+                if r["metric"] == rule.metric and r["comparison"] == comparison and attr_ok(r["attribute"])]
+    if rule.scope == "overall":
+        return [r for r in result.metrics_table.records()
+                if r["metric"] == rule.metric and r["attribute"] == "(overall)"]
+    return [r for r in result.metrics_table.records() if r["metric"] == rule.metric and attr_ok(r["attribute"])]
+
+
+def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | None" = None, *,
+             allow_different_data: bool = False) -> GateResult:
+    """Judge ``result`` against ``policy`` (and ``baseline`` for max_worsening rules). Pure: no I/O."""
+    notes = []
+    if baseline is not None and baseline.data_fingerprint != result.data_fingerprint:
+        if not allow_different_data:
+            raise InputError("the baseline audit is of different data (data fingerprints differ: "
+                             f"{baseline.data_fingerprint[:12]} vs {result.data_fingerprint[:12]}); comparing them "
+                             "would mix a data change with a model change. Audit the same data, or pass "
+                             "--allow-different-data to compare anyway.", code="baseline_data_differs")
+        notes.append("the baseline audit is of different data; compared anyway (allow_different_data)")
+    if rule_needs := [r.name for r in policy.rules if r.max_worsening is not None and r.min is None
+                      and r.max is None and r.max_abs is None]:
+        if baseline is None:
+            notes.append(f"rules {', '.join(rule_needs)} compare with a baseline, and none was given")
+    base_index: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    if baseline is not None:
+        for r in baseline.disparities_table.records():
+            base_index[("d", r["attribute"], r["group"], r["metric"])] = r
+        for r in baseline.metrics_table.records():
+            base_index[("m", r["attribute"], r["group"], r["metric"])] = r
+
+    outcomes = []
+    for rule in policy.rules:
+        checks = []
+        rows = _rows(result, rule)
+        for row in rows:
+            ref = row.get("reference", "")
+            status = row.get("verdict") if rule.is_disparity else row.get("status")
+            if row["value"] is None or status in ("insufficient data", "undefined"):
+                why = row.get("reason") or status
+                checks.append(Check(row["attribute"], row["group"], ref, row["value"], row["ci_low"], row["ci_high"],
+                                    "insufficient data", f"not judged: {why}"))
+                continue
+            verdicts = []
+            if rule.min is not None or rule.max is not None or rule.max_abs is not None:
+                verdicts.append(_judge(rule, row["value"], row["ci_low"], row["ci_high"]))
+            if rule.max_worsening is not None and baseline is not None:
+                key = ("d" if rule.is_disparity else "m", row["attribute"], row["group"], rule.metric)
+                base = base_index.get(key)
+                if base is None or base["value"] is None:
+                    verdicts.append(("insufficient data", "no baseline value for this row"))
+                else:
+                    verdicts.append(_judge_worsening(rule, row["value"], row["ci_low"], row["ci_high"],
+                                                     base["value"]))
+            if not verdicts:
+                verdicts.append(("insufficient data", "no baseline given for this max_worsening rule"))
+            verdict, message = max(verdicts, key=lambda vm: VERDICT_ORDER[vm[0]])
+            checks.append(Check(row["attribute"], row["group"], ref, row["value"], row["ci_low"], row["ci_high"],
+                                verdict, message))
+        if not checks:
+            verdict = "insufficient data"
+            checks.append(Check("", "", "", None, None, None, verdict,
+                                "no rows of the result match this rule (check metric, attributes and scope)"))
+        else:
+            verdict = max((c.verdict for c in checks), key=VERDICT_ORDER.__getitem__)
+        blocking = (verdict == "fail" or (verdict == "inconclusive" and rule.on_inconclusive == "fail")
+                    or (verdict == "insufficient data" and rule.on_insufficient == "fail"))
+        outcomes.append(RuleResult(rule, verdict, tuple(checks), blocking))
+    return GateResult(passed=not any(o.blocking for o in outcomes), rules=tuple(outcomes),
+                      policy_source=policy.source,
+                      baseline_fingerprint=None if baseline is None else baseline.data_fingerprint,
+                      notes=tuple(notes))
+
+
+STARTER_POLICY = '''# fairness-audit policy (TOML). Checked by `audit run --policy` and `audit gate`.
+# Each [[rules]] table judges one metric. Modes:
+#   point        judge the point estimate
+#   significant  fail only when the whole confidence interval breaks the rule (default: noise cannot fail a build)
+#   strict       pass only when the whole interval keeps the rule (for high-stakes releases)
+# Verdicts: pass, fail, inconclusive (the interval straddles the threshold), insufficient data.
+version = 1
+
+[defaults]
+mode = "significant"
+on_inconclusive = "warn"     # or "fail"
+on_insufficient = "warn"     # or "fail"
+
+[[rules]]
+name = "four-fifths rule"
+metric = "demographic_parity_ratio"   # each group's rate of favourable predictions / the reference group's
+min = 0.8
+attributes = "all"                    # or a list: ["sex", "race"]
+intersections = false                 # true: judge sex & race groups too
+
+[[rules]]
+name = "equal opportunity"
+metric = "equal_opportunity_difference"
+max_abs = 0.1
+
+[[rules]]
+name = "overall accuracy"
+metric = "accuracy"
+scope = "overall"                     # or "each_group"
+min = 0.8
+
+# With --baseline previous.json: fail when a metric got worse by more than this beyond its interval.
+[[rules]]
+name = "no fairness regression"
+metric = "demographic_parity_difference"
+max_worsening = 0.02
+'''

@@ -1,0 +1,274 @@
+"""HTML report: a view model built from a finished result (formatting and layout only), rendered by
+jinja2 templates with autoescaping always on. Charts are SVG drawn by the template from
+pre-computed coordinates, so every user-provided string reaches the page as escaped text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .text import fmt, fmt_p
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..gate import GateResult
+    from ..results import AuditResult
+
+_HERE = Path(__file__).resolve().parent
+TEMPLATE_DIRS = [_HERE.parent / "templates", _HERE.parent.parent / "templates"]  # wheel, then source checkout
+PRIORITY = ("demographic_parity_ratio", "demographic_parity_difference", "equal_opportunity_difference",
+            "equalized_odds_difference", "average_odds_difference", "predictive_parity_difference", "fpr_difference",
+            "fnr_difference", "accuracy_difference", "roc_auc_difference", "calibration_gap", "base_rate_difference",
+            "base_rate_ratio")
+PERF_SHOWN = ("selection_rate", "base_rate", "accuracy", "balanced_accuracy", "precision", "recall", "fpr", "fnr",
+              "f1", "roc_auc", "brier", "ece")
+
+DEFINITIONS = [
+    ("selection rate", "Share of the group predicted positive: (TP + FP) / n."),
+    ("base rate", "Share of the group whose true label is positive: (TP + FN) / n (a property of the data)."),
+    ("accuracy / balanced accuracy", "(TP + TN) / n; the mean of recall and specificity."),
+    ("precision, recall, specificity", "TP / (TP + FP); TP / (TP + FN) (true positive rate); TN / (TN + FP)."),
+    ("FPR, FNR", "False positive rate FP / (FP + TN); false negative rate FN / (FN + TP)."),
+    ("ROC AUC, average precision", "Probability that a random positive scores above a random negative (ties count "
+     "half); the area under the precision-recall step curve, as scikit-learn defines it."),
+    ("Brier score, log loss, ECE", "Mean squared error of the probabilities; mean negative log-likelihood; expected "
+     "calibration error over 10 equal-width bins: sum over bins of (bin share) x |mean score - positive rate|."),
+    ("demographic parity difference / ratio", "Group's rate of favourable predictions minus / divided by the "
+     "reference group's. The ratio is the disparate impact; below 0.8 fails the four-fifths rule."),
+    ("equal opportunity difference", "Difference in the rate at which people who deserved the favourable outcome "
+     "received it (true positive rate of the favourable outcome)."),
+    ("equalized odds difference", "The larger of the absolute differences in true positive rate and false positive "
+     "rate."),
+    ("average odds difference", "Mean of the false positive rate difference and the true positive rate difference."),
+    ("predictive parity difference", "Difference in precision: of those predicted favourable, the share who truly "
+     "were."),
+    ("FPR / FNR difference", "Differences in the rates of wrongly granted and wrongly denied favourable outcomes."),
+    ("ROC AUC difference, calibration gap", "Difference in ranking quality; difference in calibration in the large "
+     "(mean predicted probability of the favourable outcome minus its observed rate)."),
+    ("base rate difference / ratio", "Data-level bias: difference / ratio of the observed favourable-outcome rates, "
+     "before any model."),
+]
+
+LIMITATIONS = [
+    "Group fairness metrics conflict: when base rates differ, a model cannot satisfy demographic parity, equalized "
+    "odds and predictive parity at once. Choose the criteria that fit the decision and its harms.",
+    "A fairness audit sees only the protected attributes it is given, as recorded. Unrecorded groups, mislabelled "
+    "attributes and proxies of them are outside what these numbers measure.",
+    "Labels may themselves be biased (historical decisions, measurement). A model that matches biased labels well "
+    "can look fair on error-rate metrics.",
+    "Statistical significance is not practical importance, and 'not significant' is not evidence of fairness: "
+    "small groups give wide intervals.",
+    "The audit describes this model on this data. Performance and disparities can change under data drift.",
+]
+
+
+def _template_env() -> Any:
+    import jinja2
+
+    dirs = [str(d) for d in TEMPLATE_DIRS if (d / "report.html.j2").is_file()]
+    if not dirs:
+        raise FileNotFoundError("fairness-audit templates are missing (report.html.j2); reinstall the package.")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["num"] = fmt
+    env.filters["pval"] = fmt_p
+    return env
+
+
+def _label(metric: str) -> str:
+    return metric.replace("_", " ")
+
+
+def _plain_finding(r: dict[str, Any], result: "AuditResult", cfg_conf: float) -> str:
+    fav = (f"the favourable outcome ({result.positive_label!s} predicted)" if result.favorable
+           else f"the favourable outcome ({result.positive_label!s} not predicted)")
+    ci = f"{100 * cfg_conf:g}% CI {fmt(r['ci_low'])} to {fmt(r['ci_high'])}"
+    g, ref, v = r["group"], r["reference"], r["value"]
+    m = r["metric"]
+    if m == "demographic_parity_ratio":
+        text = f"{g} receive {fav} at {fmt(v, 2)} times the rate of {ref} ({ci})"
+        return text + ("; below the four-fifths threshold." if r["flag"] else ".")
+    if m == "demographic_parity_difference":
+        more = "less" if v < 0 else "more"
+        return f"{g} receive {fav} {fmt(abs(v) * 100, 1)} percentage points {more} often than {ref} ({ci})."
+    if m == "equal_opportunity_difference":
+        more = "less" if v < 0 else "more"
+        return (f"Among people who deserved {fav}, {g} received it {fmt(abs(v) * 100, 1)} points {more} often than "
+                f"{ref} ({ci}).")
+    if m == "base_rate_difference":
+        return (f"In the data itself, {g} have the favourable label {fmt(abs(v) * 100, 1)} points "
+                f"{'less' if v < 0 else 'more'} often than {ref} ({ci}).")
+    return f"{_label(m)} of {g} vs {ref}: {fmt(v)} ({ci}), significant after correction ({fmt_p(r['p_value'])})."
+
+
+def _scale(lo: float, hi: float, pad: float = 0.05) -> tuple[float, float]:
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return 0.0, 1.0
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    span = hi - lo
+    return lo - pad * span, hi + pad * span
+
+
+def _chart(title: str, rows: list[dict[str, Any]], ref_line: float | None, ref_label: str, desc: str,
+           fixed: tuple[float, float] | None = None) -> dict[str, Any] | None:
+    """Dot-and-whisker chart geometry: one row per item, x from the interval and the value."""
+    rows = [r for r in rows if r["value"] is not None]
+    if not rows:
+        return None
+    vals = [x for r in rows for x in (r["value"], r["ci_low"], r["ci_high"]) if x is not None]
+    if ref_line is not None:
+        vals.append(ref_line)
+    lo, hi = fixed if fixed else _scale(min(vals), max(vals))
+    left, width, row_h, top = 230, 420, 22, 30
+
+    def x(v: float | None) -> float | None:
+        if v is None:
+            return None
+        return round(left + width * (min(max(v, lo), hi) - lo) / (hi - lo), 1)
+
+    items = []
+    for i, r in enumerate(rows):
+        label = str(r["label"])
+        items.append({"label": label if len(label) <= 34 else label[:33] + "…", "full": label,
+                      "y": top + i * row_h + row_h // 2, "x": x(r["value"]), "x_lo": x(r["ci_low"]),
+                      "x_hi": x(r["ci_high"]), "value": fmt(r["value"]), "ci_low": fmt(r["ci_low"]),
+                      "ci_high": fmt(r["ci_high"]), "marker": r.get("marker", "dot"), "note": r.get("note", "")})
+    ticks = [{"x": x(lo + (hi - lo) * k / 4), "label": f"{lo + (hi - lo) * k / 4:.2f}"} for k in range(5)]
+    return {"title": title, "desc": desc, "items": items, "ticks": ticks, "height": top + len(rows) * row_h + 30,
+            "width": left + width + 30, "left": left, "right": left + width, "axis_y": top + len(rows) * row_h + 4,
+            "ref_x": x(ref_line) if ref_line is not None else None, "ref_label": ref_label}
+
+
+def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[str, Any]:
+    cfg = result.config
+    metrics = result.metrics_table.records()
+    disparities = result.disparities_table.records()
+    groups = result.groups_table.records()
+    refs = dict(result.references)
+    attrs = [a for a in dict.fromkeys(g["attribute"] for g in groups) if a != "(overall)"]
+    single = [a for a in attrs if " & " not in a]
+    inter = [a for a in attrs if " & " in a]
+
+    vs_ref = [d for d in disparities if d["comparison"] == "vs_reference"]
+    sig = [d for d in vs_ref if d["verdict"] == "significant"]
+    sig.sort(key=lambda d: (PRIORITY.index(d["metric"]) if d["metric"] in PRIORITY else 99, " & " in d["attribute"],
+                            d["p_value"]))
+    findings, seen = [], set()
+    for d in sig:
+        key = (d["attribute"], d["group"])
+        if key in seen:
+            continue
+        seen.add(key)
+        findings.append(_plain_finding(d, result, cfg.confidence))
+        if len(findings) == 3:
+            break
+    insufficient = [g for g in groups if g["status"] != "ok" and g["attribute"] != "(overall)"]
+    four_fifths = [d for d in vs_ref if d["metric"] == "demographic_parity_ratio" and d["flag"]]
+
+    by_metric: dict[tuple[str, str, str], dict[str, Any]] = {(m["attribute"], m["group"], m["metric"]): m
+                                                              for m in metrics}
+    perf_tables = []
+    for attr in ["(overall)", *attrs]:
+        gs = [g for g in groups if g["attribute"] == attr]
+        rows = []
+        for g in gs:
+            cells = []
+            for m in PERF_SHOWN:
+                rec = by_metric.get((attr, g["group"], m))
+                cells.append({"value": rec["value"] if rec else None, "ci_low": rec["ci_low"] if rec else None,
+                              "ci_high": rec["ci_high"] if rec else None,
+                              "reason": (rec["reason"] if rec and rec["status"] == "undefined" else "")})
+            rows.append({"group": g["group"], "n": g["n"], "insufficient": g["status"] != "ok",
+                         "reason": g["reason"], "is_reference": g["is_reference"], "cells": cells})
+        perf_tables.append({"attribute": attr, "rows": rows, "intersection": " & " in attr})
+    headers = [_label(m) for m in PERF_SHOWN]
+
+    perf_charts = []
+    for attr in single + inter[:1]:
+        for metric in ("accuracy", "recall", "fpr"):
+            rows = []
+            for g in groups:
+                if g["attribute"] != attr:
+                    continue
+                rec = by_metric.get((attr, g["group"], metric))
+                if rec and rec["value"] is not None:
+                    rows.append({"label": g["group"], "value": rec["value"], "ci_low": rec["ci_low"],
+                                 "ci_high": rec["ci_high"], "marker": "hollow" if g["status"] != "ok" else "dot",
+                                 "note": " (insufficient data)" if g["status"] != "ok" else ""})
+            overall = by_metric.get(("(overall)", "all", metric))
+            chart = _chart(f"{_label(metric)} by {attr}", rows, overall["value"] if overall else None, "overall",
+                           f"Dot-and-whisker chart of {_label(metric)} for each {attr} group with "
+                           f"{100 * cfg.confidence:g}% intervals; the dashed line is the overall value.", (0.0, 1.0))
+            if chart:
+                perf_charts.append(chart)
+
+    def disp_rows(attr: str) -> list[dict[str, Any]]:
+        return [d for d in disparities if d["attribute"] == attr]
+
+    fair_charts = []
+    for attr in single + inter[:1]:
+        for metric, ref_line, lbl in (("demographic_parity_ratio", cfg.four_fifths, "four-fifths"),
+                                      ("equal_opportunity_difference", 0.0, "parity")):
+            rows = [{"label": d["group"], "value": d["value"], "ci_low": d["ci_low"], "ci_high": d["ci_high"],
+                     "marker": "diamond" if d["verdict"] == "significant" else
+                     ("hollow" if d["verdict"] == "insufficient data" else "dot"),
+                     "note": f" ({d['verdict']})"}
+                    for d in disp_rows(attr) if d["metric"] == metric and d["comparison"] == "vs_reference"]
+            chart = _chart(f"{_label(metric)} by {attr} (reference: {refs.get(attr, '')})", rows, ref_line, lbl,
+                           f"Dot-and-whisker chart of {_label(metric)} for each {attr} group against the reference "
+                           f"group, with {100 * cfg.confidence:g}% intervals; the dashed line marks {lbl}.")
+            if chart:
+                fair_charts.append(chart)
+
+    fairness_tables = []
+    for attr in attrs:
+        rows = disp_rows(attr)
+        rows.sort(key=lambda d: (PRIORITY.index(d["metric"]) if d["metric"] in PRIORITY else 99,
+                                 d["comparison"] != "max_gap", d["group"]))
+        fairness_tables.append({"attribute": attr, "reference": refs.get(attr, ""), "rows": rows,
+                                "intersection": " & " in attr})
+
+    counts = {"significant": len(sig), "tested": sum(d["verdict"] in ("significant", "not significant") for d in vs_ref),
+              "insufficient": sum(d["verdict"] == "insufficient data" for d in vs_ref),
+              "undefined": sum(d["verdict"] == "undefined" for d in vs_ref), "four_fifths": len(four_fifths)}
+    gate_view = None
+    if gate is not None:
+        gate_view = {"passed": gate.passed, "counts": gate.counts(), "notes": list(gate.notes), "source": gate.policy_source,
+                     "rules": [{"name": r.rule.name, "describe": r.rule.describe(), "verdict": r.verdict,
+                                "blocking": r.blocking,
+                                "checks": [c for c in r.checks if c.verdict != "pass"][:8]} for r in gate.rules]}
+    model_fp = result.model.fingerprint or "not available (the model could not be pickled)"
+    extras = dict(result.extras)
+    return {
+        "title": f"Fairness audit: {result.label}",
+        "result": result, "cfg": cfg, "refs": refs, "attrs": attrs, "findings": findings, "counts": counts,
+        "insufficient": insufficient, "four_fifths": four_fifths, "perf_tables": perf_tables, "perf_headers": headers,
+        "perf_charts": perf_charts, "fair_charts": fair_charts, "fairness_tables": fairness_tables, "gate": gate_view,
+        "groups": groups, "definitions": DEFINITIONS, "limitations": LIMITATIONS, "model_fingerprint": model_fp,
+        "timings": list(result.timings), "versions": list(result.versions), "config": sorted(cfg.to_dict().items()),
+        "explanations": extras.get("explanations"), "mitigation": extras.get("mitigation"),
+        "payload": result.to_dict(), "ci_pct": f"{100 * cfg.confidence:g}",
+    }
+
+
+def render_html(result: "AuditResult", gate: "GateResult | None" = None) -> str:
+    """The complete, self-contained HTML report as text."""
+    env = _template_env()
+    return env.get_template("report.html.j2").render(**build_view(result, gate))
+
+
+_PAYLOAD = re.compile(r'<script type="application/json" id="audit-result">(.*?)</script>', re.S)
+
+
+def result_from_html(text: str) -> dict[str, Any]:
+    m = _PAYLOAD.search(text)
+    if not m:
+        from ..exceptions import InputError
+
+        raise InputError("this HTML file has no embedded fairness-audit result (was it written by audit?).",
+                         code="not_a_report")
+    return json.loads(m.group(1))

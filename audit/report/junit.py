@@ -1,0 +1,62 @@
+"""JUnit XML: one test case per policy rule; failures carry the numbers."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+from xml.sax.saxutils import escape, quoteattr
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..gate import GateResult
+    from ..results import AuditResult
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _text(s: object) -> str:
+    return _CONTROL.sub("\ufffd", str(s))
+
+
+def _attr(s: object) -> str:
+    return quoteattr(_text(s))
+
+
+def render_junit(result: "AuditResult", gate: "GateResult") -> str:
+    cases = []
+    failures = skipped = 0
+    for r in gate.rules:
+        lines = [f"{c.verdict}: {c.attribute} {c.group}" + (f" vs {c.reference}" if c.reference else "")
+                 + f": {c.message}" for c in r.checks]
+        body = "\n".join(lines)
+        shown = r.failing_checks[:5]
+        detail = "; ".join(f"{c.attribute}={c.group}: {c.message}" for c in shown)
+        name = _attr(r.rule.name)
+        classname = _attr(f"fairness_audit.{r.rule.metric}")
+        inner = ""
+        if r.blocking:
+            failures += 1
+            inner = (f'<failure type={_attr(r.verdict)} message={_attr(f"{r.rule.describe()}: {r.verdict}: {detail}")}>'
+                     f"{escape(_text(body))}</failure>")
+        elif r.verdict != "pass":
+            skipped += 1
+            inner = f'<skipped message={_attr(f"{r.verdict} (warning): {r.rule.describe()}: {detail}")}/>'
+        cases.append(f'    <testcase name={name} classname={classname} time="0">{inner}</testcase>')
+    stamp = result.created[:19]
+    props = [("policy", gate.policy_source), ("data_fingerprint", result.data_fingerprint),
+             ("rows", str(result.n_rows)), ("label", result.label), ("protected", ", ".join(result.protected)),
+             ("model", result.model.description), ("gate", "passed" if gate.passed else "failed")]
+    prop_xml = "\n".join(f"      <property name={_attr(k)} value={_attr(v)}/>" for k, v in props)
+    out = "\n".join(f"{c.verdict}: {r.rule.name}: {c.attribute} {c.group}: {c.message}"
+                    for r in gate.rules for c in r.checks)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        "<testsuites>\n"
+        f'  <testsuite name="fairness-audit" package="fairness-audit" id="0" timestamp="{stamp}" hostname="localhost" '
+        f'tests="{len(gate.rules)}" failures="{failures}" errors="0" skipped="{skipped}" time="0">\n'
+        f"    <properties>\n{prop_xml}\n    </properties>\n"
+        + "\n".join(cases) + "\n"
+        f"    <system-out>{escape(_text(out))}</system-out>\n"
+        "    <system-err></system-err>\n"
+        "  </testsuite>\n"
+        "</testsuites>\n"
+    )

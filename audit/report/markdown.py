@@ -1,0 +1,63 @@
+"""Markdown summary for a CI step summary (GitHub Actions $GITHUB_STEP_SUMMARY, GitLab job notes)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .text import fmt, fmt_p
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..gate import GateResult
+    from ..results import AuditResult
+
+ICON = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "insufficient data": "INSUFFICIENT DATA"}
+
+
+def md(s: Any) -> str:
+    """User text in a Markdown table cell: no HTML, no table breaks, no line breaks."""
+    text = " ".join(str(s).split())
+    for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("`", "\\`"), ("[", "\\["),
+                 ("]", "\\]"), ("*", "\\*"), ("_", "\\_")):
+        text = text.replace(a, b)
+    return text
+
+
+def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max_rows: int = 10) -> str:
+    out = []
+    if gate is not None:
+        out.append(f"## Fairness audit: gate {'passed' if gate.passed else 'FAILED'}")
+        counts = gate.counts()
+        out.append(", ".join(f"{v} {k}" for k, v in counts.items() if v))
+        out.append("")
+        out.append("| rule | check | verdict | details |")
+        out.append("|---|---|---|---|")
+        for r in gate.rules:
+            worst = r.failing_checks[:3]
+            details = "; ".join(f"{md(c.attribute)} {md(c.group)}: {md(c.message)}" for c in worst) or "all groups pass"
+            verdict = ICON[r.verdict] + (" (blocks)" if r.blocking else "")
+            out.append(f"| {md(r.rule.name)} | {md(r.rule.describe())} | {verdict} | {details} |")
+        for note in gate.notes:
+            out.append(f"\n> {md(note)}")
+    else:
+        out.append("## Fairness audit")
+    out.append("")
+    out.append(f"{result.n_rows:,} rows; label `{md(result.label)}` (positive {md(repr(result.positive_label))}, "
+               f"{'favourable' if result.favorable else 'unfavourable'}); protected: "
+               + ", ".join(md(p) for p in result.protected) + f"; model: {md(result.model.description)}")
+    sig = sorted(result.significant(), key=lambda r: (r["p_value"], -abs(r["value"] or 0)))
+    out.append("")
+    out.append(f"### Significant disparities ({len(sig)})")
+    if sig:
+        ci = f"{100 * result.config.confidence:g}% CI"
+        out.append(f"| attribute | group | reference | metric | value | {ci} | p (adj.) |")
+        out.append("|---|---|---|---|---|---|---|")
+        for r in sig[:max_rows]:
+            out.append(f"| {md(r['attribute'])} | {md(r['group'])} | {md(r['reference'])} | {md(r['metric'])} | "
+                       f"{fmt(r['value'])} | [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}] | {fmt_p(r['p_value'])} |")
+        if len(sig) > max_rows:
+            out.append(f"\n{len(sig) - max_rows} more in the JSON result.")
+    else:
+        out.append("None at the configured significance level.")
+    for w in result.warnings:
+        out.append(f"\n> warning: {md(w)}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,13 @@
+"""A compact HTML view for Jupyter (``AuditResult._repr_html_``): the summary, escaped."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..results import AuditResult
+
+
+def notebook_html(result: "AuditResult") -> str:
+    return "<pre style='white-space:pre-wrap'>" + html.escape(result.summary()) + "</pre>"

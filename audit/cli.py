@@ -345,7 +345,8 @@ def demo(out_dir: Path, seed: int, n_bootstrap: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: returns the exit code (never raises for audit errors)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
+    debug = "--debug" in args  # accepted anywhere on the line
+    args = [a for a in args if a != "--debug"]
     try:
         rv = cli.main(args=args, prog_name="audit", standalone_mode=False)
         return rv if isinstance(rv, int) else EXIT_OK

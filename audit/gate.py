@@ -299,10 +299,12 @@ def _judge(rule: Rule, value: float, low: float | None, high: float | None) -> t
         return ok(low) and ok(high) and (rule.max_abs is None or (low >= -rule.max_abs and high <= rule.max_abs))
 
     point_ok = ok(value)
-    interval = f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}]"
+    limits = ", ".join(f"{k} {v:g}" for k, v in (("min", rule.min), ("max", rule.max), ("max_abs", rule.max_abs))
+                       if v is not None)
+    interval = f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}] (limit: {limits})"
     if rule.mode == "point" or low is None or high is None:
-        note = "" if rule.mode == "point" else " (no interval: judged on the point estimate)"
-        return ("pass" if point_ok else "fail"), f"{_fmt(value)}{note}"
+        note = "" if rule.mode == "point" or low is not None else ": no interval, judged on the point estimate"
+        return ("pass" if point_ok else "fail"), f"{interval}{note}"
     if rule.mode == "significant":
         if point_ok:
             return "pass", interval

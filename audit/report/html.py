@@ -65,6 +65,16 @@ LIMITATIONS = [
 ]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _visible(value: Any) -> Any:
+    """Every printed value: control characters become U+FFFD (autoescaping then applies as usual)."""
+    if isinstance(value, str) and not hasattr(value, "__html__"):  # leave tojson's escaped output alone
+        return _CONTROL.sub("\ufffd", value)
+    return value
+
+
 def _template_env() -> Any:
     import jinja2
 
@@ -72,7 +82,7 @@ def _template_env() -> Any:
     if not dirs:
         raise FileNotFoundError("fairness-audit templates are missing (report.html.j2); reinstall the package.")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, finalize=_visible)
     env.filters["num"] = fmt
     env.filters["pval"] = fmt_p
     return env

@@ -1,0 +1,102 @@
+"""The report in a real browser (Debian's chromium via Playwright): no console errors, no network
+requests, no dialogs from hostile input, readable on a narrow window, printable."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import audit
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail("chromium is not installed: .ci/run installs Debian's chromium package for these tests")
+    pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    exe = _chromium()
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, path: Path, width: int = 1280):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    events = {"console": [], "requests": [], "dialogs": [], "errors": []}
+    page.on("console", lambda m: events["console"].append((m.type, m.text)))
+    page.on("request", lambda r: events["requests"].append(r.url))
+    page.on("pageerror", lambda e: events["errors"].append(str(e)))
+
+    def on_dialog(d):
+        events["dialogs"].append(d.message)
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.goto(path.as_uri(), wait_until="load")
+    page.wait_for_timeout(300)
+    return page, events
+
+
+@pytest.fixture(scope="module")
+def adult_report(tmp_path_factory, adult_scored) -> Path:
+    path = tmp_path_factory.mktemp("browser") / "adult.html"
+    audit.run_audit(None, adult_scored, label="income", positive_label=">50K", protected=["sex", "race"],
+                    scores="score").to_html(path)
+    return path
+
+
+def test_adult_report_renders_cleanly(browser, adult_report, tmp_path):
+    page, ev = _open(browser, adult_report)
+    shot = tmp_path / "adult.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 50_000
+    assert [m for m in ev["console"] if m[0] == "error"] == []
+    assert ev["errors"] == []
+    assert ev["requests"] == [adult_report.as_uri()]  # the file itself, nothing else
+    assert page.locator("h2").count() >= 6
+    assert page.locator("svg[role=img] title").count() >= 4
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        page.set_viewport_size({"width": 1280, "height": 1400})
+        page.screenshot(path=str(ROOT / "docs" / "report-screenshot.png"))
+    pdf = page.pdf(format="A4")
+    assert pdf[:4] == b"%PDF" and len(pdf) > 20_000
+    page.close()
+
+
+def test_narrow_window_has_no_page_level_horizontal_scroll(browser, adult_report):
+    page, _ = _open(browser, adult_report, width=420)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1
+    page.close()
+
+
+def test_hostile_report_fires_no_dialog(browser, tmp_path):
+    from tests.test_report import hostile_result
+
+    path = tmp_path / "hostile.html"
+    hostile_result().to_html(path)
+    page, ev = _open(browser, path)
+    page.mouse.move(300, 300)
+    page.mouse.move(600, 800)
+    assert ev["dialogs"] == []
+    assert ev["errors"] == []
+    assert ev["requests"] == [path.as_uri()]
+    assert "<script>alert('x')</script>" in page.inner_text("body")
+    page.close()

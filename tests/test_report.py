@@ -1,0 +1,173 @@
+"""HTML report: escaping of hostile input, embedded result, golden file, atomic writes, the wheel."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import audit
+from audit.results import AuditResult
+
+HERE = Path(__file__).resolve().parent
+GOLDEN = HERE / "golden" / "report.html"
+
+HOSTILE = [
+    "<script>alert('x')</script>",
+    "</script><script>alert(1)</script>",
+    "<img src=x onerror=alert(2)>",
+    "\"' onmouseover=\"alert(3)",
+    "javascript:alert(4)",
+    "-->&lt;<!--",
+    "x" * 300,
+    "ctrl\x01\x07\x1b[31mred",
+]
+
+
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def hostile_result() -> AuditResult:
+    rng = np.random.default_rng(1)
+    n = 400
+    groups = np.array(HOSTILE[:4])
+    col = HOSTILE[0]
+    df = pd.DataFrame({
+        col: groups[rng.integers(0, 4, n)],
+        HOSTILE[2]: np.array(HOSTILE[4:])[rng.integers(0, 4, n)],
+        "label </script>": rng.choice(["<b>yes</b>", "no"], n),
+        "score": rng.random(n),
+    })
+
+    def model(X):  # a callable whose name is hostile too
+        return X["score"].to_numpy()
+
+    model.__qualname__ = "<script>alert('model')</script>"
+    return audit.run_audit(model, df, label="label </script>", positive_label="<b>yes</b>",
+                           protected=[col, HOSTILE[2]], features=["score"], n_bootstrap=100)
+
+
+@pytest.fixture(scope="module")
+def hostile_html() -> str:
+    return hostile_result().to_html()
+
+
+def test_hostile_strings_appear_only_as_text(hostile_html):
+    p = Tags()
+    p.feed(hostile_html)
+    scripts = [a for t, a in p.tags if t == "script"]
+    assert scripts == [{"type": "application/json", "id": "audit-result"}]
+    assert not [t for t, a in p.tags if t == "img"]
+    for tag, attrs in p.tags:
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name)
+            assert not (value or "").strip().lower().startswith("javascript:"), (tag, name, value)
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in hostile_html
+    assert "&lt;img src=x onerror=alert(2)&gt;" in hostile_html
+    # exactly one closing script tag: the embedded JSON cannot be broken out of
+    assert hostile_html.count("</script>") == 1
+    assert "\x01" not in hostile_html and "\x1b" not in hostile_html  # control characters are replaced
+
+
+def test_embedded_result_round_trips(tmp_path):
+    r = hostile_result()
+    path = tmp_path / "r.html"
+    r.to_html(path)
+    assert AuditResult.from_html(path) == r
+    text = path.read_text()
+    assert re.search(r"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'", text)
+    assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
+
+
+def test_no_remote_resources_and_sections(adult_report_html):
+    html = adult_report_html
+    for pattern in (r"<link\b", r"\bsrc=", r"@import", r"url\("):
+        assert not re.search(pattern, html), pattern
+    for section in ("Summary", "Data", "Performance by group", "Fairness", "Method and definitions",
+                    "Reproducibility"):
+        assert section in html
+    assert "<caption>" in html and "<title" in html and "<desc" in html
+    assert len(html.encode()) < 1_500_000
+
+
+@pytest.fixture(scope="module")
+def adult_report_html(adult_scored) -> str:
+    r = audit.run_audit(None, adult_scored, label="income", positive_label=">50K", protected=["sex", "race"],
+                        scores="score")
+    return r.to_html()
+
+
+def _golden_result() -> AuditResult:
+    rng = np.random.default_rng(7)
+    n = 600
+    df = pd.DataFrame({"group": rng.choice(["alpha", "beta", "gamma"], n, p=[0.5, 0.4, 0.1]),
+                       "region": rng.choice(["north", "south"], n), "y": rng.integers(0, 2, n)})
+    df["score"] = np.clip(0.35 * df["y"] + rng.random(n) * 0.65 - 0.1 * (df["group"] == "beta"), 0, 1).round(4)
+    r = audit.run_audit(None, df, label="y", protected=["group", "region"], scores="score", n_bootstrap=0)
+    return dataclasses.replace(r, created="2000-01-01T00:00:00+00:00", library_version="X", timings=(("total", 0.0),),
+                               versions=(("python", "X"),))
+
+
+def scrub(html: str) -> str:
+    html = re.sub(r"fairness-audit \d+\.\d+\.\d+\S*", "fairness-audit X", html)
+    return re.sub(r'"(created|library_version)": "[^"]*"', r'"\1": "X"', html)
+
+
+def test_golden_html():
+    html = scrub(_golden_result().to_html())
+    if os.environ.get("UPDATE_GOLDEN") or not GOLDEN.exists():
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(html, encoding="utf-8")
+        if not os.environ.get("UPDATE_GOLDEN"):
+            pytest.fail("golden file was missing and has been written; re-run")
+    assert html == GOLDEN.read_text(encoding="utf-8"), "report changed: inspect, then UPDATE_GOLDEN=1 to accept"
+
+
+def test_write_is_atomic(tmp_path, monkeypatch):
+    r = _golden_result()
+    target = tmp_path / "report.html"
+
+    def fail(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError):
+        r.to_html(target)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_wheel_ships_templates_and_renders(tmp_path):
+    root = HERE.parent
+    wheel_dir = tmp_path / "wheel"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(root)],
+                   check=True)
+    wheel = next(wheel_dir.glob("fairness_audit-*.whl"))
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "audit/templates/report.html.j2" in names and "audit/datasets/data/adult.csv.gz" in names
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
+    result_json = tmp_path / "r.json"
+    _golden_result().to_json(result_json)
+    code = ("import audit, sys; from pathlib import Path; assert 'site-packages' in audit.__file__, audit.__file__; "
+            f"r = audit.AuditResult.from_json({str(result_json)!r}); r.to_html({str(tmp_path / 'out.html')!r})")
+    subprocess.run([str(py), "-c", code], check=True, cwd=tmp_path)
+    assert "Fairness audit report" in (tmp_path / "out.html").read_text()

@@ -16,7 +16,7 @@ from ._model import ModelOutput
 from ._validation import Attribute, ValidatedInputs
 from .config import AuditConfig
 from .stats.bootstrap import multinomial_tables
-from .stats.scores import build_cells, cell_metrics, exact_rank_metrics, reduce_cells
+from .stats.scores import build_cells, cell_metrics, exact_rank_metrics, reduce_cells, tie_ids
 
 OVERALL = "(overall)"
 OVERALL_GROUP = "all"
@@ -153,6 +153,7 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
         # rows in score order: per-cell float sums then add the same values in the same order whatever
         # the input row order, so results are exactly row-order invariant
         finest_sorted, y_sorted, scores_sorted = finest[order], y[order], scores[order]
+        ties = tie_ids(scores_sorted)
         cells = build_cells(finest_sorted, n_finest, y_sorted, scores_sorted, probability, config.score_bins,
                             config.calibration_bins)
         if B:
@@ -176,7 +177,7 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
         if cells is not None:
             agg = [_aggregate(a, fmap, G, 0) for a in point_cells]
             binned = cell_metrics(*agg, cells.ece_bin, cells.n_ece_bins, probability)
-            auc, ap = exact_rank_metrics(fmap[finest_sorted], G, y_sorted, scores_sorted)
+            auc, ap = exact_rank_metrics(fmap.astype(np.int32)[finest_sorted], G, y_sorted, ties)
             score_point = dict(binned)
             score_point["roc_auc"], score_point["average_precision"] = auc, ap
             if boot_cells is not None:

@@ -34,55 +34,73 @@ def _small_codes(codes: np.ndarray, n_groups: int) -> np.ndarray:
     return codes
 
 
-def exact_rank_metrics(codes_sorted: np.ndarray, n_groups: int, y_sorted: np.ndarray, scores_sorted: np.ndarray
+def tie_ids(scores_sorted: np.ndarray) -> np.ndarray | None:
+    """Id of each row's tie run in ascending score order, or None when all scores differ."""
+    if len(scores_sorted) < 2:
+        return None
+    change = scores_sorted[1:] != scores_sorted[:-1]
+    if change.all():
+        return None
+    ids = np.empty(len(scores_sorted), dtype=np.int32)
+    ids[0] = 0
+    np.cumsum(change, dtype=np.int32, out=ids[1:])
+    return ids
+
+
+def exact_rank_metrics(codes_sorted: np.ndarray, n_groups: int, y_sorted: np.ndarray, ties: np.ndarray | None
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ROC AUC (ties count one half) and average precision (scikit-learn's step definition) per group.
 
-    Inputs are in ascending score order (sorted once per audit); a stable radix sort on the small
-    integer group codes then orders rows by (group, score) in linear time.
+    Inputs are in ascending score order (sorted once per audit), ``ties`` from :func:`tie_ids`. A stable
+    radix sort on the small integer group codes orders rows by (group, score) in linear time; the rest
+    is computed at the positive rows only.
     """
+    codes_sorted = _small_codes(codes_sorted, n_groups)
     if n_groups > 1:
-        perm = np.argsort(_small_codes(codes_sorted, n_groups), kind="stable")
+        perm = np.argsort(codes_sorted, kind="stable")
         g = codes_sorted[perm]
-        s = scores_sorted[perm]
         yy = y_sorted[perm]
+        t = ties[perm] if ties is not None else None
     else:
-        g, s, yy = codes_sorted, scores_sorted, y_sorted
+        g, yy, t = codes_sorted, y_sorted, ties
     n = len(g)
     auc = np.full(n_groups, np.nan)
     ap = np.full(n_groups, np.nan)
     if n == 0:
         return auc, ap
-    idx = np.arange(n, dtype=np.int64)
-    # first and last row of each tie run (equal score within one group)
-    new_run = np.empty(n, dtype=bool)
-    new_run[0] = True
-    np.not_equal(s[1:], s[:-1], out=new_run[1:])
-    if n_groups > 1:
-        new_run[1:] |= g[1:] != g[:-1]
-    run_start = np.maximum.accumulate(np.where(new_run, idx, 0))
-    end_run = np.empty(n, dtype=bool)
-    end_run[-1] = True
-    end_run[:-1] = new_run[1:]
-    run_end = np.minimum.accumulate(np.where(end_run, idx, n - 1)[::-1])[::-1]
     n_g = np.bincount(g, minlength=n_groups).astype(np.int64)
     group_start = np.r_[0, np.cumsum(n_g)[:-1]]
-    cum_y = np.empty(n + 1, dtype=np.int64)  # positives strictly before each row
-    cum_y[0] = 0
-    np.cumsum(yy, dtype=np.int64, out=cum_y[1:])
-    pos_g = np.bincount(g, weights=yy, minlength=n_groups)
-    neg_g = n_g - pos_g
-    # everything below is needed at positive rows only
     p_rows = np.flatnonzero(yy)
     pg = g[p_rows].astype(np.int64)
-    rs = run_start[p_rows]
-    re = run_end[p_rows]
+    pos_g = np.bincount(pg, minlength=n_groups).astype(np.int64)
+    neg_g = n_g - pos_g
+    pos_start = np.r_[0, np.cumsum(pos_g)[:-1]]  # positives before each group
     gs = group_start[pg]
-    below = rs - gs  # rows of the group strictly below the run
-    pos_below = cum_y[rs] - cum_y[gs]
+    if t is None:  # no ties: each positive is its own threshold
+        below = p_rows - gs
+        pos_below = np.arange(len(p_rows)) - pos_start[pg]
+        run_neg = 0.0
+        run_pos = None
+    else:
+        new_run = np.empty(n, dtype=bool)
+        new_run[0] = True
+        np.not_equal(t[1:], t[:-1], out=new_run[1:])
+        if n_groups > 1:
+            new_run[1:] |= g[1:] != g[:-1]
+        run_of = np.cumsum(new_run, dtype=np.int32) - 1
+        starts = np.flatnonzero(new_run)
+        ends = np.r_[starts[1:], n]
+        pr = run_of[p_rows]
+        rs, re = starts[pr], ends[pr]
+        # positives strictly before a row = its rank among positives; per run via the first positive's rank
+        rank = np.arange(len(p_rows))
+        first_pos = np.r_[True, pr[1:] != pr[:-1]]
+        run_first_rank = np.maximum.accumulate(np.where(first_pos, rank, 0))
+        run_pos = np.bincount(pr, minlength=len(starts))[pr]
+        below = rs - gs
+        pos_below = run_first_rank - pos_start[pg]
+        run_neg = (re - rs) - run_pos
     neg_below = below - pos_below
-    run_pos = cum_y[re + 1] - cum_y[rs]
-    run_neg = (re + 1 - rs) - run_pos
     u = np.bincount(pg, weights=neg_below + 0.5 * run_neg, minlength=n_groups)
     ok = (pos_g > 0) & (neg_g > 0)
     auc[ok] = u[ok] / (pos_g[ok] * neg_g[ok])
@@ -113,23 +131,29 @@ class ScoreCells:
 
 def build_cells(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: np.ndarray, probability: bool,
                 n_bins: int, calibration_bins: int) -> ScoreCells:
-    qs = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]
-    edges = np.quantile(scores, qs) if len(scores) else np.empty(0)
+    """Cells from rows given in ascending score order (so bins are contiguous runs of rows)."""
+    n = len(scores)
     cal_edges = np.linspace(0.0, 1.0, calibration_bins + 1)[1:-1]
+    edges = scores[np.linspace(0, n - 1, n_bins + 1)[1:-1].round().astype(np.int64)] if n else np.empty(0)
     if probability:
         edges = np.concatenate([edges, cal_edges])
     edges = np.unique(edges)
     k = len(edges) + 1
-    b = np.searchsorted(edges, scores, side="left")
-    key = (finest.astype(np.int64) * 2 + y) * k + b
+    # bin j holds scores in (edges[j-1], edges[j]]: row boundaries by binary search on the sorted scores
+    bounds = np.r_[0, np.searchsorted(scores, edges, side="right"), n]
+    b = np.repeat(np.arange(k, dtype=np.int32), np.diff(bounds))
+    key = (finest.astype(np.int32) * 2 + y) * np.int32(k) + b
     size = n_finest * 2 * k
     count = np.bincount(key, minlength=size).astype(float)
     sum_score = np.bincount(key, weights=scores, minlength=size)
     if probability:
-        yf = y.astype(float)
-        brier = (scores - yf) ** 2
+        pos = y.astype(bool)
+        brier = scores - pos
+        np.square(brier, out=brier)
         p = np.clip(scores, _EPS, 1 - _EPS)
-        ll = -(yf * np.log(p) + (1 - yf) * np.log1p(-p))
+        ll = np.empty(n)
+        ll[pos] = -np.log(p[pos])
+        ll[~pos] = -np.log1p(-p[~pos])
         sum_brier = np.bincount(key, weights=brier, minlength=size)
         sum_ll = np.bincount(key, weights=ll, minlength=size)
         # bin j covers (edges[j-1], edges[j]]: its calibration bin is that of its upper edge

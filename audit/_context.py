@@ -16,7 +16,7 @@ from ._model import ModelOutput
 from ._validation import Attribute, ValidatedInputs
 from .config import AuditConfig
 from .stats.bootstrap import multinomial_tables
-from .stats.scores import build_cells, cell_metrics, exact_rank_metrics, reduce_cells, tie_ids
+from .stats.scores import build_cells, cell_metrics, exact_rank_metrics, reduce_cells, score_order, tie_ids
 
 OVERALL = "(overall)"
 OVERALL_GROUP = "all"
@@ -149,7 +149,7 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
     cells = boot_cells = order = None
     probability = model.score_kind == "probability"
     if scores is not None:
-        order = np.argsort(scores, kind="quicksort")
+        order = score_order(scores)
         # rows in score order: per-cell float sums then add the same values in the same order whatever
         # the input row order, so results are exactly row-order invariant
         finest_sorted, y_sorted, scores_sorted = finest[order], y[order], scores[order]

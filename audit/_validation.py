@@ -227,24 +227,28 @@ def encode_predictions(values: Any, label_values: list[Any], positive: Any, what
 def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray, attributes: Sequence[Attribute]) -> str:
     """sha256 of the canonical audited data, independent of row order, index and dtype choice.
 
-    Numeric columns (nullable ones included) are hashed as float64, all others as text; per-row
-    hashes are combined by order-independent sums, so shuffling rows keeps the fingerprint.
+    Numeric columns (nullable ones included) are hashed as float64, all others as text (a categorical by
+    its category values); per-row hashes are combined by order-independent sums, so shuffling rows keeps
+    the fingerprint.
     """
-    def col_hash(values: Any) -> np.ndarray:
-        return pd.util.hash_pandas_object(pd.Series(values, copy=False), index=False).to_numpy(dtype=np.uint64)
+    def col_hash(s: pd.Series) -> np.ndarray:
+        if isinstance(s.dtype, pd.CategoricalDtype):  # hash the categories once, then index by code
+            cats = pd.util.hash_array(np.asarray(s.cat.categories.astype(object)))
+            codes = s.cat.codes.to_numpy()
+            return np.where(codes >= 0, cats[np.maximum(codes, 0)], np.uint64(0x5BD1E995))
+        if pd.api.types.is_numeric_dtype(s.dtype):  # nullable and boolean included: as float64
+            return pd.util.hash_array(s.to_numpy(dtype="float64", na_value=np.nan))
+        # object, python and pyarrow strings hash alike
+        return pd.util.hash_pandas_object(s, index=False).to_numpy(dtype=np.uint64)
 
     h = np.zeros(len(y), dtype=np.uint64)
     prime = np.uint64(0x100000001B3)
     with np.errstate(over="ignore"):
         for col in columns:
-            s = data[col].reset_index(drop=True)
-            numeric = pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype)
-            # string-like dtypes (object, python/pyarrow strings, categorical) hash alike; numbers as float64
-            h = (h ^ col_hash(s.to_numpy(dtype="float64", na_value=np.nan) if numeric else s)) * prime
-        h = (h ^ col_hash(y)) * prime
-        for a in attributes:
-            names = pd.util.hash_array(np.asarray(a.groups, dtype=object)) if a.groups else np.zeros(1, np.uint64)
-            h = (h ^ names[a.codes]) * prime
+            h ^= col_hash(data[col])
+            h *= prime
+        h ^= pd.util.hash_array(y.astype(np.int64))
+        h *= prime
         s1 = int(h.sum(dtype=np.uint64))
         s2 = int((h * np.uint64(0x9E3779B97F4A7C15)).sum(dtype=np.uint64))
         s3 = int(np.bitwise_xor.reduce(h)) if len(h) else 0

@@ -34,6 +34,42 @@ def _small_codes(codes: np.ndarray, n_groups: int) -> np.ndarray:
     return codes
 
 
+def score_order(scores: np.ndarray) -> np.ndarray:
+    """Indices that sort ``scores`` ascending (ties in row order), several times faster than argsort.
+
+    The float bits are mapped to unsigned integers that sort like the floats; the top bits are packed
+    with the row index into one uint64 and sorted by value (no indirect argsort). Rows whose top bits
+    collide but whose scores differ are then put in exact order with a small lexsort.
+    """
+    n = len(scores)
+    shift = max(int(n - 1).bit_length(), 1)
+    if n < 2 or shift > 40:
+        return np.argsort(scores, kind="stable")
+    bits = np.ascontiguousarray(scores, dtype=np.float64).view(np.uint64)
+    if scores.min() >= 0:  # non-negative floats (probabilities) already sort like their bits; -0.0 becomes 0
+        mono = np.where(bits == np.uint64(1 << 63), np.uint64(0), bits)
+    else:  # order-preserving map of any finite floats to uint64
+        sign = np.uint64(1 << 63)
+        mono = np.where(bits >= sign, ~bits, bits | sign)
+    low = np.uint64((1 << shift) - 1)
+    key = (mono & ~low) | np.arange(n, dtype=np.uint64)
+    key.sort()
+    order = (key & low).astype(np.int64)
+    hi = key >> np.uint64(shift)
+    same_hi = hi[1:] == hi[:-1]
+    if same_hi.any():
+        s = scores[order]
+        clash = same_hi & (s[1:] != s[:-1])
+        if clash.any():  # re-sort exactly every run of equal top bits that holds different scores
+            run = np.r_[0, np.cumsum(~same_hi)]
+            bad = np.zeros(int(run[-1]) + 1, dtype=bool)
+            bad[run[1:][clash]] = True
+            rows = np.flatnonzero(bad[run])
+            sub = np.lexsort((order[rows], s[rows], run[rows]))
+            order[rows] = order[rows][sub]
+    return order
+
+
 def tie_ids(scores_sorted: np.ndarray) -> np.ndarray | None:
     """Id of each row's tie run in ascending score order, or None when all scores differ."""
     if len(scores_sorted) < 2:

@@ -90,3 +90,17 @@ def test_model_predicts_once_on_all_rows(data):
     audit.run_audit(Counting(), data, label="y", positive_label="hired", protected=["g"], features=["x0"],
                     n_bootstrap=0, check_determinism_rows=50)
     assert calls == [len(data), 50]  # once on all rows, once on the determinism sample
+
+
+def test_lightgbm_sklearn_wrapper(data):
+    lgb = pytest.importorskip("lightgbm")
+    model = lgb.LGBMClassifier(n_estimators=20, verbose=-1, random_state=0).fit(data[["x0", "x1"]], data["y"])
+    r = audit.run_audit(model, data, label="y", positive_label="hired", protected=["g"], n_bootstrap=0)
+    pos = list(model.classes_).index("hired")
+    proba = model.predict_proba(data[["x0", "x1"]])[:, pos]
+    from sklearn.metrics import roc_auc_score
+
+    m = r.metrics
+    auc = m[(m.attribute == "(overall)") & (m.metric == "roc_auc")]["value"].iloc[0]
+    assert auc == pytest.approx(roc_auc_score(data["y"] == "hired", proba), abs=1e-12)
+    assert r.model.method == "predict_proba" and r.model.deterministic is True

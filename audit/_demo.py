@@ -36,7 +36,8 @@ def run_demo(seed: int = 0, n_bootstrap: int = 1000) -> Any:
     from ._engine import run_audit
     from .datasets import load_adult
 
-    model = adult_model(seed=seed)
+    train = load_adult("train")
+    model = adult_model(train, seed=seed)
     test = load_adult("test")
     return run_audit(model, test, label="income", positive_label=">50K", protected=["sex", "race"],
-                     seed=seed, n_bootstrap=n_bootstrap)
+                     seed=seed, n_bootstrap=n_bootstrap, train_data=train)

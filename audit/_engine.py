@@ -53,6 +53,7 @@ def run_audit(
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     config: AuditConfig | None = None,
+    train_data: Any = None,
     strict: bool = False,
     **options: Any,
 ) -> AuditResult:
@@ -80,6 +81,8 @@ def run_audit(
         seed, n_bootstrap, confidence: bootstrap settings; the same inputs and seed give the same result.
         config: a full :class:`AuditConfig`; keyword ``options`` set any of its other fields
             (``min_group_size``, ``max_groups``, ``correction``, ...).
+        train_data: optional training data with the same label and protected columns: its label base rates
+            by group (data-level bias before any model) are reported beside the audited data's.
         strict: re-raise a module's failure instead of recording it in the result.
     """
     timings: dict[str, float] = {}
@@ -158,6 +161,11 @@ def run_audit(
     if n_insufficient:
         warn.append(f"{n_insufficient} group(s) have insufficient data (fewer than {cfg.min_group_size} rows, "
                     f"{cfg.min_positives} positives or {cfg.min_negatives} negatives); their numbers are flagged.")
+    extras: list[tuple[str, Any]] = []
+    if train_data is not None:
+        t = time.perf_counter()
+        extras.append(("training_data", _training_summary(train_data, inputs, cfg, reference)))
+        timings["training_data"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return AuditResult(
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -180,4 +188,25 @@ def run_audit(
         errors=tuple(errors),
         timings=tuple((k, round(v, 6)) for k, v in timings.items()),
         versions=_versions(),
+        extras=tuple(extras),
     )
+
+
+def _training_summary(train_data: Any, inputs: Any, cfg: AuditConfig, reference: dict[str, Any] | None
+                      ) -> dict[str, Any]:
+    """Label base rates by group in the training data (its labels audited as if they were predictions)."""
+    options = {k: v for k, v in cfg.to_dict().items() if k not in ("threshold", "seed", "n_bootstrap", "confidence")}
+    options["check_determinism_rows"] = 0
+    try:
+        label = train_data[inputs.label] if hasattr(train_data, "columns") and inputs.label in train_data.columns \
+            else None
+        sub = run_audit(None, train_data, label=inputs.label, positive_label=inputs.positive_label,
+                        favorable=inputs.favorable, protected=[a.name for a in inputs.attributes], reference=reference,
+                        features=[], predictions=label if label is not None else inputs.label, seed=cfg.seed,
+                        n_bootstrap=cfg.n_bootstrap, confidence=cfg.confidence, **options)
+    except AuditError as exc:
+        raise type(exc)(f"train_data: {exc}", code=exc.code, column=getattr(exc, "column", None)) from None
+    keep = [r for r in sub.disparities_table.records() if r["metric"] in ("base_rate_difference", "base_rate_ratio")]
+    return {"n_rows": sub.n_rows, "data_fingerprint": sub.data_fingerprint,
+            "groups": sub.groups_table.to_dict(),
+            "base_rates": Table.from_records(DISPARITY_COLUMNS, keep).to_dict()}

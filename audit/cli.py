@@ -127,7 +127,7 @@ def _read_config(path: Path | None) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}", code="config_syntax") from None
     section = data.get("audit", data)
-    known = {"model", "data", "label", "positive_label", "favorable", "protected", "features", "predictions", "scores",
+    known = {"model", "data", "train_data", "label", "positive_label", "favorable", "protected", "features", "predictions", "scores",
              "reference", "threshold", "seed", "n_bootstrap", "confidence", "options", "json", "html", "junit",
              "markdown", "policy", "baseline", "trust_model", "intersections"}
     unknown = sorted(set(section) - known)
@@ -139,7 +139,7 @@ def _read_config(path: Path | None) -> dict[str, Any]:
                           + (f" (did you mean {hint[0]!r}?)" if hint else "")
                           + f"; known keys: {', '.join(sorted(known))}.", code="config_key")
     base = path.parent
-    for key in ("model", "data", "policy", "baseline", "json", "html", "junit", "markdown"):
+    for key in ("model", "data", "train_data", "policy", "baseline", "json", "html", "junit", "markdown"):
         if isinstance(section.get(key), str) and section[key] != "-" and not Path(section[key]).is_absolute():
             section[key] = str(base / section[key])
     return section
@@ -158,6 +158,8 @@ def _split(values: Sequence[str]) -> list[str]:
 @click.option("--model", "model_path", help="Fitted model: .joblib/.pkl (runs code: trusted files only) or .skops.")
 @click.option("--trust-model", is_flag=True, default=None, help="Load a .skops model with types skops does not trust.")
 @click.option("--data", "data_path", help="Data to audit: CSV or Parquet with features, label and protected columns.")
+@click.option("--train-data", "train_path", help="Optional training data (CSV/Parquet): its label base rates by group "
+              "are reported beside the audited data's.")
 @click.option("--label", help="True-label column.")
 @click.option("--positive-label", help="The predicted (positive) class; numbers are parsed when the label is numeric.")
 @click.option("--favorable/--unfavorable", default=None,
@@ -174,7 +176,7 @@ def _split(values: Sequence[str]) -> list[str]:
 @click.option("--no-intersections", is_flag=True, default=None, help="Do not audit intersections of attributes.")
 @_out_options
 def run(config_path: Path | None, model_path: str | None, trust_model: bool | None, data_path: str | None,
-        label: str | None, positive_label: str | None, favorable: bool | None, protected: tuple[str, ...],
+        train_path: str | None, label: str | None, positive_label: str | None, favorable: bool | None, protected: tuple[str, ...],
         features: tuple[str, ...], pred_col: str | None, score_col: str | None, reference: tuple[str, ...],
         threshold: float | None, seed: int | None, n_bootstrap: int | None, confidence: float | None,
         no_intersections: bool | None, json_out: str | None, html_out: Path | None, junit_out: Path | None,
@@ -235,6 +237,8 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
     if pick(no_intersections, "intersections") is not None:
         options["intersections"] = not no_intersections if no_intersections is not None else bool(cfg["intersections"])
     feats = _split(features) if features else cfg.get("features")
+    train_path = pick(train_path, "train_data")
+    train = load_data(train_path, "training data") if train_path else None
     _progress(f"auditing {len(data):,} rows ...")
     result = run_audit(
         model, data, label=label, positive_label=pos, favorable=pick(favorable, "favorable", True),
@@ -242,7 +246,7 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
         predictions=pred_col, scores=score_col,
         threshold=pick(threshold, "threshold", 0.5), seed=pick(seed, "seed", 0),
         n_bootstrap=pick(n_bootstrap, "n_bootstrap", 1000), confidence=pick(confidence, "confidence", 0.95),
-        **options)
+        train_data=train, **options)
     _emit(result, json_out=json_out, html_out=Path(html_out) if html_out else None,
           junit_out=Path(junit_out) if junit_out else None, markdown_out=markdown_out,
           policy=Path(policy) if policy else None, baseline=Path(baseline) if baseline else None,

@@ -56,10 +56,11 @@ BASE = ("run", "--data", "data.csv", "--label", "y", "--protected", "sex", "--n-
 
 def test_run_with_model_writes_every_output(workdir):
     r = cli(*BASE, "--model", "model.skops", "--json", "out.json", "--html", "out.html", "--junit", "out.xml",
-            "--markdown", "out.md", "--policy", "lenient.toml", cwd=workdir)
+            "--markdown", "out.md", "--policy", "lenient.toml", "--train-data", "data.parquet", cwd=workdir)
     assert r.returncode == 0, r.stderr
     res = audit.AuditResult.from_json(workdir / "out.json")
     assert res.n_rows == 3000 and res.model.method == "predict_proba"
+    assert dict(res.extras)["training_data"]["n_rows"] == 3000
     assert audit.AuditResult.from_html(workdir / "out.html") == res
     assert "gate passed" in r.stderr
     assert "## Fairness audit: gate passed" in (workdir / "out.md").read_text()

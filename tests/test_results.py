@@ -112,3 +112,25 @@ def test_multiple_comparison_correction_is_applied(result):
     # Holm: the smallest adjusted p-value is m times the smallest raw one
     m = len(tested)
     assert tested["p_value"].min() == pytest.approx(min(1.0, m * tested["p_value_raw"].min()), rel=1e-12)
+
+
+def test_training_data_base_rates(adult_scored, tmp_path):
+    from audit.datasets import load_adult
+
+    train = load_adult("train")
+    r = audit.run_audit(None, adult_scored, label="income", positive_label=">50K", protected=["sex"],
+                        scores="score", n_bootstrap=200, train_data=train)
+    block = dict(r.extras)["training_data"]
+    assert block["n_rows"] == len(train)
+    groups = {row[1]: dict(zip(block["groups"]["columns"], row)) for row in block["groups"]["rows"]
+              if row[0] == "sex"}
+    want = (train["income"] == ">50K").groupby(train["sex"]).mean()
+    for g, rate in want.items():
+        assert groups[g]["positives"] / groups[g]["n"] == pytest.approx(rate, abs=1e-12)
+    path = tmp_path / "t.json"
+    r.to_json(path)
+    assert AuditResult.from_json(path) == r
+    assert "Training data" in r.to_html()
+    with pytest.raises(audit.InputError, match=r"train_data: label column 'income' is not in data"):
+        audit.run_audit(None, adult_scored, label="income", positive_label=">50K", protected=["sex"],
+                        scores="score", n_bootstrap=0, train_data=train.drop(columns=["income"]))

@@ -261,8 +261,18 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         "groups": groups, "definitions": DEFINITIONS, "limitations": LIMITATIONS, "model_fingerprint": model_fp,
         "timings": list(result.timings), "versions": list(result.versions), "config": sorted(cfg.to_dict().items()),
         "explanations": extras.get("explanations"), "mitigation": extras.get("mitigation"),
+        "training": _training_view(extras.get("training_data")),
         "payload": result.to_dict(), "ci_pct": f"{100 * cfg.confidence:g}",
     }
+
+
+def _training_view(block: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not block:
+        return None
+    groups = [dict(zip(block["groups"]["columns"], r)) for r in block["groups"]["rows"]]
+    rates = [dict(zip(block["base_rates"]["columns"], r)) for r in block["base_rates"]["rows"]]
+    return {"n_rows": block["n_rows"], "groups": [g for g in groups if g["attribute"] != "(overall)"],
+            "base_rates": [r for r in rates if r["comparison"] == "vs_reference"]}
 
 
 def render_html(result: "AuditResult", gate: "GateResult | None" = None) -> str:

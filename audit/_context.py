@@ -36,14 +36,6 @@ class Partition:
     score_point: dict[str, np.ndarray] = field(default_factory=dict)  # exact, (G,)
     score_boot: dict[str, np.ndarray] = field(default_factory=dict)  # (B, G)
 
-    @property
-    def n(self) -> np.ndarray:
-        return self.counts.sum(-1)
-
-    @property
-    def is_intersection(self) -> bool:
-        return len(self.members) > 1
-
 
 @dataclass(frozen=True)
 class AuditContext:
@@ -56,10 +48,6 @@ class AuditContext:
     @property
     def favorable(self) -> bool:
         return self.inputs.favorable
-
-    @property
-    def has_probabilities(self) -> bool:
-        return self.model.score_kind == "probability"
 
 
 def _finest(attributes: tuple[Attribute, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -6,14 +6,38 @@ from typing import Any
 
 import numpy as np
 
-from .._context import AuditContext
+from .._context import AuditContext, Partition
 from ..stats.bootstrap import percentile_interval
 from ..stats.counts import COUNT_METRICS, UNDEFINED_REASON as COUNT_REASON, count_metric
 from ..stats.scores import PROBABILITY_ONLY, SCORE_METRICS, UNDEFINED_REASON as SCORE_REASON
-from ._groups import group_facts
+from ._groups import GroupFacts, group_facts
 
 NO_SCORES = "the model gives no scores (predictions only); pass scores= or a model with predict_proba"
 NOT_PROBABILITIES = "the scores are decision-function values, not probabilities"
+
+
+def _add(records: list[dict[str, Any]], part: Partition, facts: GroupFacts, conf: float, metric: str,
+         values: np.ndarray, reps: np.ndarray | None, why_undefined: str) -> None:
+    """One metric's rows for every group of a partition: value, interval, status and reason."""
+    if reps is not None:
+        low, high, _ = percentile_interval(reps, conf)
+    else:
+        low = high = np.full(len(values), np.nan)
+    for i, g in enumerate(part.groups):
+        v = values[i]
+        if facts.n[i] == 0:
+            status, reason = "undefined", "the group has no rows in the data"
+        elif not np.isfinite(v):
+            status, reason = "undefined", why_undefined
+        elif not facts.sufficient[i]:
+            status, reason = "insufficient data", facts.reasons[i]
+        else:
+            status, reason = "ok", ""
+        ok = status != "undefined"
+        records.append({"attribute": part.attribute, "group": g, "metric": metric,
+                        "value": v if ok else None, "ci_low": low[i] if ok else None,
+                        "ci_high": high[i] if ok else None, "n": facts.n[i],
+                        "status": status, "reason": reason})
 
 
 def run(ctx: AuditContext) -> dict[str, Any]:
@@ -29,27 +53,6 @@ def run(ctx: AuditContext) -> dict[str, Any]:
                 "favorable_rate": facts.favorable_rate[i], "is_reference": facts.reference == i,
                 "status": "ok" if facts.sufficient[i] else "insufficient data", "reason": facts.reasons[i]})
 
-        def add(metric: str, values: np.ndarray, reps: np.ndarray | None, why_undefined: str) -> None:
-            if reps is not None:
-                low, high, _ = percentile_interval(reps, conf)
-            else:
-                low = high = np.full(len(values), np.nan)
-            for i, g in enumerate(part.groups):
-                v = values[i]
-                if facts.n[i] == 0:
-                    status, reason = "undefined", "the group has no rows in the data"
-                elif not np.isfinite(v):
-                    status, reason = "undefined", why_undefined
-                elif not facts.sufficient[i]:
-                    status, reason = "insufficient data", facts.reasons[i]
-                else:
-                    status, reason = "ok", ""
-                ok = status != "undefined"
-                records.append({"attribute": part.attribute, "group": g, "metric": metric,
-                                "value": v if ok else None, "ci_low": low[i] if ok else None,
-                                "ci_high": high[i] if ok else None, "n": facts.n[i],
-                                "status": status, "reason": reason})
-
         for metric, values in (("positives", facts.positives), ("negatives", facts.negatives),
                                ("predicted_positives", facts.predicted_positives)):
             for i, g in enumerate(part.groups):
@@ -59,13 +62,14 @@ def run(ctx: AuditContext) -> dict[str, Any]:
                                 "reason": facts.reasons[i] or "a count (no interval)"})
         for metric in COUNT_METRICS:
             reps = count_metric(metric, part.boot_counts) if part.boot_counts is not None else None
-            add(metric, count_metric(metric, part.counts), reps, COUNT_REASON[metric])
+            _add(records, part, facts, conf, metric, count_metric(metric, part.counts), reps, COUNT_REASON[metric])
         for metric in SCORE_METRICS:
             if metric not in part.score_point:
                 why = NO_SCORES if ctx.model.scores is None else NOT_PROBABILITIES
                 if ctx.model.scores is not None and metric not in PROBABILITY_ONLY:
                     why = SCORE_REASON[metric]
-                add(metric, np.full(len(part.groups), np.nan), None, why)
+                _add(records, part, facts, conf, metric, np.full(len(part.groups), np.nan), None, why)
                 continue
-            add(metric, part.score_point[metric], part.score_boot.get(metric), SCORE_REASON[metric])
+            _add(records, part, facts, conf, metric, part.score_point[metric], part.score_boot.get(metric),
+                 SCORE_REASON[metric])
     return {"metrics": records, "groups": group_records}

@@ -53,3 +53,26 @@ def test_interval_coverage_is_nominal():
     coverage = {k[1]: v / sims for k, v in hits.items()}
     for name, c in coverage.items():
         assert 0.93 <= c <= 0.97, (name, c, coverage)
+
+
+@pytest.mark.slow
+def test_score_metric_intervals_match_a_row_bootstrap(adult_scored):
+    """AUC and average precision intervals come from a binned table; they agree with a plain row bootstrap."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    r = audit.run_audit(None, adult_scored, label="income", positive_label=">50K", protected=["sex"],
+                        scores="score", n_bootstrap=1000)
+    m = r.metrics.set_index(["attribute", "group", "metric"])
+    rng = np.random.default_rng(0)
+    for g in ("Female", "Male"):
+        part = adult_scored[adult_scored["sex"] == g]
+        y = (part["income"] == ">50K").to_numpy()
+        s = part["score"].to_numpy()
+        idx = rng.integers(0, len(y), size=(400, len(y)))
+        for metric, fn in (("roc_auc", roc_auc_score), ("average_precision", average_precision_score)):
+            reps = np.array([fn(y[i], s[i]) for i in idx])
+            lo, hi = np.quantile(reps, [0.025, 0.975])
+            row = m.loc[("sex", g, metric)]
+            width = hi - lo
+            assert abs(row["ci_low"] - lo) < 0.15 * width and abs(row["ci_high"] - hi) < 0.15 * width, \
+                (g, metric, (row["ci_low"], row["ci_high"]), (lo, hi))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import time
 import warnings as _warnings
 from typing import Any, Sequence
@@ -18,6 +19,7 @@ from .results import (DISPARITY_COLUMNS, GROUP_COLUMNS, METRIC_COLUMNS, AuditRes
 _PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "aif360", "shap", "lime", "jinja2")
 
 
+@functools.lru_cache(maxsize=1)
 def _versions() -> tuple[tuple[str, str], ...]:
     import platform
     from importlib import metadata

@@ -56,3 +56,13 @@ def test_percentile_interval_matches_numpy_and_skips_undefined():
     want = np.nanquantile(reps[:, :2], [0.025, 0.975], axis=0)
     assert np.allclose(lo[:2], want[0]) and np.allclose(hi[:2], want[1])
     assert np.isnan(lo[2]) and share[1] == pytest.approx(0.9)
+
+
+def test_percentile_interval_fast_path_matches_numpy():
+    reps = np.random.default_rng(3).normal(size=(999, 4))
+    for conf in (0.95, 0.9, 0.5001):
+        lo, hi, share = percentile_interval(reps, conf)
+        a = (1 - conf) / 2
+        want = np.quantile(reps, [a, 1 - a], axis=0)
+        assert np.allclose(lo, want[0], atol=0, rtol=1e-12) and np.allclose(hi, want[1], atol=0, rtol=1e-12)
+        assert (share == 1).all()

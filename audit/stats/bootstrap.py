@@ -50,11 +50,22 @@ def percentile_interval(reps: np.ndarray, confidence: float, min_defined: float 
     if b == 0:
         nan = np.full(rest, np.nan)
         return nan, nan.copy(), np.zeros(rest)
-    clean = np.where(np.isfinite(reps), reps, np.nan)
-    ordered = np.sort(clean, axis=0)  # NaN sort last
-    m = np.isfinite(clean).sum(axis=0)
-    share = m / b
     alpha = (1.0 - confidence) / 2.0
+    finite = np.isfinite(reps)
+    if finite.all():  # the common case: partial sorts around the four order statistics needed
+        pos = [(b - 1) * q for q in (alpha, 1.0 - alpha)]
+        kth = sorted({int(np.floor(x)) for x in pos} | {min(int(np.floor(x)) + 1, b - 1) for x in pos})
+        part = np.partition(reps, kth, axis=0)
+        out = []
+        for x in pos:
+            lo = int(np.floor(x))
+            hi = min(lo + 1, b - 1)
+            out.append(part[lo] + (part[hi] - part[lo]) * (x - lo))
+        return out[0], out[1], np.ones(rest)
+    clean = np.where(finite, reps, np.nan)
+    ordered = np.sort(clean, axis=0)  # NaN sort last
+    m = finite.sum(axis=0)
+    share = m / b
     out = []
     for q in (alpha, 1.0 - alpha):
         pos = (np.maximum(m, 1) - 1) * q

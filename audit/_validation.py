@@ -184,9 +184,11 @@ def _aligned(obj: Any, what: str, data: pd.DataFrame) -> np.ndarray | pd.Series:
 
 
 def validate_scores(values: Any, what: str = "scores", *, probability: bool = True) -> np.ndarray:
-    arr = np.asarray(values.to_numpy(dtype=float, na_value=np.nan) if isinstance(values, pd.Series) else values)
+    if isinstance(values, pd.Series):
+        values = values.to_numpy() if values.dtype == np.float64 else values.to_numpy(dtype=float, na_value=np.nan)
+    arr = np.asarray(values)
     try:
-        arr = arr.astype(np.float64)
+        arr = arr.astype(np.float64, copy=False)
     except (TypeError, ValueError):
         raise InputError(f"{what} must be numeric probabilities; found values of type {arr.dtype}.",
                          code="bad_scores") from None
@@ -234,8 +236,8 @@ def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray, attri
     def col_hash(s: pd.Series) -> np.ndarray:
         if isinstance(s.dtype, pd.CategoricalDtype):  # hash the categories once, then index by code
             cats = pd.util.hash_array(np.asarray(s.cat.categories.astype(object)))
-            codes = s.cat.codes.to_numpy()
-            return np.where(codes >= 0, cats[np.maximum(codes, 0)], np.uint64(0x5BD1E995))
+            table = np.r_[cats, np.uint64(0x5BD1E995)]  # code -1 (missing) takes the last entry
+            return table[s.cat.codes.to_numpy()]
         if pd.api.types.is_numeric_dtype(s.dtype):  # nullable and boolean included: as float64
             return pd.util.hash_array(s.to_numpy(dtype="float64", na_value=np.nan))
         # object, python and pyarrow strings hash alike
@@ -247,7 +249,7 @@ def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray, attri
         for col in columns:
             h ^= col_hash(data[col])
             h *= prime
-        h ^= pd.util.hash_array(y.astype(np.int64))
+        np.add(h, y, out=h, casting="unsafe")  # the label: 0/1 mixed in by the multiply
         h *= prime
         s1 = int(h.sum(dtype=np.uint64))
         s2 = int((h * np.uint64(0x9E3779B97F4A7C15)).sum(dtype=np.uint64))

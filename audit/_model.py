@@ -86,6 +86,9 @@ def _positive_index(model: Any, positive: Any) -> int:
 def _predict_fn(model: Any, positive: Any, label_values: list[Any], threshold: float
                 ) -> tuple[str, Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray | None]], str | None]:
     """Return (method, fn(X) -> (pred01, scores), score_kind)."""
+    classes = getattr(model, "classes_", None)
+    if classes is not None:  # the model may predict a class the audited labels happen not to contain
+        label_values = list(dict.fromkeys([*label_values, *(_py(c) for c in np.asarray(classes).tolist())]))
     if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
         idx = _positive_index(model, positive)
 

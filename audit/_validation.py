@@ -340,7 +340,10 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
     if scores is not None:
         score_arr = validate_scores(_aligned(scores, "scores", data))
     if predictions is not None:
-        pred_arr = encode_predictions(_aligned(predictions, "predictions", data), values, positive_label)
+        allowed = list(values)
+        if len(values) == 1 and all(isinstance(v, (bool, int, float)) for v in values) and set(values) <= {0, 1}:
+            allowed.append(type(values[0])(1 - values[0]))  # one observed class of a 0/1 label: the other is valid
+        pred_arr = encode_predictions(_aligned(predictions, "predictions", data), allowed, positive_label)
 
     # reference groups
     ref_out: dict[str, str] = {}

@@ -104,3 +104,16 @@ def test_lightgbm_sklearn_wrapper(data):
     auc = m[(m.attribute == "(overall)") & (m.metric == "roc_auc")]["value"].iloc[0]
     assert auc == pytest.approx(roc_auc_score(data["y"] == "hired", proba), abs=1e-12)
     assert r.model.method == "predict_proba" and r.model.deterministic is True
+
+
+def test_single_class_labels_still_audit(data):
+    one = data[data["y"] == "hired"]
+    model = LogisticRegression().fit(data[["x0", "x1"]], data["y"])  # predicts both classes
+    r = audit.run_audit(model, one, label="y", positive_label="hired", protected=["g"], n_bootstrap=0)
+    m = r.metrics
+    spec = m[(m.attribute == "(overall)") & (m.metric == "specificity")].iloc[0]
+    assert spec["status"] == "undefined" and "no actual negatives" in spec["reason"]
+    ones = pd.DataFrame({"g": ["a", "b"] * 20, "y": 1, "p": [0, 1] * 20})
+    r = audit.run_audit(None, ones, label="y", protected=["g"], predictions="p", n_bootstrap=0)
+    rec = r.metrics[(r.metrics.attribute == "(overall)") & (r.metrics.metric == "recall")]["value"].iloc[0]
+    assert rec == 0.5

@@ -209,6 +209,7 @@ def _training_summary(train_data: Any, inputs: Any, cfg: AuditConfig, reference:
     except AuditError as exc:
         raise type(exc)(f"train_data: {exc}", code=exc.code, column=getattr(exc, "column", None)) from None
     keep = [r for r in sub.disparities_table.records() if r["metric"] in ("base_rate_difference", "base_rate_ratio")]
+    rates = [[r["attribute"], r["group"], r["value"]] for r in sub.metrics_table.records() if r["metric"] == "base_rate"]
     return {"n_rows": sub.n_rows, "data_fingerprint": sub.data_fingerprint,
-            "groups": sub.groups_table.to_dict(),
+            "groups": sub.groups_table.to_dict(), "group_base_rates": rates,
             "base_rates": Table.from_records(DISPARITY_COLUMNS, keep).to_dict()}

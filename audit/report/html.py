@@ -258,7 +258,8 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         "result": result, "cfg": cfg, "refs": refs, "attrs": attrs, "findings": findings, "counts": counts,
         "insufficient": insufficient, "four_fifths": four_fifths, "perf_tables": perf_tables, "perf_headers": headers,
         "perf_charts": perf_charts, "fair_charts": fair_charts, "fairness_tables": fairness_tables, "gate": gate_view,
-        "groups": groups, "definitions": DEFINITIONS, "limitations": LIMITATIONS, "model_fingerprint": model_fp,
+        "groups": groups, "definitions": DEFINITIONS,
+        "base_rates": {(a, g): m["value"] for (a, g, name), m in by_metric.items() if name == "base_rate"}, "limitations": LIMITATIONS, "model_fingerprint": model_fp,
         "timings": list(result.timings), "versions": list(result.versions), "config": sorted(cfg.to_dict().items()),
         "explanations": extras.get("explanations"), "mitigation": extras.get("mitigation"),
         "training": _training_view(extras.get("training_data")),
@@ -272,7 +273,8 @@ def _training_view(block: dict[str, Any] | None) -> dict[str, Any] | None:
     groups = [dict(zip(block["groups"]["columns"], r)) for r in block["groups"]["rows"]]
     rates = [dict(zip(block["base_rates"]["columns"], r)) for r in block["base_rates"]["rows"]]
     return {"n_rows": block["n_rows"], "groups": [g for g in groups if g["attribute"] != "(overall)"],
-            "base_rates": [r for r in rates if r["comparison"] == "vs_reference"]}
+            "base_rates": [r for r in rates if r["comparison"] == "vs_reference"],
+            "base_rates_by_group": {(r[0], r[1]): r[2] for r in block.get("group_base_rates", [])}}
 
 
 def render_html(result: "AuditResult", gate: "GateResult | None" = None) -> str:

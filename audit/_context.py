@@ -76,11 +76,11 @@ def _finest(attributes: tuple[Attribute, ...]) -> tuple[np.ndarray, np.ndarray]:
 
 def _aggregate(finest_values: np.ndarray, finest_map: np.ndarray, n_groups: int, axis: int) -> np.ndarray:
     """Sum finest-group values into groups along ``axis`` (each finest group belongs to one group)."""
+    if len(finest_map) == n_groups and np.array_equal(finest_map, np.arange(n_groups)):
+        return finest_values  # read-only use by callers
     shape = list(finest_values.shape)
     shape[axis] = n_groups
     out = np.zeros(shape, dtype=finest_values.dtype)
-    if len(finest_map) == n_groups and np.array_equal(finest_map, np.arange(n_groups)):
-        return finest_values  # read-only use by callers
     index = [slice(None)] * finest_values.ndim
     for g in range(n_groups):
         members = np.flatnonzero(finest_map == g)

@@ -200,11 +200,9 @@ def _training_summary(train_data: Any, inputs: Any, cfg: AuditConfig, reference:
     options = {k: v for k, v in cfg.to_dict().items() if k not in ("threshold", "seed", "n_bootstrap", "confidence")}
     options["check_determinism_rows"] = 0
     try:
-        label = train_data[inputs.label] if hasattr(train_data, "columns") and inputs.label in train_data.columns \
-            else None
         sub = run_audit(None, train_data, label=inputs.label, positive_label=inputs.positive_label,
                         favorable=inputs.favorable, protected=[a.name for a in inputs.attributes], reference=reference,
-                        features=[], predictions=label if label is not None else inputs.label, seed=cfg.seed,
+                        features=[], predictions=inputs.label, seed=cfg.seed,
                         n_bootstrap=cfg.n_bootstrap, confidence=cfg.confidence, **options)
     except AuditError as exc:
         raise type(exc)(f"train_data: {exc}", code=exc.code, column=getattr(exc, "column", None)) from None

@@ -226,7 +226,7 @@ def encode_predictions(values: Any, label_values: list[Any], positive: Any, what
     return out
 
 
-def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray, attributes: Sequence[Attribute]) -> str:
+def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray) -> str:
     """sha256 of the canonical audited data, independent of row order, index and dtype choice.
 
     Numeric columns (nullable ones included) are hashed as float64, all others as text (a categorical by
@@ -349,7 +349,7 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
     ref_out: dict[str, str] = {}
     for attr_name, group in (reference or {}).items():
         ref_out[str(attr_name)] = _group_name(group)
-    fp = fingerprint(data, [c for c in dict.fromkeys([*features, *protected]) if c != label], y, attributes)
+    fp = fingerprint(data, [c for c in dict.fromkeys([*features, *protected]) if c != label], y)
     return ValidatedInputs(data=data, n=len(data), label=str(label), positive_label=positive_label,
                            negative_label=negative_label, favorable=favorable, y=y, attributes=tuple(attributes),
                            features=tuple(features), predictions=pred_arr, scores=score_arr, reference=ref_out,

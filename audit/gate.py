@@ -296,7 +296,7 @@ def _judge(rule: Rule, value: float, low: float | None, high: float | None) -> t
                 or (rule.max_abs is not None and (low > rule.max_abs or high < -rule.max_abs)))
 
     def whole_interval_right() -> bool:
-        return ok(low) and ok(high) and (rule.max_abs is None or (low >= -rule.max_abs and high <= rule.max_abs))
+        return ok(low) and ok(high)
 
     point_ok = ok(value)
     limits = ", ".join(f"{k} {v:g}" for k, v in (("min", rule.min), ("max", rule.max), ("max_abs", rule.max_abs))
@@ -383,10 +383,10 @@ def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | Non
                              "would mix a data change with a model change. Audit the same data, or pass "
                              "--allow-different-data to compare anyway.", code="baseline_data_differs")
         notes.append("the baseline audit is of different data; compared anyway (allow_different_data)")
-    if rule_needs := [r.name for r in policy.rules if r.max_worsening is not None and r.min is None
-                      and r.max is None and r.max_abs is None]:
-        if baseline is None:
-            notes.append(f"rules {', '.join(rule_needs)} compare with a baseline, and none was given")
+    baseline_only = [r.name for r in policy.rules if r.max_worsening is not None and r.min is None
+                     and r.max is None and r.max_abs is None]
+    if baseline_only and baseline is None:
+        notes.append(f"rules {', '.join(baseline_only)} compare with a baseline, and none was given")
     base_index: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     if baseline is not None:
         for r in baseline.disparities_table.records():

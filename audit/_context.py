@@ -16,7 +16,8 @@ from ._model import ModelOutput
 from ._validation import Attribute, ValidatedInputs
 from .config import AuditConfig
 from .stats.bootstrap import multinomial_tables
-from .stats.scores import build_cells, cell_metrics, exact_rank_metrics, reduce_cells, score_order, tie_ids
+from .stats.scores import (RankAccumulator, build_cells, cell_metrics, chunk_tie_runs, code_dtype, reduce_cells,
+                           row_chunks, small_codes, sort_scores, tie_aligned_chunks)
 
 OVERALL = "(overall)"
 OVERALL_GROUP = "all"
@@ -50,22 +51,33 @@ class AuditContext:
         return self.inputs.favorable
 
 
-def _finest(attributes: tuple[Attribute, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _finest(attributes: tuple[Attribute, ...], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Codes of the finest partition (observed combinations of all attributes) and, per finest
-    group, the code of each attribute: ``(codes (n,), combos (F, k))``."""
+    group, the code of each attribute: ``(codes (n,), combos (F, k))``. Streams over row chunks."""
     sizes = [max(len(a.groups), 1) for a in attributes]
-    key = np.zeros(len(attributes[0].codes), dtype=np.int64)
-    for a, size in zip(attributes, sizes):
-        key = key * size + a.codes
     total = math.prod(sizes)
-    if total <= 5_000_000:
-        present = np.flatnonzero(np.bincount(key, minlength=total))
-        lookup = np.full(total, -1, dtype=np.int32)
-        lookup[present] = np.arange(len(present), dtype=np.int32)
-        codes = lookup[key]
+    chunks = row_chunks(n)
+
+    def keys(s: slice) -> np.ndarray:
+        key = np.zeros(s.stop - s.start, dtype=np.int64)
+        for a, size in zip(attributes, sizes):
+            key *= size
+            key += a.codes[s]
+        return key
+
+    if total <= 1 << 16:
+        seen = np.zeros(total, dtype=np.int64)
+        for s in chunks:
+            seen += np.bincount(keys(s), minlength=total)
+        present = np.flatnonzero(seen)
+        lookup = np.full(total, -1, dtype=np.int64)
+        lookup[present] = np.arange(len(present))
+        codes = np.empty(n, dtype=code_dtype(len(present)))
+        for s in chunks:
+            codes[s] = lookup[keys(s)]
     else:
-        present, codes = np.unique(key, return_inverse=True)
-        codes = codes.astype(np.int32)
+        present, codes = np.unique(keys(slice(0, n)), return_inverse=True)
+        codes = small_codes(codes.ravel(), len(present))
     combos = np.empty((len(present), len(attributes)), dtype=np.int64)
     rest = present.copy()
     for j in range(len(attributes) - 1, -1, -1):
@@ -74,34 +86,17 @@ def _finest(attributes: tuple[Attribute, ...]) -> tuple[np.ndarray, np.ndarray]:
     return codes, combos
 
 
-def _aggregate(finest_values: np.ndarray, finest_map: np.ndarray, n_groups: int, axis: int) -> np.ndarray:
-    """Sum finest-group values into groups along ``axis`` (each finest group belongs to one group)."""
-    if len(finest_map) == n_groups and np.array_equal(finest_map, np.arange(n_groups)):
-        return finest_values  # read-only use by callers
-    shape = list(finest_values.shape)
-    shape[axis] = n_groups
-    out = np.zeros(shape, dtype=finest_values.dtype)
-    index = [slice(None)] * finest_values.ndim
-    for g in range(n_groups):
-        members = np.flatnonzero(finest_map == g)
-        if len(members) == 0:
-            continue
-        index[axis] = g
-        src = [slice(None)] * finest_values.ndim
-        src[axis] = members
-        out[tuple(index)] = finest_values[tuple(src)].sum(axis=axis)
-    return out
+def _stack(finest_values: np.ndarray, members: np.ndarray, axis: int) -> np.ndarray:
+    """Sum finest-group values (along ``axis``) into every reported group at once: ``members`` is the
+    (F, S) 0/1 matrix of which finest groups make up each of the S groups of all partitions."""
+    moved = np.moveaxis(np.asarray(finest_values, dtype=float), axis, -1)
+    return np.moveaxis(moved @ members, -1, axis)
 
 
-def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConfig) -> AuditContext:
-    warnings: list[str] = []
-    attrs = inputs.attributes
-    y = inputs.y
-    yhat = model.predictions
-    finest, combos = _finest(attrs)
+def _partition_specs(attrs: tuple[Attribute, ...], combos: np.ndarray, config: AuditConfig, warnings: list[str]
+                     ) -> list[tuple[str, tuple[str, ...], tuple[str, ...], np.ndarray]]:
+    """The partitions: overall, each attribute, intersections (name, members, groups, finest -> group)."""
     n_finest = len(combos)
-
-    # the partitions: overall, each attribute, intersections
     specs: list[tuple[str, tuple[str, ...], tuple[str, ...], np.ndarray]] = [
         (OVERALL, (), (OVERALL_GROUP,), np.zeros(n_finest, dtype=np.int64))]
     for j, a in enumerate(attrs):
@@ -123,56 +118,106 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
                 fmap = np.array([position[tuple(row)] for row in combos[:, idx].tolist()], dtype=np.int64)
                 groups = tuple(JOIN.join(attrs[j].groups[c] for j, c in zip(idx, k)) for k in keys)
                 specs.append((name, members, groups, fmap))
+    return specs
+
+
+def _finest_counts(finest: np.ndarray, n_finest: int, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+    """Confusion counts ``(F, 4)`` of the finest groups, streamed over row chunks."""
+    out = np.zeros(n_finest * 4, dtype=np.int64)
+    for s in row_chunks(len(y)):
+        cell = finest[s].astype(np.int32) * 4
+        cell += y[s] * 2
+        cell += yhat[s]
+        out += np.bincount(cell, minlength=n_finest * 4)
+    return out.reshape(n_finest, 4)
+
+
+def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConfig) -> AuditContext:
+    warnings: list[str] = []
+    attrs = inputs.attributes
+    y = inputs.y
+    finest, combos = _finest(attrs, len(y))
+    n_finest = len(combos)
+    specs = _partition_specs(attrs, combos, config, warnings)
+
+    # every reported group of every partition is a sum of finest groups: one (F, S) membership matrix
+    sizes = [len(groups) for _, _, groups, _ in specs]
+    offsets = np.r_[0, np.cumsum(sizes)]
+    members = np.zeros((n_finest, int(offsets[-1])))
+    for (_, _, _, fmap), off in zip(specs, offsets[:-1]):
+        members[np.arange(n_finest), off + fmap] = 1.0
 
     # confusion counts of the finest groups and their bootstrap replicates
-    cell = finest.astype(np.int64) * 4 + y.astype(np.int64) * 2 + yhat
-    finest_counts = np.bincount(cell, minlength=n_finest * 4).reshape(n_finest, 4)
+    finest_counts = _finest_counts(finest, n_finest, y, model.predictions)
+    counts = _stack(finest_counts, members, 0).round().astype(np.int64)
     B = config.n_bootstrap
-    boot_finest = None
+    boot = None
     if B:
-        boot_finest = multinomial_tables(finest_counts, B, np.random.default_rng([config.seed, 1]))
-        boot_finest_f = boot_finest.astype(float)
+        boot = _stack(multinomial_tables(finest_counts, B, np.random.default_rng([config.seed, 1])), members, 1)
 
-    scores = model.scores
-    cells = boot_cells = order = None
-    probability = model.score_kind == "probability"
-    if scores is not None:
-        order = score_order(scores)
-        # rows in score order: per-cell float sums then add the same values in the same order whatever
-        # the input row order, so results are exactly row-order invariant
-        finest_sorted, y_sorted, scores_sorted = finest[order], y[order], scores[order]
-        ties = tie_ids(scores_sorted)
-        cells = build_cells(finest_sorted, n_finest, y_sorted, scores_sorted, probability, config.score_bins,
-                            config.calibration_bins)
-        if B:
-            draws = multinomial_tables(cells.count, B, np.random.default_rng([config.seed, 2])).astype(float)
-            safe = np.where(cells.count > 0, cells.count, 1.0)
-            # each resampled row carries its cell's mean score, Brier term and log-loss term
-            boot_cells = reduce_cells(draws, draws * (cells.sum_score / safe), draws * (cells.sum_brier / safe),
-                                      draws * (cells.sum_logloss / safe), cells.ece_bin, cells.n_ece_bins)
-        point_cells = reduce_cells(cells.count, cells.sum_score, cells.sum_brier, cells.sum_logloss,
-                                   cells.ece_bin, cells.n_ece_bins)
+    score_point: dict[str, np.ndarray] = {}
+    score_boot: dict[str, np.ndarray] = {}
+    if model.scores is not None:
+        score_point, score_boot = _score_statistics(finest, n_finest, y, model.scores, model.score_kind == "probability",
+                                                    specs, counts, offsets, members, config)
 
     partitions = []
-    for name, members, groups, fmap in specs:
-        G = len(groups)
-        counts = _aggregate(finest_counts.astype(float), fmap, G, 0).round().astype(np.int64)
-        boot = None
-        if boot_finest is not None:
-            boot = _aggregate(boot_finest_f, fmap, G, 1).round().astype(np.int64)
-        score_point: dict[str, np.ndarray] = {}
-        score_boot: dict[str, np.ndarray] = {}
-        if cells is not None:
-            agg = [_aggregate(a, fmap, G, 0) for a in point_cells]
-            binned = cell_metrics(*agg, cells.ece_bin, cells.n_ece_bins, probability)
-            auc, ap = exact_rank_metrics(fmap.astype(np.int32)[finest_sorted], G, y_sorted, ties)
-            score_point = dict(binned)
-            score_point["roc_auc"], score_point["average_precision"] = auc, ap
-            if boot_cells is not None:
-                reps = [_aggregate(a, fmap, G, 1) for a in boot_cells]
-                score_boot = cell_metrics(*reps, cells.ece_bin, cells.n_ece_bins, probability)
-                for key, exact in (("roc_auc", auc), ("average_precision", ap)):
-                    # replicates are of the binned statistic: centre them on the exact point estimate
-                    score_boot[key] = score_boot[key] + (exact - binned[key])
-        partitions.append(Partition(name, members, groups, fmap, counts, boot, score_point, score_boot))
+    for (name, member_names, groups, fmap), a, b in zip(specs, offsets[:-1], offsets[1:]):
+        partitions.append(Partition(
+            name, member_names, groups, fmap, counts[a:b], None if boot is None else boot[:, a:b],
+            {k: v[a:b] for k, v in score_point.items()}, {k: v[:, a:b] for k, v in score_boot.items()}))
     return AuditContext(inputs, config, model, tuple(partitions), tuple(warnings))
+
+
+def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: np.ndarray, probability: bool,
+                      specs: list, counts: np.ndarray, offsets: np.ndarray, members: np.ndarray, config: AuditConfig
+                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Score metrics of every group ``(S,)`` and their bootstrap replicates ``(B, S)``."""
+    order, scores_sorted = sort_scores(scores)
+    # rows in score order, streamed in chunks that never split a tie: per-cell float sums add the same
+    # values in the same order whatever the input row order, so results are exactly row-order invariant
+    packed = finest.astype(np.int32 if n_finest > 127 else np.uint8)
+    packed <<= 1
+    packed |= y.view(np.uint8).astype(packed.dtype, copy=False)
+    packed = packed[order]
+    del order
+    finest_sorted = small_codes(packed >> 1, n_finest)
+    y_sorted = (packed & 1).astype(np.int8)
+    del packed
+    chunks = tie_aligned_chunks(scores_sorted)
+    cells = build_cells(finest_sorted, n_finest, y_sorted, scores_sorted, probability, config.score_bins,
+                        config.calibration_bins, chunks)
+
+    # exact AUC and average precision of every group: one streamed pass, all partitions per chunk
+    n_all = counts.sum(-1)
+    pos_all = counts[:, 2] + counts[:, 3]
+    accs = [RankAccumulator(n_all[a:b], pos_all[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+    maps = [small_codes(fmap, len(groups)) for _, _, groups, fmap in specs]
+    for s in chunks:
+        f = finest_sorted[s]
+        yc = y_sorted[s]
+        ties = chunk_tie_runs(scores_sorted[s])
+        for acc, fmap in zip(accs, maps):
+            acc.add(fmap[f] if acc.n_groups > 1 else np.zeros(len(f), dtype=np.uint8), yc, ties)
+    exact = [acc.result() for acc in accs]
+    auc = np.concatenate([e[0] for e in exact])
+    ap = np.concatenate([e[1] for e in exact])
+
+    point_cells = reduce_cells(cells.count, cells.sum_score, cells.sum_brier, cells.sum_logloss,
+                               cells.ece_bin, cells.n_ece_bins)
+    binned = cell_metrics(*(_stack(a, members, 0) for a in point_cells), cells.ece_bin, cells.n_ece_bins,
+                          probability)
+    point = dict(binned)
+    point["roc_auc"], point["average_precision"] = auc, ap
+    boot: dict[str, np.ndarray] = {}
+    if config.n_bootstrap:
+        draws = multinomial_tables(cells.count, config.n_bootstrap, np.random.default_rng([config.seed, 2]))
+        safe = np.where(cells.count > 0, cells.count, 1.0)
+        # each resampled row carries its cell's mean score, Brier term and log-loss term
+        reps = reduce_cells(draws, draws * (cells.sum_score / safe), draws * (cells.sum_brier / safe),
+                            draws * (cells.sum_logloss / safe), cells.ece_bin, cells.n_ece_bins)
+        boot = cell_metrics(*(_stack(a, members, 1) for a in reps), cells.ece_bin, cells.n_ece_bins, probability)
+        for key, value in (("roc_auc", auc), ("average_precision", ap)):
+            # replicates are of the binned statistic: centre them on the exact point estimate
+            boot[key] = boot[key] + (value - binned[key])
+    return point, boot

@@ -7,12 +7,13 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from audit.stats.bootstrap import percentile_interval
-from audit.stats.scores import exact_rank_metrics, tie_ids
+from audit.stats.scores import exact_rank_metrics, sort_scores, tie_aligned_chunks
 from audit.stats.significance import adjust, two_proportion_p
 
 
+@pytest.mark.parametrize("chunk_rows", [None, 97])
 @pytest.mark.parametrize("levels", [None, 7, 50])
-def test_exact_auc_and_ap_match_scikit_learn_with_and_without_ties(levels):
+def test_exact_auc_and_ap_match_scikit_learn_with_and_without_ties(levels, chunk_rows):
     rng = np.random.default_rng(levels or 1)
     n, groups = 5000, 4
     s = rng.random(n)
@@ -20,12 +21,34 @@ def test_exact_auc_and_ap_match_scikit_learn_with_and_without_ties(levels):
         s = np.floor(s * levels) / levels  # heavy ties
     y = (rng.random(n) < s * 0.8 + 0.1).astype(np.int8)
     g = rng.integers(0, groups, n)
-    order = np.argsort(s, kind="stable")
-    auc, ap = exact_rank_metrics(g[order], groups, y[order], tie_ids(s[order]))
+    order, s_sorted = sort_scores(s)
+    assert np.array_equal(order, np.argsort(s, kind="stable"))
+    # chunk_rows=97: the rows stream through many chunks, which never split a tie (7 levels: whole chunks of ties)
+    auc, ap = exact_rank_metrics(g[order], groups, y[order], s_sorted, chunk_rows=chunk_rows)
     for k in range(groups):
         m = g == k
         assert auc[k] == pytest.approx(roc_auc_score(y[m], s[m]), abs=1e-12)
         assert ap[k] == pytest.approx(average_precision_score(y[m], s[m]), abs=1e-12)
+
+
+def test_sort_scores_matches_stable_argsort_on_colliding_and_negative_scores():
+    rng = np.random.default_rng(5)
+    # top-bit collisions: values that differ only in the last bits, negative values, -0.0 and exact ties
+    base = rng.normal(size=3000)
+    s = np.concatenate([base, base + 1e-15, base[:500]])
+    rng.shuffle(s)
+    s = np.concatenate([[0.0, -0.0, 5.0], s, [-0.0, 0.0]])
+    order, s_sorted = sort_scores(s)
+    want = np.argsort(s, kind="stable")
+    assert np.array_equal(order, want) and np.array_equal(s_sorted, s[want])
+
+
+def test_tie_aligned_chunks_cover_all_rows_and_never_split_a_tie():
+    s = np.sort(np.floor(np.random.default_rng(2).random(2000) * 13))
+    chunks = tie_aligned_chunks(s, size=50)
+    assert chunks[0].start == 0 and chunks[-1].stop == len(s)
+    for a, b in zip(chunks[:-1], chunks[1:]):
+        assert a.stop == b.start and s[a.stop - 1] != s[b.start]
 
 
 def test_two_proportion_p_matches_scipy():

@@ -25,127 +25,196 @@ UNDEFINED_REASON = {
 _EPS = float(np.finfo(np.float64).eps)  # scikit-learn's log_loss clipping
 
 
-def _small_codes(codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """The narrowest integer dtype, so that numpy's stable sort is a linear-time radix sort."""
-    if n_groups <= 255:
-        return codes.astype(np.uint8, copy=False)
-    if n_groups <= 65535:
-        return codes.astype(np.uint16, copy=False)
-    return codes
+#: rows per chunk of the streaming passes: temporaries stay in cache and are reused by the allocator
+#: instead of being faulted in fresh (large fresh arrays dominate the cost at 10 million rows)
+CHUNK_ROWS = 1 << 18
 
 
-def score_order(scores: np.ndarray) -> np.ndarray:
-    """Indices that sort ``scores`` ascending (ties in row order), several times faster than argsort.
+def code_dtype(n_groups: int) -> type:
+    """The narrowest unsigned dtype for codes ``0..n_groups-1`` (numpy's stable sort of it is a radix sort)."""
+    return np.uint8 if n_groups <= 256 else np.uint16 if n_groups <= 65536 else np.int64
+
+
+def small_codes(codes: np.ndarray, n_groups: int) -> np.ndarray:
+    return codes.astype(code_dtype(n_groups), copy=False)
+
+
+def row_chunks(n: int, size: int | None = None) -> list[slice]:
+    size = size or CHUNK_ROWS
+    return [slice(a, min(a + size, n)) for a in range(0, n, size)] or [slice(0, 0)]
+
+
+def sort_scores(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, scores[order])``: ascending scores, ties in row order, several times faster than argsort.
 
     The float bits are mapped to unsigned integers that sort like the floats; the top bits are packed
     with the row index into one uint64 and sorted by value (no indirect argsort). Rows whose top bits
-    collide but whose scores differ are then put in exact order with a small lexsort.
+    collide but whose scores differ are then put in exact order with a small lexsort. The key is built
+    in chunks and the order is unpacked in place, so the only full-size arrays are the key (which
+    becomes the order) and the sorted scores.
     """
     n = len(scores)
     shift = max(int(n - 1).bit_length(), 1)
     if n < 2 or shift > 40:
-        return np.argsort(scores, kind="stable")
+        order = np.argsort(scores, kind="stable")
+        return order, scores[order]
     bits = np.ascontiguousarray(scores, dtype=np.float64).view(np.uint64)
-    if scores.min() >= 0:  # non-negative floats (probabilities) already sort like their bits; -0.0 becomes 0
-        mono = np.where(bits == np.uint64(1 << 63), np.uint64(0), bits)
-    else:  # order-preserving map of any finite floats to uint64
-        sign = np.uint64(1 << 63)
-        mono = np.where(bits >= sign, ~bits, bits | sign)
+    nonneg = bool(scores.min() >= 0)
+    sign = np.uint64(1 << 63)
     low = np.uint64((1 << shift) - 1)
-    key = (mono & ~low) | np.arange(n, dtype=np.uint64)
+    key = np.empty(n, dtype=np.uint64)
+    for s in row_chunks(n):
+        m = bits[s]
+        m = np.where(m == sign, np.uint64(0), m)  # -0.0 ties with 0.0
+        if not nonneg:  # order-preserving map of any finite floats to uint64 (non-negative ones already are)
+            m = np.where(m >= sign, ~m, m | sign)
+        m &= ~low
+        m |= np.arange(s.start, s.stop, dtype=np.uint64)
+        key[s] = m
     key.sort()
-    order = (key & low).astype(np.int64)
-    hi = key >> np.uint64(shift)
-    same_hi = hi[1:] == hi[:-1]
+    same_hi = np.empty(n - 1, dtype=bool)
+    sh = np.uint64(shift)
+    for s in row_chunks(n - 1):
+        np.equal(key[s.start + 1:s.stop + 1] >> sh, key[s] >> sh, out=same_hi[s])
+    np.bitwise_and(key, low, out=key)
+    order = key.view(np.int64)
+    ordered = scores[order]
     if same_hi.any():
-        s = scores[order]
-        clash = same_hi & (s[1:] != s[:-1])
+        clash = same_hi & (ordered[1:] != ordered[:-1])
         if clash.any():  # re-sort exactly every run of equal top bits that holds different scores
             run = np.r_[0, np.cumsum(~same_hi)]
             bad = np.zeros(int(run[-1]) + 1, dtype=bool)
             bad[run[1:][clash]] = True
             rows = np.flatnonzero(bad[run])
-            sub = np.lexsort((order[rows], s[rows], run[rows]))
+            sub = np.lexsort((order[rows], ordered[rows], run[rows]))
             order[rows] = order[rows][sub]
-    return order
+            ordered[rows] = ordered[rows][sub]
+    return order, ordered
 
 
-def tie_ids(scores_sorted: np.ndarray) -> np.ndarray | None:
-    """Id of each row's tie run in ascending score order, or None when all scores differ."""
-    if len(scores_sorted) < 2:
+def tie_aligned_chunks(scores_sorted: np.ndarray, size: int | None = None) -> list[slice]:
+    """Chunks of the score-sorted rows that never split a run of equal scores.
+
+    Each tie run lies in one chunk, so per-chunk sums add the same values in the same order whatever
+    the input row order (results stay exactly row-order invariant) and rank statistics see whole runs.
+    """
+    n = len(scores_sorted)
+    size = size or CHUNK_ROWS
+    bounds = [0]
+    while bounds[-1] < n:
+        b = bounds[-1] + size
+        if b < n and scores_sorted[b] == scores_sorted[b - 1]:
+            b = int(np.searchsorted(scores_sorted, scores_sorted[b], side="right"))
+        bounds.append(min(b, n))
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])] or [slice(0, 0)]
+
+
+class RankAccumulator:
+    """Exact ROC AUC (ties count one half) and average precision (scikit-learn's step definition) for
+    the groups of one partition, from rows streamed in ascending score order, chunk by chunk.
+
+    ``n_total`` and ``pos_total`` are the groups' row and positive counts (average precision needs the
+    counts at or above each threshold). Within a chunk, a stable radix sort on the small group codes
+    orders the rows by (group, score); counts from earlier chunks are carried per group. Only the
+    positive rows are visited after that.
+    """
+
+    def __init__(self, n_total: np.ndarray, pos_total: np.ndarray):
+        self.n_total = np.asarray(n_total, dtype=np.int64)
+        self.pos_total = np.asarray(pos_total, dtype=np.int64)
+        self.n_groups = len(self.n_total)
+        self.carry_rows = np.zeros(self.n_groups, dtype=np.int64)
+        self.carry_pos = np.zeros(self.n_groups, dtype=np.int64)
+        self.u = np.zeros(self.n_groups)
+        self.ap = np.zeros(self.n_groups)
+
+    def add(self, codes: np.ndarray, y: np.ndarray, tie_run: np.ndarray | None) -> None:
+        """One chunk: group codes (small unsigned ints), 0/1 labels and tie-run ids (None: no ties)."""
+        G = self.n_groups
+        if G > 1:
+            perm = np.argsort(codes, kind="stable")
+            g = codes[perm]
+            yy = y[perm]
+            t = tie_run[perm] if tie_run is not None else None
+        else:
+            g, yy, t = codes, y, tie_run
+        m = len(g)
+        if m == 0:
+            return
+        n_g = np.bincount(g, minlength=G)
+        group_start = np.cumsum(n_g) - n_g
+        p_rows = np.flatnonzero(yy)
+        pg = g[p_rows].astype(np.intp)
+        pos_g = np.bincount(pg, minlength=G)
+        pos_start = np.cumsum(pos_g) - pos_g
+        gs = group_start[pg]
+        if t is None:  # no ties: each positive is its own threshold
+            below = p_rows - gs
+            pos_below = np.arange(len(p_rows)) - pos_start[pg]
+            run_neg = 0.0
+        else:
+            new_run = np.empty(m, dtype=bool)
+            new_run[0] = True
+            np.not_equal(t[1:], t[:-1], out=new_run[1:])
+            if G > 1:
+                new_run[1:] |= g[1:] != g[:-1]
+            run_of = np.cumsum(new_run, dtype=np.int32) - 1
+            starts = np.flatnonzero(new_run)
+            ends = np.r_[starts[1:], m]
+            pr = run_of[p_rows]
+            rs, re = starts[pr], ends[pr]
+            # positives strictly before a row = its rank among positives; per run via the first positive's rank
+            rank = np.arange(len(p_rows))
+            first_pos = np.r_[True, pr[1:] != pr[:-1]]
+            run_first_rank = np.maximum.accumulate(np.where(first_pos, rank, 0))
+            run_pos = np.bincount(pr, minlength=len(starts))[pr]
+            below = rs - gs
+            pos_below = run_first_rank - pos_start[pg]
+            run_neg = (re - rs) - run_pos
+        below = below + self.carry_rows[pg]
+        pos_below = pos_below + self.carry_pos[pg]
+        self.u += np.bincount(pg, weights=(below - pos_below) + 0.5 * run_neg, minlength=G)
+        # average precision: each positive adds precision at its own score threshold (score >= s) / P
+        prec = (self.pos_total[pg] - pos_below) / (self.n_total[pg] - below)
+        self.ap += np.bincount(pg, weights=prec, minlength=G)
+        self.carry_rows += n_g
+        self.carry_pos += pos_g
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        pos = self.pos_total
+        neg = self.n_total - pos
+        auc = np.full(self.n_groups, np.nan)
+        ap = np.full(self.n_groups, np.nan)
+        ok = (pos > 0) & (neg > 0)
+        auc[ok] = self.u[ok] / (pos[ok] * neg[ok])
+        okp = pos > 0
+        ap[okp] = self.ap[okp] / pos[okp]
+        return auc, ap
+
+
+def chunk_tie_runs(scores_chunk: np.ndarray) -> np.ndarray | None:
+    """Id of each row's run of equal scores within a sorted chunk, or None when all scores differ."""
+    if len(scores_chunk) < 2:
         return None
-    change = scores_sorted[1:] != scores_sorted[:-1]
+    change = scores_chunk[1:] != scores_chunk[:-1]
     if change.all():
         return None
-    ids = np.empty(len(scores_sorted), dtype=np.int32)
+    ids = np.empty(len(scores_chunk), dtype=np.int32)
     ids[0] = 0
     np.cumsum(change, dtype=np.int32, out=ids[1:])
     return ids
 
 
-def exact_rank_metrics(codes_sorted: np.ndarray, n_groups: int, y_sorted: np.ndarray, ties: np.ndarray | None
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact ROC AUC (ties count one half) and average precision (scikit-learn's step definition) per group.
-
-    Inputs are in ascending score order (sorted once per audit), ``ties`` from :func:`tie_ids`. A stable
-    radix sort on the small integer group codes orders rows by (group, score) in linear time; the rest
-    is computed at the positive rows only.
-    """
-    codes_sorted = _small_codes(codes_sorted, n_groups)
-    if n_groups > 1:
-        perm = np.argsort(codes_sorted, kind="stable")
-        g = codes_sorted[perm]
-        yy = y_sorted[perm]
-        t = ties[perm] if ties is not None else None
-    else:
-        g, yy, t = codes_sorted, y_sorted, ties
-    n = len(g)
-    auc = np.full(n_groups, np.nan)
-    ap = np.full(n_groups, np.nan)
-    if n == 0:
-        return auc, ap
-    n_g = np.bincount(g, minlength=n_groups).astype(np.int64)
-    group_start = np.r_[0, np.cumsum(n_g)[:-1]]
-    p_rows = np.flatnonzero(yy)
-    pg = g[p_rows].astype(np.int64)
-    pos_g = np.bincount(pg, minlength=n_groups).astype(np.int64)
-    neg_g = n_g - pos_g
-    pos_start = np.r_[0, np.cumsum(pos_g)[:-1]]  # positives before each group
-    gs = group_start[pg]
-    if t is None:  # no ties: each positive is its own threshold
-        below = p_rows - gs
-        pos_below = np.arange(len(p_rows)) - pos_start[pg]
-        run_neg = 0.0
-        run_pos = None
-    else:
-        new_run = np.empty(n, dtype=bool)
-        new_run[0] = True
-        np.not_equal(t[1:], t[:-1], out=new_run[1:])
-        if n_groups > 1:
-            new_run[1:] |= g[1:] != g[:-1]
-        run_of = np.cumsum(new_run, dtype=np.int32) - 1
-        starts = np.flatnonzero(new_run)
-        ends = np.r_[starts[1:], n]
-        pr = run_of[p_rows]
-        rs, re = starts[pr], ends[pr]
-        # positives strictly before a row = its rank among positives; per run via the first positive's rank
-        rank = np.arange(len(p_rows))
-        first_pos = np.r_[True, pr[1:] != pr[:-1]]
-        run_first_rank = np.maximum.accumulate(np.where(first_pos, rank, 0))
-        run_pos = np.bincount(pr, minlength=len(starts))[pr]
-        below = rs - gs
-        pos_below = run_first_rank - pos_start[pg]
-        run_neg = (re - rs) - run_pos
-    neg_below = below - pos_below
-    u = np.bincount(pg, weights=neg_below + 0.5 * run_neg, minlength=n_groups)
-    ok = (pos_g > 0) & (neg_g > 0)
-    auc[ok] = u[ok] / (pos_g[ok] * neg_g[ok])
-    # average precision: each positive adds precision at its own score threshold (score >= s) / P
-    prec = (pos_g[pg] - pos_below) / (n_g[pg] - below)
-    ap_sum = np.bincount(pg, weights=prec, minlength=n_groups)
-    okp = pos_g > 0
-    ap[okp] = ap_sum[okp] / pos_g[okp]
-    return auc, ap
+def exact_rank_metrics(codes_sorted: np.ndarray, n_groups: int, y_sorted: np.ndarray, scores_sorted: np.ndarray,
+                       chunk_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact per-group ROC AUC and average precision of rows given in ascending score order."""
+    codes_sorted = small_codes(codes_sorted, n_groups)
+    n_g = np.bincount(codes_sorted, minlength=n_groups)
+    pos_g = np.bincount(codes_sorted, weights=y_sorted, minlength=n_groups).round().astype(np.int64)
+    acc = RankAccumulator(n_g, pos_g)
+    for s in tie_aligned_chunks(scores_sorted, chunk_rows):
+        acc.add(codes_sorted[s], y_sorted[s], chunk_tie_runs(scores_sorted[s]))
+    return acc.result()
 
 
 @dataclass(frozen=True)
@@ -166,8 +235,8 @@ class ScoreCells:
 
 
 def build_cells(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: np.ndarray, probability: bool,
-                n_bins: int, calibration_bins: int) -> ScoreCells:
-    """Cells from rows given in ascending score order (so bins are contiguous runs of rows)."""
+                n_bins: int, calibration_bins: int, chunks: list[slice] | None = None) -> ScoreCells:
+    """Cells from rows given in ascending score order, streamed over ``chunks`` (tie-aligned)."""
     n = len(scores)
     cal_edges = np.linspace(0.0, 1.0, calibration_bins + 1)[1:-1]
     edges = scores[np.linspace(0, n - 1, n_bins + 1)[1:-1].round().astype(np.int64)] if n else np.empty(0)
@@ -175,28 +244,35 @@ def build_cells(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: np.nda
         edges = np.concatenate([edges, cal_edges])
     edges = np.unique(edges)
     k = len(edges) + 1
-    # bin j holds scores in (edges[j-1], edges[j]]: row boundaries by binary search on the sorted scores
-    bounds = np.r_[0, np.searchsorted(scores, edges, side="right"), n]
-    b = np.repeat(np.arange(k, dtype=np.int32), np.diff(bounds))
-    key = (finest.astype(np.int32) * 2 + y) * np.int32(k) + b
     size = n_finest * 2 * k
-    count = np.bincount(key, minlength=size).astype(float)
-    sum_score = np.bincount(key, weights=scores, minlength=size)
+    count = np.zeros(size)
+    sum_score = np.zeros(size)
+    sum_brier = np.zeros(size)
+    sum_ll = np.zeros(size)
+    for s in chunks if chunks is not None else tie_aligned_chunks(scores):
+        sc = scores[s]
+        yc = y[s]
+        # bin j holds scores in (edges[j-1], edges[j]]
+        b = np.searchsorted(edges, sc, side="left").astype(np.int32)
+        key = (finest[s].astype(np.int32) * 2 + yc) * np.int32(k) + b
+        count += np.bincount(key, minlength=size)
+        sum_score += np.bincount(key, weights=sc, minlength=size)
+        if probability:
+            pos = yc.astype(bool)
+            brier = sc - pos
+            np.square(brier, out=brier)
+            p = np.clip(sc, _EPS, 1 - _EPS)
+            ll = np.empty(len(sc))
+            neg = ~pos
+            ll[pos] = -np.log(p[pos])
+            ll[neg] = -np.log1p(-p[neg])
+            sum_brier += np.bincount(key, weights=brier, minlength=size)
+            sum_ll += np.bincount(key, weights=ll, minlength=size)
     if probability:
-        pos = y.astype(bool)
-        brier = scores - pos
-        np.square(brier, out=brier)
-        p = np.clip(scores, _EPS, 1 - _EPS)
-        ll = np.empty(n)
-        ll[pos] = -np.log(p[pos])
-        ll[~pos] = -np.log1p(-p[~pos])
-        sum_brier = np.bincount(key, weights=brier, minlength=size)
-        sum_ll = np.bincount(key, weights=ll, minlength=size)
         # bin j covers (edges[j-1], edges[j]]: its calibration bin is that of its upper edge
         # (the last bin's upper edge is +inf: the last calibration bin)
         ece_bin = np.searchsorted(cal_edges, np.r_[edges, np.inf], side="left")
     else:
-        sum_brier = sum_ll = np.zeros(size)
         ece_bin = np.zeros(k, dtype=np.int64)
     shape = (n_finest, 2, k)
     return ScoreCells(count.reshape(shape), sum_score.reshape(shape), sum_brier.reshape(shape),

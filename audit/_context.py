@@ -153,7 +153,7 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
     B = config.n_bootstrap
     boot = None
     if B:
-        boot = _stack(multinomial_tables(finest_counts, B, np.random.default_rng([config.seed, 1])), members, 1)
+        boot = _stack(multinomial_tables(finest_counts, B, (config.seed, 1)), members, 1)
 
     score_point: dict[str, np.ndarray] = {}
     score_boot: dict[str, np.ndarray] = {}
@@ -211,7 +211,7 @@ def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: 
     point["roc_auc"], point["average_precision"] = auc, ap
     boot: dict[str, np.ndarray] = {}
     if config.n_bootstrap:
-        draws = multinomial_tables(cells.count, config.n_bootstrap, np.random.default_rng([config.seed, 2]))
+        draws = multinomial_tables(cells.count, config.n_bootstrap, (config.seed, 2))
         safe = np.where(cells.count > 0, cells.count, 1.0)
         # each resampled row carries its cell's mean score, Brier term and log-loss term
         reps = reduce_cells(draws, draws * (cells.sum_score / safe), draws * (cells.sum_brier / safe),

@@ -30,7 +30,8 @@ class AuditConfig:
         correction: multiple-comparison correction of disparity p-values across the audit.
         four_fifths: the disparate-impact threshold of the four-fifths rule.
         calibration_bins: equal-width bins of the expected calibration error.
-        score_bins: quantile bins used to resample score metrics (AUC, AP, calibration) in the bootstrap.
+        score_bins: bins (quantile bins refining the calibration bins) of the table from which score metrics
+            (AUC, AP, Brier, calibration) are resampled in the bootstrap.
         check_determinism_rows: rows re-predicted to detect a non-deterministic model (0 disables).
     """
 
@@ -48,7 +49,7 @@ class AuditConfig:
     correction: str = "holm"
     four_fifths: float = 0.8
     calibration_bins: int = 10
-    score_bins: int = 32
+    score_bins: int = 24
     check_determinism_rows: int = 256
 
     def __post_init__(self) -> None:

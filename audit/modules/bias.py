@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._context import AuditContext, Partition
-from ..stats.bootstrap import bootstrap_se, percentile_interval
+from ..stats.bootstrap import IntervalBatch
 from ..stats.counts import count_metric, favorable_frame, proportion_parts
 from ..stats.significance import adjust, two_proportion_p, wald_p
 from ._groups import GroupFacts, group_facts
@@ -125,6 +125,9 @@ def run(ctx: AuditContext) -> dict[str, Any]:
     cfg = ctx.config
     rows: list[dict[str, Any]] = []
     references: list[tuple[str, str]] = []
+    batch = IntervalBatch(cfg.confidence)
+    # first every disparity with its replicates (all intervals are computed at once), then the rows
+    jobs: list[tuple] = []
     for part in ctx.partitions:
         if not part.members or len(part.groups) < 2:
             continue
@@ -133,83 +136,106 @@ def run(ctx: AuditContext) -> dict[str, Any]:
         references.append((part.attribute, part.groups[r]))
         point = _components(ctx, part, part.counts, part.score_point)
         boot = _components(ctx, part, part.boot_counts, part.score_boot) if part.boot_counts is not None else {}
-        fav_counts = favorable_frame(part.counts, ctx.favorable)
-        usable = facts.sufficient
+        keep = np.flatnonzero(facts.sufficient)  # the largest gap is taken among groups with sufficient data
         for d in DISPARITIES:
             if d.component not in point:
-                reason = ("the model gives no scores" if ctx.model.scores is None
-                          else "the scores are not probabilities")
-                rows.append({"attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
-                             "metric": d.name, "comparison": "max_gap", "verdict": "undefined", "reason": reason})
+                jobs.append((part, facts, d, None, None, None, None, None, keep))
                 continue
             a = point[d.component]
             a2 = point["fpr"] if d.kind == "equalized_odds" else None
             ab = boot.get(d.component)
             ab2 = boot.get("fpr") if d.kind == "equalized_odds" else None
             values = _compare(d.kind, a, a[r], a2, None if a2 is None else a2[r])
-            lows = highs = ses = np.full(len(part.groups), np.nan)
+            vs = gap = None
             if ab is not None:
-                reps = _compare(d.kind, ab, ab[:, r:r + 1], ab2, None if ab2 is None else ab2[:, r:r + 1])
-                lows, highs, _ = percentile_interval(reps, cfg.confidence)
-                ses = bootstrap_se(reps) if d.test == "bootstrap" else ses
-            for g, name in enumerate(part.groups):
-                if g == r:
-                    continue
-                value, low, high, se = (float(x[g]) for x in (values, lows, highs, ses))
-                reason = ""
-                if facts.n[g] == 0:
-                    verdict, reason = "undefined", f"group {name!r} has no rows in the data"
-                elif not math.isfinite(value):
-                    bad = [x for x in (g, r) if not np.isfinite(a[x]) or (a2 is not None and not np.isfinite(a2[x]))]
-                    who = part.groups[bad[0]] if bad else part.groups[r]
-                    verdict = "undefined"
-                    reason = (f"group {who!r} {COMPONENT_REASON[d.component]}" if bad
-                              else f"reference group {who!r} has a rate of 0 (division by zero)")
-                elif not (usable[g] and usable[r]):
-                    verdict = "insufficient data"
-                    reason = "; ".join(f"{part.groups[x]!r}: {facts.reasons[x]}" for x in (g, r) if not usable[x])
-                else:
-                    verdict = None  # decided after the correction across the audit
-                p_raw = _p_value(d, fav_counts, g, r, value, se) if verdict is None else math.nan
-                if verdict is None and not math.isfinite(p_raw):
-                    verdict, reason = "not tested", "no test available (bootstrap disabled: n_bootstrap=0)"
-                flag = ""
-                if d.name == "demographic_parity_ratio" and math.isfinite(value) and value < cfg.four_fifths:
-                    flag = f"below four-fifths ({cfg.four_fifths:g})"
-                defined = verdict != "undefined"
-                rows.append({"attribute": part.attribute, "group": name, "reference": part.groups[r],
-                             "metric": d.name, "comparison": "vs_reference", "value": value if defined else None,
-                             "ci_low": low if defined else None, "ci_high": high if defined else None,
-                             "p_value_raw": p_raw, "verdict": verdict, "flag": flag, "reason": reason,
-                             "_test": d.pairs_with is None})
-            # largest gap among groups with sufficient data
-            keep = np.flatnonzero(usable)
-            value = _gap(d.kind, a[keep], None if a2 is None else a2[keep])
-            low = high = math.nan
-            if ab is not None and len(keep) >= 2:
-                reps = _gap(d.kind, ab[:, keep], None if ab2 is None else ab2[:, keep])
-                lo_, hi_, _ = percentile_interval(reps[:, None], cfg.confidence)
-                low, high = lo_[0], hi_[0]
-            value = float(value)
-            flag = ""
-            if d.name == "demographic_parity_ratio" and math.isfinite(value) and value < cfg.four_fifths:
-                flag = f"below four-fifths ({cfg.four_fifths:g})"
-            if len(keep) < 2:
-                verdict, reason = "insufficient data", "fewer than two groups have sufficient data"
-            elif not math.isfinite(value):
-                verdict, reason = "undefined", "the metric is undefined for all but one group with sufficient data"
-            else:
-                verdict, reason = None, ""
+                vs = batch.add(_compare(d.kind, ab, ab[:, r:r + 1], ab2, None if ab2 is None else ab2[:, r:r + 1]),
+                               se=d.test == "bootstrap")
+                if len(keep) >= 2:
+                    gap = batch.add(_gap(d.kind, ab[:, keep], None if ab2 is None else ab2[:, keep])[:, None])
+            jobs.append((part, facts, d, a, a2, values, vs, gap, keep))
+    batch.compute()
+
+    for part, facts, d, a, a2, values, vs, gap, keep in jobs:
+        if a is None:
+            reason = "the model gives no scores" if ctx.model.scores is None else "the scores are not probabilities"
             rows.append({"attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
-                         "metric": d.name, "comparison": "max_gap",
-                         "value": value if verdict != "undefined" else None,
-                         "ci_low": low if verdict != "undefined" else None,
-                         "ci_high": high if verdict != "undefined" else None,
-                         "verdict": verdict, "flag": flag,
-                         "reason": reason or "largest gap among groups with sufficient data; p-value: the smallest "
-                                             "adjusted p-value of its group-vs-reference comparisons"})
+                         "metric": d.name, "comparison": "max_gap", "verdict": "undefined", "reason": reason})
+            continue
+        rows.extend(_vs_reference_rows(ctx, part, facts, d, a, a2, values, batch, vs))
+        rows.append(_gap_row(part, d, a, a2, keep, batch, gap, cfg.four_fifths))
     _decide(rows, cfg.correction, cfg.alpha)
     return {"disparities": rows, "references": references}
+
+
+def _four_fifths_flag(name: str, value: float, threshold: float) -> str:
+    if name == "demographic_parity_ratio" and math.isfinite(value) and value < threshold:
+        return f"below four-fifths ({threshold:g})"
+    return ""
+
+
+def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts, d: Disparity, a: np.ndarray,
+                       a2: np.ndarray | None, values: np.ndarray, batch: IntervalBatch, handle: int | None
+                       ) -> list[dict[str, Any]]:
+    r = facts.reference
+    usable = facts.sufficient
+    nan = np.full(len(part.groups), np.nan)
+    lows, highs = batch.interval(handle) if handle is not None else (nan, nan)
+    ses = batch.se(handle) if handle is not None and d.test == "bootstrap" else nan
+    fav_counts = favorable_frame(part.counts, ctx.favorable)
+    out = []
+    for g, name in enumerate(part.groups):
+        if g == r:
+            continue
+        value, low, high, se = (float(x[g]) for x in (values, lows, highs, ses))
+        reason = ""
+        if facts.n[g] == 0:
+            verdict, reason = "undefined", f"group {name!r} has no rows in the data"
+        elif not math.isfinite(value):
+            bad = [x for x in (g, r) if not np.isfinite(a[x]) or (a2 is not None and not np.isfinite(a2[x]))]
+            who = part.groups[bad[0]] if bad else part.groups[r]
+            verdict = "undefined"
+            reason = (f"group {who!r} {COMPONENT_REASON[d.component]}" if bad
+                      else f"reference group {who!r} has a rate of 0 (division by zero)")
+        elif not (usable[g] and usable[r]):
+            verdict = "insufficient data"
+            reason = "; ".join(f"{part.groups[x]!r}: {facts.reasons[x]}" for x in (g, r) if not usable[x])
+        else:
+            verdict = None  # decided after the correction across the audit
+        p_raw = _p_value(d, fav_counts, g, r, value, se) if verdict is None else math.nan
+        if verdict is None and not math.isfinite(p_raw):
+            verdict, reason = "not tested", "no test available (bootstrap disabled: n_bootstrap=0)"
+        defined = verdict != "undefined"
+        out.append({"attribute": part.attribute, "group": name, "reference": part.groups[r],
+                    "metric": d.name, "comparison": "vs_reference", "value": value if defined else None,
+                    "ci_low": low if defined else None, "ci_high": high if defined else None,
+                    "p_value_raw": p_raw, "verdict": verdict,
+                    "flag": _four_fifths_flag(d.name, value, ctx.config.four_fifths), "reason": reason,
+                    "_test": d.pairs_with is None})
+    return out
+
+
+def _gap_row(part: Partition, d: Disparity, a: np.ndarray, a2: np.ndarray | None, keep: np.ndarray,
+             batch: IntervalBatch, handle: int | None, four_fifths: float) -> dict[str, Any]:
+    """The largest gap among groups with sufficient data."""
+    value = float(_gap(d.kind, a[keep], None if a2 is None else a2[keep]))
+    low = high = math.nan
+    if handle is not None:
+        lo_, hi_ = batch.interval(handle)
+        low, high = float(lo_[0]), float(hi_[0])
+    if len(keep) < 2:
+        verdict, reason = "insufficient data", "fewer than two groups have sufficient data"
+    elif not math.isfinite(value):
+        verdict, reason = "undefined", "the metric is undefined for all but one group with sufficient data"
+    else:
+        verdict, reason = None, ""
+    defined = verdict != "undefined"
+    return {"attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
+            "metric": d.name, "comparison": "max_gap",
+            "value": value if defined else None, "ci_low": low if defined else None,
+            "ci_high": high if defined else None, "verdict": verdict,
+            "flag": _four_fifths_flag(d.name, value, four_fifths),
+            "reason": reason or "largest gap among groups with sufficient data; p-value: the smallest "
+                                "adjusted p-value of its group-vs-reference comparisons"}
 
 
 def _decide(rows: list[dict[str, Any]], method: str, alpha: float) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._context import AuditContext, Partition
-from ..stats.bootstrap import percentile_interval
+from ..stats.bootstrap import IntervalBatch
 from ..stats.counts import COUNT_METRICS, UNDEFINED_REASON as COUNT_REASON, count_metric
 from ..stats.scores import PROBABILITY_ONLY, SCORE_METRICS, UNDEFINED_REASON as SCORE_REASON
 from ._groups import GroupFacts, group_facts
@@ -16,13 +16,9 @@ NO_SCORES = "the model gives no scores (predictions only); pass scores= or a mod
 NOT_PROBABILITIES = "the scores are decision-function values, not probabilities"
 
 
-def _add(records: list[dict[str, Any]], part: Partition, facts: GroupFacts, conf: float, metric: str,
-         values: np.ndarray, reps: np.ndarray | None, why_undefined: str) -> None:
+def _add(records: list[dict[str, Any]], part: Partition, facts: GroupFacts, metric: str, values: np.ndarray,
+         low: np.ndarray, high: np.ndarray, why_undefined: str) -> None:
     """One metric's rows for every group of a partition: value, interval, status and reason."""
-    if reps is not None:
-        low, high, _ = percentile_interval(reps, conf)
-    else:
-        low = high = np.full(len(values), np.nan)
     for i, g in enumerate(part.groups):
         v = values[i]
         if facts.n[i] == 0:
@@ -43,9 +39,29 @@ def _add(records: list[dict[str, Any]], part: Partition, facts: GroupFacts, conf
 def run(ctx: AuditContext) -> dict[str, Any]:
     records: list[dict[str, Any]] = []
     group_records: list[dict[str, Any]] = []
-    conf = ctx.config.confidence
+    batch = IntervalBatch(ctx.config.confidence)
+    # first every metric with its replicates (intervals are computed for all of them at once), then the rows
+    pending: list[tuple[Partition, GroupFacts, list]] = []
     for part in ctx.partitions:
         facts = group_facts(ctx, part)
+        items = []
+        for metric in COUNT_METRICS:
+            handle = batch.add(count_metric(metric, part.boot_counts)) if part.boot_counts is not None else None
+            items.append((metric, count_metric(metric, part.counts), handle, COUNT_REASON[metric]))
+        for metric in SCORE_METRICS:
+            if metric not in part.score_point:
+                why = NO_SCORES if ctx.model.scores is None else NOT_PROBABILITIES
+                if ctx.model.scores is not None and metric not in PROBABILITY_ONLY:
+                    why = SCORE_REASON[metric]
+                items.append((metric, np.full(len(part.groups), np.nan), None, why))
+                continue
+            reps = part.score_boot.get(metric)
+            items.append((metric, part.score_point[metric], None if reps is None else batch.add(reps),
+                          SCORE_REASON[metric]))
+        pending.append((part, facts, items))
+    batch.compute()
+
+    for part, facts, items in pending:
         for i, g in enumerate(part.groups):
             group_records.append({
                 "attribute": part.attribute, "group": g, "n": facts.n[i], "positives": facts.positives[i],
@@ -60,16 +76,8 @@ def run(ctx: AuditContext) -> dict[str, Any]:
                                 "ci_low": None, "ci_high": None, "n": facts.n[i],
                                 "status": "ok" if facts.sufficient[i] else "insufficient data",
                                 "reason": facts.reasons[i] or "a count (no interval)"})
-        for metric in COUNT_METRICS:
-            reps = count_metric(metric, part.boot_counts) if part.boot_counts is not None else None
-            _add(records, part, facts, conf, metric, count_metric(metric, part.counts), reps, COUNT_REASON[metric])
-        for metric in SCORE_METRICS:
-            if metric not in part.score_point:
-                why = NO_SCORES if ctx.model.scores is None else NOT_PROBABILITIES
-                if ctx.model.scores is not None and metric not in PROBABILITY_ONLY:
-                    why = SCORE_REASON[metric]
-                _add(records, part, facts, conf, metric, np.full(len(part.groups), np.nan), None, why)
-                continue
-            _add(records, part, facts, conf, metric, part.score_point[metric], part.score_boot.get(metric),
-                 SCORE_REASON[metric])
+        nan = np.full(len(part.groups), np.nan)
+        for metric, values, handle, why in items:
+            low, high = batch.interval(handle) if handle is not None else (nan, nan)
+            _add(records, part, facts, metric, values, low, high, why)
     return {"metrics": records, "groups": group_records}

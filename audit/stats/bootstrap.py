@@ -11,38 +11,60 @@ an audit come from one consistent set of resamples.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
+#: draws (replicates x non-empty cells) above which the groups are drawn on two threads
+_THREADED_DRAWS = 100_000
 
-def multinomial_tables(table: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+
+def multinomial_tables(table: np.ndarray, n_boot: int, seed: Sequence[int]) -> np.ndarray:
     """Resample ``table`` of shape ``(F, *cells)`` (counts per finest group): returns ``(B, F, *cells)``.
 
-    Each finest group keeps its size; only its non-empty cells are drawn.
+    Each finest group keeps its size; only its non-empty cells are drawn, from its own random stream
+    (spawned from ``seed`` by group position), so the draws do not depend on how the groups are
+    scheduled: large tables are drawn on two threads (numpy releases the GIL while drawing).
     """
     f = table.shape[0]
     flat = table.reshape(f, -1)
     out = np.zeros((n_boot, f, flat.shape[1]), dtype=np.int64)
-    for i in range(f):
+    streams = np.random.SeedSequence(list(seed)).spawn(f)
+
+    def draw(i: int) -> None:
         row = flat[i]
         nz = np.flatnonzero(row)
         if len(nz) == 0:
-            continue
+            return
         total = int(round(row.sum()))
         if len(nz) == 1:
             out[:, i, nz[0]] = total
-            continue
+            return
         p = row[nz] / row[nz].sum()
-        out[:, i, nz] = rng.multinomial(total, p, size=n_boot)
+        out[:, i, nz] = np.random.default_rng(streams[i]).multinomial(total, p, size=n_boot)
+
+    work = n_boot * int(np.count_nonzero(flat))
+    if work >= _THREADED_DRAWS and f > 1 and (os.cpu_count() or 1) > 1:
+        # largest groups first, so the two threads finish together
+        by_size = sorted(range(f), key=lambda i: -np.count_nonzero(flat[i]))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(draw, by_size))
+    else:
+        for i in range(f):
+            draw(i)
     return out.reshape((n_boot,) + table.shape)
 
 
 def percentile_interval(reps: np.ndarray, confidence: float, min_defined: float = 0.5
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Percentile interval over axis 0 (linear interpolation, as numpy's default quantile), ignoring
-    undefined (NaN) replicates.
+    undefined (NaN or infinite) replicates.
 
     Returns ``(low, high, share_defined)``; the interval is NaN where fewer than ``min_defined`` of
-    the replicates are defined.
+    the replicates are defined. All columns are sorted in one call (replicates contiguous per column),
+    so callers batch every statistic of an audit into one array.
     """
     reps = np.asarray(reps, dtype=float)
     b = reps.shape[0]
@@ -50,33 +72,56 @@ def percentile_interval(reps: np.ndarray, confidence: float, min_defined: float 
     if b == 0:
         nan = np.full(rest, np.nan)
         return nan, nan.copy(), np.zeros(rest)
-    alpha = (1.0 - confidence) / 2.0
-    finite = np.isfinite(reps)
-    if finite.all():  # the common case: partial sorts around the four order statistics needed
-        pos = [(b - 1) * q for q in (alpha, 1.0 - alpha)]
-        kth = sorted({int(np.floor(x)) for x in pos} | {min(int(np.floor(x)) + 1, b - 1) for x in pos})
-        part = np.partition(reps, kth, axis=0)
-        out = []
-        for x in pos:
-            lo = int(np.floor(x))
-            hi = min(lo + 1, b - 1)
-            out.append(part[lo] + (part[hi] - part[lo]) * (x - lo))
-        return out[0], out[1], np.ones(rest)
-    clean = np.where(finite, reps, np.nan)
-    ordered = np.sort(clean, axis=0)  # NaN sort last
-    m = finite.sum(axis=0)
+    cols = np.ascontiguousarray(reps.reshape(b, -1).T)
+    finite = np.isfinite(cols)
+    m = finite.sum(axis=1)
+    if not finite.all():
+        cols[~finite] = np.nan  # NaN sort last
+    cols.sort(axis=1)
     share = m / b
+    alpha = (1.0 - confidence) / 2.0
     out = []
     for q in (alpha, 1.0 - alpha):
         pos = (np.maximum(m, 1) - 1) * q
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, np.maximum(m - 1, 0))
-        frac = pos - lo
-        a = np.take_along_axis(ordered, lo[None], axis=0)[0]
-        c = np.take_along_axis(ordered, hi[None], axis=0)[0]
-        val = a + (c - a) * frac
-        out.append(np.where((share >= min_defined) & (m > 0), val, np.nan))
-    return out[0], out[1], share
+        a = np.take_along_axis(cols, lo[:, None], axis=1)[:, 0]
+        c = np.take_along_axis(cols, hi[:, None], axis=1)[:, 0]
+        val = a + (c - a) * (pos - lo)
+        out.append(np.where((share >= min_defined) & (m > 0), val, np.nan).reshape(rest))
+    return out[0], out[1], share.reshape(rest)
+
+
+class IntervalBatch:
+    """Collects replicate arrays ``(B, k)`` from many statistics and computes all their percentile
+    intervals (and, on request, bootstrap standard errors) in one sort."""
+
+    def __init__(self, confidence: float):
+        self.confidence = confidence
+        self._reps: list[np.ndarray] = []
+        self._want_se: list[bool] = []
+        self._low = self._high = self._se = None
+
+    def add(self, reps: np.ndarray, se: bool = False) -> int:
+        """Queue replicates ``(B, ...)``; ``se=True`` also computes their standard errors."""
+        reps = np.asarray(reps, dtype=float)
+        self._reps.append(reps.reshape(reps.shape[0], -1))
+        self._want_se.append(se)
+        return len(self._reps) - 1
+
+    def compute(self) -> None:
+        if not self._reps:
+            return
+        cut = np.cumsum([r.shape[1] for r in self._reps])[:-1]
+        low, high, _ = percentile_interval(np.concatenate(self._reps, axis=1), self.confidence)
+        self._low, self._high = np.split(low, cut), np.split(high, cut)
+        self._se = [bootstrap_se(r) if want else None for r, want in zip(self._reps, self._want_se)]
+
+    def interval(self, handle: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._low[handle], self._high[handle]
+
+    def se(self, handle: int) -> np.ndarray:
+        return self._se[handle]
 
 
 def bootstrap_se(reps: np.ndarray) -> np.ndarray:

@@ -234,15 +234,33 @@ class ScoreCells:
     probability: bool
 
 
+def _bin_edges(scores: np.ndarray, n_bins: int, cal_edges: np.ndarray | None) -> np.ndarray:
+    """Upper edges of the score bins (bin j holds scores in ``(edges[j-1], edges[j]]``) of sorted scores.
+
+    Without calibration edges: ``n_bins`` quantile bins. With them, the calibration bins are split
+    into about ``n_bins`` bins in all, each calibration bin into quantile sub-bins in proportion to its
+    rows (at least one), so the bins refine the calibration bins and hold similar numbers of rows.
+    """
+    n = len(scores)
+    if n == 0:
+        return np.empty(0)
+    if cal_edges is None:
+        return np.unique(scores[np.linspace(0, n - 1, n_bins + 1)[1:-1].round().astype(np.int64)])
+    bounds = np.r_[0, np.searchsorted(scores, cal_edges, side="right"), n]
+    out = [cal_edges]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        m = b - a
+        parts = max(int(round(n_bins * m / n)), 1) if m else 0
+        if parts > 1:  # sub-bin j ends at the row a + m * j / parts (its score is the inclusive upper edge)
+            out.append(scores[a + (m * np.arange(1, parts)) // parts - 1])
+    return np.unique(np.concatenate(out))
+
+
 def build_cells(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: np.ndarray, probability: bool,
                 n_bins: int, calibration_bins: int, chunks: list[slice] | None = None) -> ScoreCells:
     """Cells from rows given in ascending score order, streamed over ``chunks`` (tie-aligned)."""
-    n = len(scores)
     cal_edges = np.linspace(0.0, 1.0, calibration_bins + 1)[1:-1]
-    edges = scores[np.linspace(0, n - 1, n_bins + 1)[1:-1].round().astype(np.int64)] if n else np.empty(0)
-    if probability:
-        edges = np.concatenate([edges, cal_edges])
-    edges = np.unique(edges)
+    edges = _bin_edges(scores, n_bins, cal_edges if probability else None)
     k = len(edges) + 1
     size = n_finest * 2 * k
     count = np.zeros(size)
@@ -288,33 +306,47 @@ def reduce_cells(count: np.ndarray, sum_score: np.ndarray, sum_brier: np.ndarray
     return count, sum_score.sum(-2) @ onehot, sum_brier.sum((-2, -1)), sum_ll.sum((-2, -1))
 
 
+def _triangles(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``below`` with ``x @ below`` = count strictly below each bin plus half the bin (Mann-Whitney with
+    ties), and ``at_or_above`` with ``x @ at_or_above`` = count in this bin and all above."""
+    idx = np.arange(k)
+    below = (idx[:, None] < idx[None, :]).astype(float) + 0.5 * np.eye(k)
+    at_or_above = (idx[:, None] >= idx[None, :]).astype(float)
+    return below, at_or_above
+
+
 def cell_metrics(count: np.ndarray, score_by_bin: np.ndarray, brier_total: np.ndarray, ll_total: np.ndarray,
                  ece_bin: np.ndarray, n_ece: int, probability: bool) -> dict[str, np.ndarray]:
     """Score metrics from reduced cells (see :func:`reduce_cells`), any leading axes; NaN where undefined.
 
     Brier, log loss, ECE, mean score and calibration-in-the-large are exact when the cells are the
     data's own; ROC AUC and average precision treat scores in one bin as tied (used for bootstrap
-    replicates, which are shifted by the exact-minus-binned point difference).
+    replicates, which are shifted by the exact-minus-binned point difference). The running sums over
+    bins are small matrix products, so 1,000 replicates of every group cost one BLAS call each.
     """
-    neg = count[..., 0, :]
-    pos = count[..., 1, :]
+    lead = count.shape[:-2]
+    k = count.shape[-1]
+    # contiguous 2-D (rows, bins): each product below is one BLAS call over all replicates and groups
+    neg = np.ascontiguousarray(count[..., 0, :], dtype=float).reshape(-1, k)
+    pos = np.ascontiguousarray(count[..., 1, :], dtype=float).reshape(-1, k)
     n_pos = pos.sum(-1)
     n_neg = neg.sum(-1)
-    n = n_pos + n_neg
+    n = (n_pos + n_neg).reshape(lead)
+    below, at_or_above = _triangles(k)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cum_neg = np.cumsum(neg, -1) - neg
-        auc = (pos * (cum_neg + 0.5 * neg)).sum(-1) / (n_pos * n_neg)
-        auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
-        tp_at = np.cumsum(pos[..., ::-1], -1)[..., ::-1]
-        fp_at = np.cumsum(neg[..., ::-1], -1)[..., ::-1]
-        prec = np.where(pos > 0, tp_at / np.maximum(tp_at + fp_at, 1), 0.0)
-        ap = np.where(n_pos > 0, (pos * prec).sum(-1) / n_pos, np.nan)
+        auc = np.einsum("ij,ij->i", pos, neg @ below) / (n_pos * n_neg)
+        auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan).reshape(lead)
+        tp_at = pos @ at_or_above
+        all_at = tp_at + neg @ at_or_above
+        prec = np.divide(tp_at, all_at, out=np.zeros_like(tp_at), where=pos > 0)
+        ap = np.where(n_pos > 0, np.einsum("ij,ij->i", pos, prec) / n_pos, np.nan).reshape(lead)
+        n_pos = n_pos.reshape(lead)
         out = {"roc_auc": auc, "average_precision": ap}
         if probability:
             tot_score = score_by_bin.sum(-1)
             onehot = np.zeros((len(ece_bin), n_ece))
             onehot[np.arange(len(ece_bin)), ece_bin] = 1.0
-            p_bin = pos @ onehot
+            p_bin = (pos @ onehot).reshape(lead + (n_ece,))
             out["brier"] = np.where(n > 0, brier_total / n, np.nan)
             out["log_loss"] = np.where(n > 0, ll_total / n, np.nan)
             out["mean_score"] = np.where(n > 0, tot_score / n, np.nan)

@@ -16,8 +16,8 @@ from ._model import ModelOutput
 from ._validation import Attribute, ValidatedInputs
 from .config import AuditConfig
 from .stats.bootstrap import multinomial_tables
-from .stats.scores import (RankAccumulator, build_cells, cell_metrics, chunk_tie_runs, code_dtype, reduce_cells,
-                           row_chunks, small_codes, sort_scores, tie_aligned_chunks)
+from .stats.scores import (RankAccumulator, build_cells, chunk_tie_runs, code_dtype, group_cell_metrics,
+                           replicate_cell_metrics, row_chunks, small_codes, sort_scores, tie_aligned_chunks)
 
 OVERALL = "(overall)"
 OVERALL_GROUP = "all"
@@ -203,20 +203,13 @@ def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: 
     auc = np.concatenate([e[0] for e in exact])
     ap = np.concatenate([e[1] for e in exact])
 
-    point_cells = reduce_cells(cells.count, cells.sum_score, cells.sum_brier, cells.sum_logloss,
-                               cells.ece_bin, cells.n_ece_bins)
-    binned = cell_metrics(*(_stack(a, members, 0) for a in point_cells), cells.ece_bin, cells.n_ece_bins,
-                          probability)
+    binned = group_cell_metrics(cells, members)
     point = dict(binned)
     point["roc_auc"], point["average_precision"] = auc, ap
     boot: dict[str, np.ndarray] = {}
     if config.n_bootstrap:
         draws = multinomial_tables(cells.count, config.n_bootstrap, (config.seed, 2))
-        safe = np.where(cells.count > 0, cells.count, 1.0)
-        # each resampled row carries its cell's mean score, Brier term and log-loss term
-        reps = reduce_cells(draws, draws * (cells.sum_score / safe), draws * (cells.sum_brier / safe),
-                            draws * (cells.sum_logloss / safe), cells.ece_bin, cells.n_ece_bins)
-        boot = cell_metrics(*(_stack(a, members, 1) for a in reps), cells.ece_bin, cells.n_ece_bins, probability)
+        boot = replicate_cell_metrics(cells, draws, members)
         for key, value in (("roc_auc", auc), ("average_precision", ap)):
             # replicates are of the binned statistic: centre them on the exact point estimate
             boot[key] = boot[key] + (value - binned[key])

@@ -34,6 +34,9 @@ _FLOAT_COLUMNS = {"value", "ci_low", "ci_high", "p_value", "p_value_raw", "favor
 
 def _clean(v: Any) -> Any:
     """Python scalars only; NaN and infinities become None."""
+    t = type(v)
+    if t is str or t is int or t is bool or v is None:  # the common cases first: tables have many cells
+        return v
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from audit.stats.bootstrap import percentile_interval
+from audit.stats.bootstrap import multinomial_tables, percentile_interval
 from audit.stats.scores import exact_rank_metrics, sort_scores, tie_aligned_chunks
-from audit.stats.significance import adjust, two_proportion_p
+from audit.stats.significance import adjust, fisher_two_sided, two_proportion_p
 
 
 @pytest.mark.parametrize("chunk_rows", [None, 97])
@@ -58,6 +58,13 @@ def test_two_proportion_p_matches_scipy():
     want = chi2_contingency(table, correction=False).pvalue
     assert two_proportion_p(30, 100, 45, 100) == pytest.approx(want, rel=1e-10)
     assert two_proportion_p(1, 10, 6, 10) == pytest.approx(fisher_exact([[1, 9], [6, 4]]).pvalue, rel=1e-10)
+    rng = np.random.default_rng(4)
+    for _ in range(300):  # small and lopsided tables, symmetric ones (exact ties of probabilities) included
+        n1, n2 = (int(v) for v in rng.integers(1, 60, 2)) if rng.random() < 0.8 else (int(rng.integers(1, 9)), 4000)
+        x1, x2 = int(rng.integers(0, n1 + 1)), int(rng.integers(0, n2 + 1))
+        want = fisher_exact([[x1, n1 - x1], [x2, n2 - x2]]).pvalue
+        assert fisher_two_sided(x1, n1, x2, n2) == pytest.approx(want, rel=1e-9, abs=1e-15), (x1, n1, x2, n2)
+    assert fisher_two_sided(3, 10, 7, 10) == pytest.approx(fisher_exact([[3, 7], [7, 3]]).pvalue, rel=1e-12)
 
 
 def test_corrections_match_statsmodels_definitions():
@@ -89,3 +96,23 @@ def test_percentile_interval_fast_path_matches_numpy():
         want = np.quantile(reps, [a, 1 - a], axis=0)
         assert np.allclose(lo, want[0], atol=0, rtol=1e-12) and np.allclose(hi, want[1], atol=0, rtol=1e-12)
         assert (share == 1).all()
+
+
+@pytest.mark.parametrize("rows", [40, 5000])  # 40 rows: per-row categorical draws; 5000: binomials per cell
+def test_multinomial_tables_keep_group_sizes_and_multinomial_moments(rows):
+    rng = np.random.default_rng(9)
+    table = np.zeros((3, 2, 6))
+    for f in range(3):
+        table[f].flat[rng.choice(12, 8, replace=False)] = rng.multinomial(rows, np.full(8, 1 / 8)) + (f == 0)
+    draws = multinomial_tables(table, 4000, (1, 2))
+    assert draws.shape == (4000, 3, 2, 6)
+    assert np.array_equal(draws.sum(axis=(2, 3)), np.broadcast_to(table.sum(axis=(1, 2)), (4000, 3)))
+    assert (draws[:, table == 0] == 0).all()  # empty cells stay empty
+    n = table.sum(axis=(1, 2))[:, None, None]
+    p = table / n
+    se_mean = np.sqrt(n * p * (1 - p) / 4000)
+    assert (np.abs(draws.mean(0) - n * p) <= 5 * se_mean + 1e-12).all()
+    var = draws.var(0, ddof=1)
+    want = n * p * (1 - p)
+    assert (np.abs(var - want) <= 0.12 * want + 1e-9).all()
+    assert np.array_equal(draws, multinomial_tables(table, 4000, (1, 2)))  # seeded: reproducible

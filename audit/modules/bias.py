@@ -18,7 +18,7 @@ import numpy as np
 
 from .._context import AuditContext, Partition
 from ..stats.bootstrap import IntervalBatch
-from ..stats.counts import count_metric, favorable_frame, proportion_parts
+from ..stats.counts import count_metrics, favorable_frame, proportion_parts
 from ..stats.significance import adjust, two_proportion_p, wald_p
 from ._groups import GroupFacts, group_facts
 
@@ -67,9 +67,8 @@ def _components(ctx: AuditContext, part: Partition, counts: np.ndarray | None, s
     out: dict[str, np.ndarray] = {}
     if counts is None:
         return out
-    fav = favorable_frame(counts, ctx.favorable)
-    for name in ("selection_rate", "recall", "fpr", "fnr", "precision", "accuracy", "base_rate"):
-        out[name] = count_metric(name, fav)
+    out.update(count_metrics(favorable_frame(counts, ctx.favorable),
+                             ("selection_rate", "recall", "fpr", "fnr", "precision", "accuracy", "base_rate")))
     out["average_odds"] = (out["recall"] + out["fpr"]) / 2.0
     if "roc_auc" in score:
         out["roc_auc"] = score["roc_auc"]
@@ -90,32 +89,43 @@ def _compare(kind: str, a: np.ndarray, b: np.ndarray, a2: np.ndarray | None = No
 
 
 def _gap(kind: str, v: np.ndarray, v2: np.ndarray | None = None) -> np.ndarray:
-    """Largest gap across groups (last axis); NaN when fewer than two groups are defined."""
+    """Largest gap across groups (last axis); NaN when fewer than two groups are defined.
+    (Components are rates or NaN, never infinite; ``fmax``/``fmin`` skip NaN.)"""
+    if v.shape[-1] == 0:
+        return np.full(v.shape[:-1], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        defined = np.isfinite(v).sum(-1) >= 2
-        hi = np.nanmax(np.where(np.isfinite(v), v, np.nan), axis=-1) if v.size else np.nan
-        lo = np.nanmin(np.where(np.isfinite(v), v, np.nan), axis=-1) if v.size else np.nan
+        defined = (~np.isnan(v)).sum(-1) >= 2
+        hi = np.fmax.reduce(v, axis=-1)
+        lo = np.fmin.reduce(v, axis=-1)
         if kind == "difference":
             out = hi - lo
         elif kind == "ratio":
             out = np.where(hi != 0, lo / np.where(hi != 0, hi, 1.0), np.nan)
         else:
-            hi2 = np.nanmax(np.where(np.isfinite(v2), v2, np.nan), axis=-1)
-            lo2 = np.nanmin(np.where(np.isfinite(v2), v2, np.nan), axis=-1)
-            out = np.maximum(hi - lo, hi2 - lo2)
-            defined = defined & (np.isfinite(v2).sum(-1) >= 2)
+            out = np.maximum(hi - lo, np.fmax.reduce(v2, axis=-1) - np.fmin.reduce(v2, axis=-1))
+            defined = defined & ((~np.isnan(v2)).sum(-1) >= 2)
     return np.where(defined, out, np.nan)
 
 
-def _p_value(d: Disparity, fav_counts: np.ndarray, g: int, r: int, value: float, se: float) -> float:
+def _proportions(fav_counts: np.ndarray) -> dict[str, tuple[list[float], list[float]]]:
+    """Successes and trials of each proportion, per group (plain floats, for the tests)."""
+    out = {}
+    for name in ("selection_rate", "recall", "fpr", "fnr", "precision", "accuracy", "base_rate"):
+        x, t = proportion_parts(name, fav_counts)
+        out[name] = (np.asarray(x, dtype=float).tolist(), np.asarray(t, dtype=float).tolist())
+    return out
+
+
+def _p_value(d: Disparity, parts: dict[str, tuple[list[float], list[float]]], g: int, r: int, value: float,
+             se: float) -> float:
     if d.test == "proportion":
-        x, t = proportion_parts(d.component, fav_counts)
-        return two_proportion_p(float(x[g]), float(t[g]), float(x[r]), float(t[r]))
+        x, t = parts[d.component]
+        return two_proportion_p(x[g], t[g], x[r], t[r])
     if d.test == "min_tpr_fpr":
         ps = []
         for comp in ("recall", "fpr"):
-            x, t = proportion_parts(comp, fav_counts)
-            ps.append(two_proportion_p(float(x[g]), float(t[g]), float(x[r]), float(t[r])))
+            x, t = parts[comp]
+            ps.append(two_proportion_p(x[g], t[g], x[r], t[r]))
         ps = [p for p in ps if math.isfinite(p)]
         return min(1.0, 2 * min(ps)) if ps else math.nan
     return wald_p(value, se)
@@ -137,9 +147,10 @@ def run(ctx: AuditContext) -> dict[str, Any]:
         point = _components(ctx, part, part.counts, part.score_point)
         boot = _components(ctx, part, part.boot_counts, part.score_boot) if part.boot_counts is not None else {}
         keep = np.flatnonzero(facts.sufficient)  # the largest gap is taken among groups with sufficient data
+        parts = _proportions(favorable_frame(part.counts, ctx.favorable))
         for d in DISPARITIES:
             if d.component not in point:
-                jobs.append((part, facts, d, None, None, None, None, None, keep))
+                jobs.append((part, facts, parts, d, None, None, None, None, None, keep))
                 continue
             a = point[d.component]
             a2 = point["fpr"] if d.kind == "equalized_odds" else None
@@ -152,16 +163,16 @@ def run(ctx: AuditContext) -> dict[str, Any]:
                                se=d.test == "bootstrap")
                 if len(keep) >= 2:
                     gap = batch.add(_gap(d.kind, ab[:, keep], None if ab2 is None else ab2[:, keep])[:, None])
-            jobs.append((part, facts, d, a, a2, values, vs, gap, keep))
+            jobs.append((part, facts, parts, d, a, a2, values, vs, gap, keep))
     batch.compute()
 
-    for part, facts, d, a, a2, values, vs, gap, keep in jobs:
+    for part, facts, parts, d, a, a2, values, vs, gap, keep in jobs:
         if a is None:
             reason = "the model gives no scores" if ctx.model.scores is None else "the scores are not probabilities"
             rows.append({"attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
                          "metric": d.name, "comparison": "max_gap", "verdict": "undefined", "reason": reason})
             continue
-        rows.extend(_vs_reference_rows(ctx, part, facts, d, a, a2, values, batch, vs))
+        rows.extend(_vs_reference_rows(ctx, part, facts, parts, d, a, a2, values, batch, vs))
         rows.append(_gap_row(part, d, a, a2, keep, batch, gap, cfg.four_fifths))
     _decide(rows, cfg.correction, cfg.alpha)
     return {"disparities": rows, "references": references}
@@ -173,7 +184,8 @@ def _four_fifths_flag(name: str, value: float, threshold: float) -> str:
     return ""
 
 
-def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts, d: Disparity, a: np.ndarray,
+def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts,
+                       parts: dict[str, tuple[list[float], list[float]]], d: Disparity, a: np.ndarray,
                        a2: np.ndarray | None, values: np.ndarray, batch: IntervalBatch, handle: int | None
                        ) -> list[dict[str, Any]]:
     r = facts.reference
@@ -181,7 +193,6 @@ def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts, d:
     nan = np.full(len(part.groups), np.nan)
     lows, highs = batch.interval(handle) if handle is not None else (nan, nan)
     ses = batch.se(handle) if handle is not None and d.test == "bootstrap" else nan
-    fav_counts = favorable_frame(part.counts, ctx.favorable)
     out = []
     for g, name in enumerate(part.groups):
         if g == r:
@@ -201,7 +212,7 @@ def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts, d:
             reason = "; ".join(f"{part.groups[x]!r}: {facts.reasons[x]}" for x in (g, r) if not usable[x])
         else:
             verdict = None  # decided after the correction across the audit
-        p_raw = _p_value(d, fav_counts, g, r, value, se) if verdict is None else math.nan
+        p_raw = _p_value(d, parts, g, r, value, se) if verdict is None else math.nan
         if verdict is None and not math.isfinite(p_raw):
             verdict, reason = "not tested", "no test available (bootstrap disabled: n_bootstrap=0)"
         defined = verdict != "undefined"
@@ -250,10 +261,13 @@ def _decide(rows: list[dict[str, Any]], method: str, alpha: float) -> None:
     for row in rows:
         if row["comparison"] == "vs_reference" and row["metric"] in pairs and row["verdict"] is None:
             row["p_value"] = p_of.get((row["attribute"], row["group"], pairs[row["metric"]]), math.nan)
+    tested: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        if r["comparison"] == "vs_reference" and r.get("p_value") is not None and math.isfinite(r["p_value"]):
+            tested.setdefault((r["attribute"], r["metric"]), []).append(r["p_value"])
     for row in rows:
         if row["comparison"] == "max_gap" and row["verdict"] is None:
-            ps = [r["p_value"] for r in rows if r["comparison"] == "vs_reference" and r["attribute"] == row["attribute"]
-                  and r["metric"] == row["metric"] and r.get("p_value") is not None and math.isfinite(r["p_value"])]
+            ps = tested.get((row["attribute"], row["metric"]), [])
             row["p_value"] = min(ps) if ps else math.nan
             if not ps:
                 row["verdict"] = "not tested"

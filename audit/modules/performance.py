@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from .._context import AuditContext, Partition
 from ..stats.bootstrap import IntervalBatch
-from ..stats.counts import COUNT_METRICS, UNDEFINED_REASON as COUNT_REASON, count_metric
+from ..stats.counts import COUNT_METRICS, UNDEFINED_REASON as COUNT_REASON, count_metrics
 from ..stats.scores import PROBABILITY_ONLY, SCORE_METRICS, UNDEFINED_REASON as SCORE_REASON
 from ._groups import GroupFacts, group_facts
 
@@ -19,21 +20,20 @@ NOT_PROBABILITIES = "the scores are decision-function values, not probabilities"
 def _add(records: list[dict[str, Any]], part: Partition, facts: GroupFacts, metric: str, values: np.ndarray,
          low: np.ndarray, high: np.ndarray, why_undefined: str) -> None:
     """One metric's rows for every group of a partition: value, interval, status and reason."""
-    for i, g in enumerate(part.groups):
-        v = values[i]
-        if facts.n[i] == 0:
+    n, sufficient = facts.n.tolist(), facts.sufficient.tolist()
+    for i, (g, v, lo, hi) in enumerate(zip(part.groups, values.tolist(), low.tolist(), high.tolist())):
+        if n[i] == 0:
             status, reason = "undefined", "the group has no rows in the data"
-        elif not np.isfinite(v):
+        elif not math.isfinite(v):
             status, reason = "undefined", why_undefined
-        elif not facts.sufficient[i]:
+        elif not sufficient[i]:
             status, reason = "insufficient data", facts.reasons[i]
         else:
             status, reason = "ok", ""
         ok = status != "undefined"
         records.append({"attribute": part.attribute, "group": g, "metric": metric,
-                        "value": v if ok else None, "ci_low": low[i] if ok else None,
-                        "ci_high": high[i] if ok else None, "n": facts.n[i],
-                        "status": status, "reason": reason})
+                        "value": v if ok else None, "ci_low": lo if ok else None,
+                        "ci_high": hi if ok else None, "n": n[i], "status": status, "reason": reason})
 
 
 def run(ctx: AuditContext) -> dict[str, Any]:
@@ -45,9 +45,11 @@ def run(ctx: AuditContext) -> dict[str, Any]:
     for part in ctx.partitions:
         facts = group_facts(ctx, part)
         items = []
+        point = count_metrics(part.counts)
+        reps = count_metrics(part.boot_counts) if part.boot_counts is not None else {}
         for metric in COUNT_METRICS:
-            handle = batch.add(count_metric(metric, part.boot_counts)) if part.boot_counts is not None else None
-            items.append((metric, count_metric(metric, part.counts), handle, COUNT_REASON[metric]))
+            handle = batch.add(reps[metric]) if reps else None
+            items.append((metric, point[metric], handle, COUNT_REASON[metric]))
         for metric in SCORE_METRICS:
             if metric not in part.score_point:
                 why = NO_SCORES if ctx.model.scores is None else NOT_PROBABILITIES

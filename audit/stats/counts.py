@@ -72,6 +72,45 @@ def count_metric(name: str, c: np.ndarray) -> np.ndarray:
     raise KeyError(name)
 
 
+def count_metrics(c: np.ndarray, names: tuple[str, ...] = COUNT_METRICS) -> dict[str, np.ndarray]:
+    """Several metrics from the same counts at once (the cells and their sums are extracted once)."""
+    c = np.asarray(c, dtype=float)
+    tn, fp, fn, tp = (np.ascontiguousarray(c[..., i]) for i in (TN, FP, FN, TP))
+    pos, neg, pp = tp + fn, tn + fp, tp + fp
+    n = pos + neg
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        if name == "base_rate":
+            out[name] = _div(pos, n)
+        elif name == "selection_rate":
+            out[name] = _div(pp, n)
+        elif name == "accuracy":
+            out[name] = _div(tp + tn, n)
+        elif name == "precision":
+            out[name] = _div(tp, pp)
+        elif name in ("recall", "fnr", "balanced_accuracy"):
+            if "_tpr" not in out:
+                out["_tpr"] = _div(tp, pos)
+            if name == "recall":
+                out[name] = out["_tpr"]
+            elif name == "fnr":
+                out[name] = _div(fn, pos)
+            else:
+                out[name] = (out["_tpr"] + _div(tn, neg)) / 2.0
+        elif name == "specificity":
+            out[name] = _div(tn, neg)
+        elif name == "fpr":
+            out[name] = _div(fp, neg)
+        elif name == "npv":
+            out[name] = _div(tn, tn + fn)
+        elif name == "f1":
+            out[name] = _div(2 * tp, 2 * tp + fp + fn)
+        else:
+            raise KeyError(name)
+    out.pop("_tpr", None)
+    return out
+
+
 def favorable_frame(c: np.ndarray, favorable: bool) -> np.ndarray:
     """Counts seen from the favourable outcome: unchanged when the positive label is favourable,
     else both the truth and the prediction are flipped (TN<->TP, FP<->FN)."""

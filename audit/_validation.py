@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -226,37 +226,57 @@ def encode_predictions(values: Any, label_values: list[Any], positive: Any, what
     return out
 
 
+_MISSING_HASH = np.uint64(0x5BD1E995)
+
+
+def _row_hasher(s: pd.Series) -> Callable[[slice], np.ndarray]:
+    """Per-row uint64 hashes of a column, by row slice; equal values hash alike whatever the dtype."""
+    if isinstance(s.dtype, pd.CategoricalDtype):  # hash the categories once, then index by code
+        table = np.r_[pd.util.hash_array(np.asarray(s.cat.categories.astype(object)), categorize=False), _MISSING_HASH]
+        codes = s.cat.codes.to_numpy()  # code -1 (missing) takes the last entry
+        return lambda sl: table[codes[sl]]
+    if pd.api.types.is_numeric_dtype(s.dtype):  # nullable and boolean included: as float64
+        values = s.to_numpy(dtype="float64", na_value=np.nan)
+        return lambda sl: pd.util.hash_array(values[sl])
+    # object, python and pyarrow strings hash alike: hash each distinct value once
+    try:
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        table = pd.util.hash_array(np.asarray(uniques, dtype=object), categorize=False)
+    except TypeError:  # unhashable values (lists, dicts): hash their text
+        codes, uniques = pd.factorize(s.map(repr), use_na_sentinel=True)
+        table = pd.util.hash_array(np.asarray(uniques, dtype=object), categorize=False)
+    table = np.r_[table, _MISSING_HASH]  # missing values (code -1) hash alike whatever their kind
+    return lambda sl: table[codes[sl]]
+
+
 def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray) -> str:
     """sha256 of the canonical audited data, independent of row order, index and dtype choice.
 
     Numeric columns (nullable ones included) are hashed as float64, all others as text (a categorical by
-    its category values); per-row hashes are combined by order-independent sums, so shuffling rows keeps
-    the fingerprint.
+    its category values); per-row hashes are combined by order-independent sums, streamed over row chunks.
     """
-    def col_hash(s: pd.Series) -> np.ndarray:
-        if isinstance(s.dtype, pd.CategoricalDtype):  # hash the categories once, then index by code
-            cats = pd.util.hash_array(np.asarray(s.cat.categories.astype(object)))
-            table = np.r_[cats, np.uint64(0x5BD1E995)]  # code -1 (missing) takes the last entry
-            return table[s.cat.codes.to_numpy()]
-        if pd.api.types.is_numeric_dtype(s.dtype):  # nullable and boolean included: as float64
-            return pd.util.hash_array(s.to_numpy(dtype="float64", na_value=np.nan))
-        # object, python and pyarrow strings hash alike
-        return pd.util.hash_pandas_object(s, index=False).to_numpy(dtype=np.uint64)
-
-    h = np.zeros(len(y), dtype=np.uint64)
+    hashers = [_row_hasher(data[col]) for col in columns]
     prime = np.uint64(0x100000001B3)
+    mix = np.uint64(0x9E3779B97F4A7C15)
+    s1 = s2 = s3 = 0
     with np.errstate(over="ignore"):
-        for col in columns:
-            h ^= col_hash(data[col])
+        for sl in _row_chunks(len(y)):
+            h = np.zeros(sl.stop - sl.start, dtype=np.uint64)
+            for hasher in hashers:
+                h ^= hasher(sl)
+                h *= prime
+            np.add(h, y[sl], out=h, casting="unsafe")  # the label: 0/1 mixed in by the multiply
             h *= prime
-        np.add(h, y, out=h, casting="unsafe")  # the label: 0/1 mixed in by the multiply
-        h *= prime
-        s1 = int(h.sum(dtype=np.uint64))
-        s2 = int((h * np.uint64(0x9E3779B97F4A7C15)).sum(dtype=np.uint64))
-        s3 = int(np.bitwise_xor.reduce(h)) if len(h) else 0
+            s1 += int(h.sum(dtype=np.uint64))
+            s2 += int((h * mix).sum(dtype=np.uint64))
+            s3 ^= int(np.bitwise_xor.reduce(h)) if len(h) else 0
     digest = hashlib.sha256()
-    digest.update(repr((list(map(str, columns)), len(h), s1, s2, s3)).encode())
+    digest.update(repr((list(map(str, columns)), len(y), s1 % 2**64, s2 % 2**64, s3)).encode())
     return digest.hexdigest()
+
+
+def _row_chunks(n: int, size: int = 1 << 18) -> list[slice]:
+    return [slice(a, min(a + size, n)) for a in range(0, n, size)] or [slice(0, 0)]
 
 
 def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bool, protected: Any,

@@ -49,7 +49,7 @@ class AuditConfig:
     correction: str = "holm"
     four_fifths: float = 0.8
     calibration_bins: int = 10
-    score_bins: int = 24
+    score_bins: int = 16
     check_determinism_rows: int = 256
 
     def __post_init__(self) -> None:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._parallel import parallel_map
+
 SCORE_METRICS = ("roc_auc", "average_precision", "brier", "log_loss", "ece", "mean_score", "calibration_in_the_large")
 PROBABILITY_ONLY = frozenset({"brier", "log_loss", "ece", "mean_score", "calibration_in_the_large"})
 
@@ -323,9 +325,9 @@ def replicate_cell_metrics(cells: ScoreCells, draws: np.ndarray, members: np.nda
     cell's mean score, Brier term and log-loss term. Laid out so that every sum over finest groups is one
     matrix product and every running sum over bins one more (see :func:`cell_metrics`). Replicates are
     processed in blocks small enough for the temporaries to stay in cache (twice as fast as all at once)."""
-    if draws.shape[0] > _REPLICATE_BLOCK:
-        parts = [replicate_cell_metrics(cells, draws[b:b + _REPLICATE_BLOCK], members)
-                 for b in range(0, draws.shape[0], _REPLICATE_BLOCK)]
+    if draws.shape[0] > _REPLICATE_BLOCK:  # blocks on two threads (numpy and BLAS release the GIL)
+        parts = parallel_map(lambda b: replicate_cell_metrics(cells, draws[b:b + _REPLICATE_BLOCK], members),
+                             range(0, draws.shape[0], _REPLICATE_BLOCK))
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     B, F, _, K = draws.shape
     S = members.shape[1]

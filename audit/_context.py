@@ -6,6 +6,7 @@ Modules read the context and never predict or validate again.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -13,10 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._model import ModelOutput
+from ._parallel import parallel_map
 from ._validation import Attribute, ValidatedInputs
 from .config import AuditConfig
 from .stats.bootstrap import multinomial_tables
-from .stats.scores import (RankAccumulator, build_cells, chunk_tie_runs, code_dtype, group_cell_metrics,
+from .stats.scores import (RankAccumulator, ScoreCells, build_cells, chunk_tie_runs, code_dtype, group_cell_metrics,
                            replicate_cell_metrics, row_chunks, small_codes, sort_scores, tie_aligned_chunks)
 
 OVERALL = "(overall)"
@@ -185,23 +187,31 @@ def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: 
     y_sorted = (packed & 1).astype(np.int8)
     del packed
     chunks = tie_aligned_chunks(scores_sorted)
-    cells = build_cells(finest_sorted, n_finest, y_sorted, scores_sorted, probability, config.score_bins,
-                        config.calibration_bins, chunks)
-
-    # exact AUC and average precision of every group: one streamed pass, all partitions per chunk
+    ties = [chunk_tie_runs(scores_sorted[s]) for s in chunks]
     n_all = counts.sum(-1)
     pos_all = counts[:, 2] + counts[:, 3]
-    accs = [RankAccumulator(n_all[a:b], pos_all[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
-    maps = [small_codes(fmap, len(groups)) for _, _, groups, fmap in specs]
-    for s in chunks:
-        f = finest_sorted[s]
-        yc = y_sorted[s]
-        ties = chunk_tie_runs(scores_sorted[s])
-        for acc, fmap in zip(accs, maps):
-            acc.add(fmap[f] if acc.n_groups > 1 else np.zeros(len(f), dtype=np.uint8), yc, ties)
-    exact = [acc.result() for acc in accs]
-    auc = np.concatenate([e[0] for e in exact])
-    ap = np.concatenate([e[1] for e in exact])
+
+    def cells_job() -> ScoreCells:
+        return build_cells(finest_sorted, n_finest, y_sorted, scores_sorted, probability, config.score_bins,
+                           config.calibration_bins, chunks)
+
+    def rank_job(p: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact AUC and average precision of the groups of partition ``p``: one streamed pass."""
+        a, b = offsets[p], offsets[p + 1]
+        acc = RankAccumulator(n_all[a:b], pos_all[a:b])
+        fmap = small_codes(specs[p][3], b - a)
+        for s, t in zip(chunks, ties):
+            f = finest_sorted[s]
+            acc.add(fmap[f] if b - a > 1 else np.zeros(len(f), dtype=np.uint8), y_sorted[s], t)
+        return acc.result()
+
+    # the cells and each partition's rank pass are independent numpy-heavy jobs: two threads, largest first
+    jobs = [cells_job] + [functools.partial(rank_job, p) for p in np.argsort(-np.diff(offsets), kind="stable")]
+    done = parallel_map(lambda job: job(), jobs)
+    cells = done[0]
+    exact = dict(zip((job.args[0] for job in jobs[1:]), done[1:]))
+    auc = np.concatenate([exact[p][0] for p in range(len(specs))])
+    ap = np.concatenate([exact[p][1] for p in range(len(specs))])
 
     binned = group_cell_metrics(cells, members)
     point = dict(binned)

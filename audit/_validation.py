@@ -7,13 +7,16 @@ re-validates.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ._parallel import parallel_map
 from .config import AuditConfig
 from .exceptions import InputError
 
@@ -112,16 +115,17 @@ def _check_missing(series: pd.Series, what: str) -> None:
 
 def _factorize(series: pd.Series) -> tuple[np.ndarray, list[Any], bool]:
     """Codes and ordered unique values; categorical dtypes keep their declared categories."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return series.cat.codes.to_numpy().astype(np.int32), list(series.cat.categories), True
+    if isinstance(series.dtype, pd.CategoricalDtype):  # codes in their own narrow dtype (no copy)
+        return series.cat.codes.to_numpy(), list(series.cat.categories), True
     codes, uniques = pd.factorize(series, sort=False)
     uniques = list(uniques)
     try:
         order = sorted(range(len(uniques)), key=lambda i: uniques[i])
     except TypeError:
         order = sorted(range(len(uniques)), key=lambda i: str(uniques[i]))
-    remap = np.empty(len(uniques), dtype=np.int32)
-    remap[order] = np.arange(len(uniques), dtype=np.int32)
+    dtype = np.int8 if len(uniques) < 128 else np.int16 if len(uniques) < 32768 else np.int32
+    remap = np.empty(len(uniques), dtype=dtype)
+    remap[order] = np.arange(len(uniques), dtype=dtype)
     return remap[codes], [uniques[i] for i in order], False
 
 
@@ -133,10 +137,35 @@ def _group_name(value: Any) -> str:
 
 
 def _label_values(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Codes and the distinct values (in order of appearance; integer labels: ascending)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.astype(series.cat.categories.dtype)
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iub" and len(series) > 1 << 16:
+        small = _small_int_codes(series.to_numpy())
+        if small is not None:
+            return small
     codes, uniques = pd.factorize(series, sort=False)
     return codes, [_py(u) for u in uniques]
+
+
+def _small_int_codes(values: np.ndarray) -> tuple[np.ndarray, list[Any]] | None:
+    """Codes of integer or boolean values spanning a small range, by counting in row chunks (a hash-table
+    factorize costs several times more on millions of rows); None for a wide range."""
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo >= 1 << 16:
+        return None
+    chunks = _row_chunks(len(values))
+    seen = np.zeros(hi - lo + 1, dtype=np.int64)
+    for sl in chunks:
+        seen += np.bincount(values[sl].astype(np.int64) - lo, minlength=hi - lo + 1)
+    present = np.flatnonzero(seen)
+    dtype = np.int8 if len(present) < 128 else np.int32
+    lookup = np.zeros(hi - lo + 1, dtype=dtype)
+    lookup[present] = np.arange(len(present))
+    codes = np.empty(len(values), dtype=dtype)
+    for sl in chunks:
+        codes[sl] = lookup[values[sl].astype(np.int64) - lo]
+    return codes, [_py(values.dtype.type(v + lo)) for v in present]
 
 
 def _infer_positive(values: list[Any], name: str) -> Any:
@@ -258,18 +287,28 @@ def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray) -> st
     hashers = [_row_hasher(data[col]) for col in columns]
     prime = np.uint64(0x100000001B3)
     mix = np.uint64(0x9E3779B97F4A7C15)
-    s1 = s2 = s3 = 0
-    with np.errstate(over="ignore"):
-        for sl in _row_chunks(len(y)):
-            h = np.zeros(sl.stop - sl.start, dtype=np.uint64)
-            for hasher in hashers:
-                h ^= hasher(sl)
+
+    def part(chunks: list[slice]) -> tuple[int, int, int]:
+        s1 = s2 = s3 = 0
+        with np.errstate(over="ignore"):
+            for sl in chunks:
+                h = np.zeros(sl.stop - sl.start, dtype=np.uint64)
+                for hasher in hashers:
+                    h ^= hasher(sl)
+                    h *= prime
+                np.add(h, y[sl], out=h, casting="unsafe")  # the label: 0/1 mixed in by the multiply
                 h *= prime
-            np.add(h, y[sl], out=h, casting="unsafe")  # the label: 0/1 mixed in by the multiply
-            h *= prime
-            s1 += int(h.sum(dtype=np.uint64))
-            s2 += int((h * mix).sum(dtype=np.uint64))
-            s3 ^= int(np.bitwise_xor.reduce(h)) if len(h) else 0
+                s1 += int(h.sum(dtype=np.uint64))
+                s2 += int((h * mix).sum(dtype=np.uint64))
+                s3 ^= int(np.bitwise_xor.reduce(h)) if len(h) else 0
+        return s1, s2, s3
+
+    # sums and xor are order-independent: the chunks are split between two threads
+    chunks = _row_chunks(len(y))
+    parts = parallel_map(part, [chunks[0::2], chunks[1::2]]) if len(chunks) > 1 else [part(chunks)]
+    s1 = sum(p[0] for p in parts)
+    s2 = sum(p[1] for p in parts)
+    s3 = functools.reduce(operator.xor, (p[2] for p in parts), 0)
     digest = hashlib.sha256()
     digest.update(repr((list(map(str, columns)), len(y), s1 % 2**64, s2 % 2**64, s3)).encode())
     return digest.hexdigest()

@@ -154,3 +154,17 @@ def test_all_errors_share_a_base_class():
     assert issubclass(InputError, audit.AuditError)
     assert issubclass(ModelError, audit.AuditError)
     assert issubclass(ConfigError, audit.AuditError)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int64", "uint16", "bool"])
+def test_large_integer_labels_take_the_counting_path_and_agree_with_factorize(dtype):
+    from audit._validation import _label_values
+
+    rng = np.random.default_rng(0)
+    values = (rng.random(70_000) < 0.3).astype(dtype)
+    if dtype != "bool":
+        values[::7] = 5  # three distinct values
+    codes, uniques = _label_values(pd.Series(values))
+    assert np.array_equal(np.asarray(uniques, dtype=object)[codes], values.astype(object))
+    assert sorted(uniques) == sorted(pd.unique(values).tolist())
+    assert all(type(u) in (int, bool) for u in uniques)  # plain Python values for messages and JSON

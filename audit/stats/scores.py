@@ -81,14 +81,22 @@ def sort_scores(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.bitwise_and(key, low, out=key)
     order = key.view(np.int64)
     ordered = scores[order]
-    if same_hi.any():
-        clash = same_hi & (ordered[1:] != ordered[:-1])
-        if clash.any():  # re-sort exactly every run of equal top bits that holds different scores
-            run = np.r_[0, np.cumsum(~same_hi)]
-            bad = np.zeros(int(run[-1]) + 1, dtype=bool)
-            bad[run[1:][clash]] = True
-            rows = np.flatnonzero(bad[run])
-            sub = np.lexsort((order[rows], ordered[rows], run[rows]))
+    pairs = np.flatnonzero(same_hi)  # i: rows i and i + 1 share their top bits (few)
+    if len(pairs):
+        # runs of equal top bits are maximal sequences of consecutive pairs; re-sort exactly, by score
+        # then row, every run that holds different scores
+        starts = np.r_[True, pairs[1:] != pairs[:-1] + 1]
+        run_of_pair = np.cumsum(starts) - 1
+        clash = ordered[pairs] != ordered[pairs + 1]
+        bad_runs = np.unique(run_of_pair[clash])
+        if len(bad_runs):
+            first = pairs[starts][bad_runs]  # first row of each bad run
+            last_pair = np.r_[np.flatnonzero(starts)[1:] - 1, len(pairs) - 1][bad_runs]
+            ends = pairs[last_pair] + 2  # one past the last row of each bad run
+            lengths = ends - first
+            rows = np.repeat(first - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
+            run_id = np.repeat(np.arange(len(first)), lengths)
+            sub = np.lexsort((order[rows], ordered[rows], run_id))
             order[rows] = order[rows][sub]
             ordered[rows] = ordered[rows][sub]
     return order, ordered

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import time
@@ -136,6 +137,23 @@ def run_audit(
             _warnings.warn(msg, NonDeterministicModelWarning, stacklevel=2)
     timings["predict"] = time.perf_counter() - t
 
+    with _blas_single_threaded():
+        return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference)
+
+
+def _blas_single_threaded() -> Any:
+    """The statistics use small matrix products; BLAS worker threads busy-waiting between them would
+    compete with the library's own two worker threads, so BLAS runs single-threaded during the audit
+    (restored afterwards; the model's own prediction is not affected)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency of scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, float], t0: float, warn: list[str],
+           strict: bool, train_data: Any, reference: dict[str, Any] | None) -> AuditResult:
     t = time.perf_counter()
     ctx = build_context(inputs, out, cfg)
     check_reference(inputs.reference, {p.attribute: p.groups for p in ctx.partitions if p.members})

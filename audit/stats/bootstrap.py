@@ -72,8 +72,8 @@ def percentile_interval(reps: np.ndarray, confidence: float, min_defined: float 
     undefined (NaN or infinite) replicates.
 
     Returns ``(low, high, share_defined)``; the interval is NaN where fewer than ``min_defined`` of
-    the replicates are defined. All columns are sorted in one call (replicates contiguous per column),
-    so callers batch every statistic of an audit into one array.
+    the replicates are defined. All columns are sorted at once (replicates contiguous per column, the
+    columns split between two threads), so callers batch every statistic of an audit into one array.
     """
     reps = np.asarray(reps, dtype=float)
     b = reps.shape[0]
@@ -81,12 +81,30 @@ def percentile_interval(reps: np.ndarray, confidence: float, min_defined: float 
     if b == 0:
         nan = np.full(rest, np.nan)
         return nan, nan.copy(), np.zeros(rest)
-    cols = np.ascontiguousarray(reps.reshape(b, -1).T)
+    cols, m = _sorted_columns(reps.reshape(b, -1))
+    low, high, share = _column_percentiles(cols, m, confidence, min_defined)
+    return low.reshape(rest), high.reshape(rest), share.reshape(rest)
+
+
+def _sorted_columns(reps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(B, C)`` replicates as ``(C, B)`` rows sorted ascending with undefined values (NaN) last, and the
+    number of defined replicates per column."""
+    cols = np.ascontiguousarray(reps.T)
     finite = np.isfinite(cols)
     m = finite.sum(axis=1)
     if not finite.all():
-        cols[~finite] = np.nan  # NaN sort last
-    cols.sort(axis=1)
+        cols[~finite] = np.nan
+    half = len(cols) // 2
+    if len(cols) >= 64:  # np.sort releases the GIL: two halves on two threads
+        parallel_map(lambda part: part.sort(axis=1), [cols[:half], cols[half:]])
+    else:
+        cols.sort(axis=1)
+    return cols, m
+
+
+def _column_percentiles(cols: np.ndarray, m: np.ndarray, confidence: float, min_defined: float = 0.5
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    b = cols.shape[1]
     share = m / b
     alpha = (1.0 - confidence) / 2.0
     out = []
@@ -97,8 +115,8 @@ def percentile_interval(reps: np.ndarray, confidence: float, min_defined: float 
         a = np.take_along_axis(cols, lo[:, None], axis=1)[:, 0]
         c = np.take_along_axis(cols, hi[:, None], axis=1)[:, 0]
         val = a + (c - a) * (pos - lo)
-        out.append(np.where((share >= min_defined) & (m > 0), val, np.nan).reshape(rest))
-    return out[0], out[1], share.reshape(rest)
+        out.append(np.where((share >= min_defined) & (m > 0), val, np.nan))
+    return out[0], out[1], share
 
 
 class IntervalBatch:
@@ -109,38 +127,41 @@ class IntervalBatch:
         self.confidence = confidence
         self._reps: list[np.ndarray] = []
         self._want_se: list[bool] = []
-        self._low = self._high = self._se = None
+        self._start: list[int] = [0]
 
     def add(self, reps: np.ndarray, se: bool = False) -> int:
         """Queue replicates ``(B, ...)``; ``se=True`` also computes their standard errors."""
         reps = np.asarray(reps, dtype=float)
         self._reps.append(reps.reshape(reps.shape[0], -1))
         self._want_se.append(se)
+        self._start.append(self._start[-1] + self._reps[-1].shape[1])
         return len(self._reps) - 1
 
     def compute(self) -> None:
         if not self._reps:
             return
-        cut = np.cumsum([r.shape[1] for r in self._reps])[:-1]
-        low, high, _ = percentile_interval(np.concatenate(self._reps, axis=1), self.confidence)
-        self._low, self._high = np.split(low, cut), np.split(high, cut)
-        self._se = [bootstrap_se(r) if want else None for r, want in zip(self._reps, self._want_se)]
+        cols, m = _sorted_columns(np.concatenate(self._reps, axis=1))
+        self._low, self._high, _ = _column_percentiles(cols, m, self.confidence)
+        self._se = np.full(len(cols), np.nan)
+        for k, want in enumerate(self._want_se):
+            if want:
+                a, b = self._start[k], self._start[k + 1]
+                self._se[a:b] = _row_se(cols[a:b], m[a:b])
 
     def interval(self, handle: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._low[handle], self._high[handle]
+        a, b = self._start[handle], self._start[handle + 1]
+        return self._low[a:b], self._high[a:b]
 
     def se(self, handle: int) -> np.ndarray:
-        return self._se[handle]
+        return self._se[self._start[handle]:self._start[handle + 1]]
 
 
-def bootstrap_se(reps: np.ndarray) -> np.ndarray:
-    """Standard deviation over defined replicates (axis 0)."""
-    reps = np.asarray(reps, dtype=float)
-    with np.errstate(invalid="ignore"):
-        masked = np.where(np.isfinite(reps), reps, np.nan)
-        cnt = np.isfinite(reps).sum(0)
-        out = np.full(reps.shape[1:], np.nan)
-        ok = cnt >= 2
-        if ok.any():
-            out[ok] = np.nanstd(masked[:, ok], axis=0, ddof=1)
+def _row_se(rows: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Standard deviation (ddof 1) of each row's defined values (NaN where fewer than two)."""
+    out = np.full(len(rows), np.nan)
+    ok = m >= 2
+    if ok.any():
+        with np.errstate(invalid="ignore"):
+            out[ok] = np.nanstd(rows[ok], axis=1, ddof=1)
     return out
+

@@ -19,6 +19,17 @@ def _mark_worker() -> None:
     _WORKER.active = True
 
 
+def _forget_pool() -> None:
+    """In a forked child the pool's threads do not exist: start a new pool on first use."""
+    global _POOL, _LOCK
+    _POOL = None
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def parallel_map(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
     """``[fn(x) for x in items]``, on two threads when the machine has two cores or more (results in
     order; the first exception is raised). Runs inline when called from a worker thread."""

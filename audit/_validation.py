@@ -18,6 +18,7 @@ import pandas as pd
 
 from ._parallel import parallel_map
 from .config import AuditConfig
+from .stats.scores import row_chunks
 from .exceptions import InputError
 
 NOT_A_DATAFRAME = "data must be a pandas DataFrame; got {found}. Wrap your array with pandas.DataFrame(X, columns=...)."
@@ -154,7 +155,7 @@ def _small_int_codes(values: np.ndarray) -> tuple[np.ndarray, list[Any]] | None:
     lo, hi = int(values.min()), int(values.max())
     if hi - lo >= 1 << 16:
         return None
-    chunks = _row_chunks(len(values))
+    chunks = row_chunks(len(values))
     seen = np.zeros(hi - lo + 1, dtype=np.int64)
     for sl in chunks:
         seen += np.bincount(values[sl].astype(np.int64) - lo, minlength=hi - lo + 1)
@@ -304,7 +305,7 @@ def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray) -> st
         return s1, s2, s3
 
     # sums and xor are order-independent: the chunks are split between two threads
-    chunks = _row_chunks(len(y))
+    chunks = row_chunks(len(y))
     parts = parallel_map(part, [chunks[0::2], chunks[1::2]]) if len(chunks) > 1 else [part(chunks)]
     s1 = sum(p[0] for p in parts)
     s2 = sum(p[1] for p in parts)
@@ -312,10 +313,6 @@ def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray) -> st
     digest = hashlib.sha256()
     digest.update(repr((list(map(str, columns)), len(y), s1 % 2**64, s2 % 2**64, s3)).encode())
     return digest.hexdigest()
-
-
-def _row_chunks(n: int, size: int = 1 << 18) -> list[slice]:
-    return [slice(a, min(a + size, n)) for a in range(0, n, size)] or [slice(0, 0)]
 
 
 def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bool, protected: Any,

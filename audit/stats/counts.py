@@ -44,32 +44,7 @@ def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def count_metric(name: str, c: np.ndarray) -> np.ndarray:
     """One metric from counts ``c[..., 4]``; NaN where undefined."""
-    c = np.asarray(c)
-    tn, fp, fn, tp = c[..., TN], c[..., FP], c[..., FN], c[..., TP]
-    n = tn + fp + fn + tp
-    if name == "base_rate":
-        return _div(tp + fn, n)
-    if name == "selection_rate":
-        return _div(tp + fp, n)
-    if name == "accuracy":
-        return _div(tp + tn, n)
-    if name == "precision":
-        return _div(tp, tp + fp)
-    if name == "recall":
-        return _div(tp, tp + fn)
-    if name == "specificity":
-        return _div(tn, tn + fp)
-    if name == "fpr":
-        return _div(fp, tn + fp)
-    if name == "fnr":
-        return _div(fn, tp + fn)
-    if name == "npv":
-        return _div(tn, tn + fn)
-    if name == "balanced_accuracy":
-        return (_div(tp, tp + fn) + _div(tn, tn + fp)) / 2.0
-    if name == "f1":
-        return _div(2 * tp, 2 * tp + fp + fn)
-    raise KeyError(name)
+    return count_metrics(c, (name,))[name]
 
 
 def count_metrics(c: np.ndarray, names: tuple[str, ...] = COUNT_METRICS) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -107,8 +107,23 @@ def _gap(kind: str, v: np.ndarray, v2: np.ndarray | None = None) -> np.ndarray:
     return np.where(defined, out, np.nan)
 
 
+class _Job(NamedTuple):
+    """One disparity of one partition, between queuing its replicates and writing its rows."""
+
+    part: Partition
+    facts: GroupFacts
+    parts: dict[str, tuple[list[float], list[float]]]
+    d: Disparity
+    a: np.ndarray | None = None  # per-group component (None: not available, e.g. no scores)
+    a2: np.ndarray | None = None  # second component of equalized odds (FPR)
+    values: np.ndarray | None = None  # group-vs-reference values
+    vs: int | None = None  # interval handle of the group-vs-reference replicates
+    gap: int | None = None  # interval handle of the largest-gap replicates
+    keep: np.ndarray | None = None  # groups with sufficient data
+
+
 def _proportions(fav_counts: np.ndarray) -> dict[str, tuple[list[float], list[float]]]:
-    """Successes and trials of each proportion, per group (plain floats, for the tests)."""
+    """Successes and trials of each proportion, per group (plain floats, for the two-proportion tests)."""
     out = {}
     for name in ("selection_rate", "recall", "fpr", "fnr", "precision", "accuracy", "base_rate"):
         x, t = proportion_parts(name, fav_counts)
@@ -137,7 +152,7 @@ def run(ctx: AuditContext) -> dict[str, Any]:
     references: list[tuple[str, str]] = []
     batch = IntervalBatch(cfg.confidence)
     # first every disparity with its replicates (all intervals are computed at once), then the rows
-    jobs: list[tuple] = []
+    jobs: list[_Job] = []
     for part in ctx.partitions:
         if not part.members or len(part.groups) < 2:
             continue
@@ -150,7 +165,7 @@ def run(ctx: AuditContext) -> dict[str, Any]:
         parts = _proportions(favorable_frame(part.counts, ctx.favorable))
         for d in DISPARITIES:
             if d.component not in point:
-                jobs.append((part, facts, parts, d, None, None, None, None, None, keep))
+                jobs.append(_Job(part, facts, parts, d))
                 continue
             a = point[d.component]
             a2 = point["fpr"] if d.kind == "equalized_odds" else None
@@ -163,7 +178,7 @@ def run(ctx: AuditContext) -> dict[str, Any]:
                                se=d.test == "bootstrap")
                 if len(keep) >= 2:
                     gap = batch.add(_gap(d.kind, ab[:, keep], None if ab2 is None else ab2[:, keep])[:, None])
-            jobs.append((part, facts, parts, d, a, a2, values, vs, gap, keep))
+            jobs.append(_Job(part, facts, parts, d, a, a2, values, vs, gap, keep))
     batch.compute()
 
     for part, facts, parts, d, a, a2, values, vs, gap, keep in jobs:

@@ -23,13 +23,12 @@ _THREADED_DRAWS = 20_000
 _ROW_DRAW_COST, _CELL_DRAW_COST = 9, 120
 
 
-def multinomial_tables(table: np.ndarray, n_boot: int, seed: Sequence[int], threads: bool = True) -> np.ndarray:
+def multinomial_tables(table: np.ndarray, n_boot: int, seed: Sequence[int]) -> np.ndarray:
     """Resample ``table`` of shape ``(F, *cells)`` (counts per finest group): returns ``(B, F, *cells)``.
 
     Each finest group keeps its size; only its non-empty cells are drawn, from its own random stream
     (spawned from ``seed`` by group position), so the draws do not depend on how the groups are
-    scheduled: with ``threads``, large tables are drawn on two threads (numpy releases the GIL while
-    drawing).
+    scheduled: large tables are drawn on two threads (numpy releases the GIL while drawing).
     """
     f = table.shape[0]
     flat = table.reshape(f, -1)
@@ -57,7 +56,7 @@ def multinomial_tables(table: np.ndarray, n_boot: int, seed: Sequence[int], thre
             out[:, i, nz] = rng.multinomial(total, row[nz] / row[nz].sum(), size=n_boot)
 
     work = n_boot * int(np.count_nonzero(flat))
-    if threads and work >= _THREADED_DRAWS:
+    if work >= _THREADED_DRAWS:
         # largest groups first, so the two threads finish together
         parallel_map(draw, sorted(range(f), key=lambda i: -np.count_nonzero(flat[i])))
     else:

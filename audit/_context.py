@@ -6,7 +6,6 @@ Modules read the context and never predict or validate again.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -18,8 +17,9 @@ from ._parallel import parallel_map
 from ._validation import Attribute, ValidatedInputs
 from .config import AuditConfig
 from .stats.bootstrap import multinomial_tables
-from .stats.scores import (RankAccumulator, ScoreCells, build_cells, chunk_tie_runs, code_dtype, group_cell_metrics,
-                           replicate_cell_metrics, row_chunks, small_codes, sort_scores, tie_aligned_chunks)
+from .stats.score_boot import binned_replicates, exact_replicates, identity_seed
+from .stats.scores import (RankAccumulator, chunk_terms, chunk_tie_runs, code_dtype, row_chunks, small_codes,
+                           sort_scores, tie_aligned_chunks)
 
 OVERALL = "(overall)"
 OVERALL_GROUP = "all"
@@ -155,13 +155,16 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
     B = config.n_bootstrap
     boot = None
     if B:
-        boot = _stack(multinomial_tables(finest_counts, B, (config.seed, 1)), members, 1)
+        # each finest group draws from a stream keyed by its groups' names, not by its position
+        seeds = [identity_seed(config.seed, 1, [part for a, c in zip(attrs, combo) for part in (a.name, a.groups[c])])
+                 for combo in combos.tolist()]
+        boot = _stack(multinomial_tables(finest_counts, B, seeds), members, 1)
 
     score_point: dict[str, np.ndarray] = {}
     score_boot: dict[str, np.ndarray] = {}
     if model.scores is not None:
         score_point, score_boot = _score_statistics(finest, n_finest, y, model.scores, model.score_kind == "probability",
-                                                    specs, counts, offsets, members, config)
+                                                    specs, counts, offsets, config)
 
     partitions = []
     for (name, member_names, groups, fmap), a, b in zip(specs, offsets[:-1], offsets[1:]):
@@ -172,7 +175,7 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
 
 
 def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: np.ndarray, probability: bool,
-                      specs: list, counts: np.ndarray, offsets: np.ndarray, members: np.ndarray, config: AuditConfig
+                      specs: list, counts: np.ndarray, offsets: np.ndarray, config: AuditConfig
                       ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Score metrics of every group ``(S,)`` and their bootstrap replicates ``(B, S)``."""
     order, scores_sorted = sort_scores(scores)
@@ -188,39 +191,110 @@ def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: 
     del packed
     chunks = tie_aligned_chunks(scores_sorted)
     ties = [chunk_tie_runs(scores_sorted[s]) for s in chunks]
+    n_cal = config.calibration_bins if probability else 1
+    terms = parallel_map(lambda s: chunk_terms(scores_sorted[s], y_sorted[s], n_cal, probability), chunks)
     n_all = counts.sum(-1)
     pos_all = counts[:, 2] + counts[:, 3]
+    B = config.n_bootstrap
+    exact_group = (n_all > 0) & (n_all <= config.exact_score_rows) & (B > 0)
 
-    def cells_job() -> ScoreCells:
-        return build_cells(finest_sorted, n_finest, y_sorted, scores_sorted, probability, config.score_bins,
-                           config.calibration_bins, chunks)
-
-    def rank_job(p: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact AUC and average precision of the groups of partition ``p``: one streamed pass."""
+    def rank_job(p: int) -> RankAccumulator:
+        """Exact AUC and AP, per-group cells and the rows of small groups of partition ``p``: one pass."""
         a, b = offsets[p], offsets[p + 1]
-        acc = RankAccumulator(n_all[a:b], pos_all[a:b])
+        acc = RankAccumulator(n_all[a:b], pos_all[a:b], config.score_bins, n_cal, probability,
+                              exact_group[a:b] if exact_group[a:b].any() else None)
         fmap = small_codes(specs[p][3], b - a)
-        for s, t in zip(chunks, ties):
+        for s, t, tm in zip(chunks, ties, terms):
             f = finest_sorted[s]
-            acc.add(fmap[f] if b - a > 1 else np.zeros(len(f), dtype=np.uint8), y_sorted[s], t)
-        return acc.result()
+            acc.add(fmap[f] if b - a > 1 else np.zeros(len(f), dtype=np.uint8), y_sorted[s], t, s.start, tm)
+        return acc
 
-    # the cells and each partition's rank pass are independent numpy-heavy jobs: two threads, largest first
-    jobs = [cells_job] + [functools.partial(rank_job, p) for p in np.argsort(-np.diff(offsets), kind="stable")]
-    done = parallel_map(lambda job: job(), jobs)
-    cells = done[0]
-    exact = dict(zip((job.args[0] for job in jobs[1:]), done[1:]))
-    auc = np.concatenate([exact[p][0] for p in range(len(specs))])
-    ap = np.concatenate([exact[p][1] for p in range(len(specs))])
-
-    binned = group_cell_metrics(cells, members)
-    point = dict(binned)
-    point["roc_auc"], point["average_precision"] = auc, ap
+    # each partition's pass is an independent numpy-heavy job: two threads, largest first
+    by_size = np.argsort(-np.diff(offsets), kind="stable")
+    accs = dict(zip(by_size.tolist(), parallel_map(rank_job, by_size.tolist())))
+    exact = [accs[p].result() for p in range(len(specs))]
+    cells = [accs[p].group_cells() for p in range(len(specs))]
+    point = _cell_point_metrics(cells, probability)
+    point["roc_auc"] = np.concatenate([e[0] for e in exact])
+    point["average_precision"] = np.concatenate([e[1] for e in exact])
     boot: dict[str, np.ndarray] = {}
-    if config.n_bootstrap:
-        draws = multinomial_tables(cells.count, config.n_bootstrap, (config.seed, 2))
-        boot = replicate_cell_metrics(cells, draws, members)
-        for key, value in (("roc_auc", auc), ("average_precision", ap)):
-            # replicates are of the binned statistic: centre them on the exact point estimate
-            boot[key] = boot[key] + (value - binned[key])
+    if B:
+        boot = _score_replicates(specs, offsets, accs, cells, point, exact_group, scores_sorted, y_sorted,
+                                 terms, chunks, n_cal, probability, config)
     return point, boot
+
+
+def _cell_point_metrics(cells: list[dict[str, np.ndarray]], probability: bool) -> dict[str, np.ndarray]:
+    """Brier, log loss, ECE, mean score and calibration in the large of every group, exact, from its cells."""
+    count = np.concatenate([c["count"] for c in cells])  # (S, 2, K, E)
+    S = len(count)
+    if not probability:
+        return {}
+    n = count.sum((1, 2, 3))
+    pos = count[:, 1].sum(1)  # (S, E)
+    score = np.concatenate([c["score"] for c in cells]).sum((1, 2))  # (S, E)
+    brier = np.concatenate([c["brier"] for c in cells]).reshape(S, -1).sum(1)
+    ll = np.concatenate([c["logloss"] for c in cells]).reshape(S, -1).sum(1)
+    tot = score.sum(1)
+    ok = n > 0
+    safe = np.where(ok, n, 1.0)
+    return {"brier": np.where(ok, brier / safe, np.nan), "log_loss": np.where(ok, ll / safe, np.nan),
+            "mean_score": np.where(ok, tot / safe, np.nan),
+            "calibration_in_the_large": np.where(ok, (tot - pos.sum(1)) / safe, np.nan),
+            "ece": np.where(ok, np.abs(score - pos).sum(1) / safe, np.nan)}
+
+
+def _score_replicates(specs: list, offsets: np.ndarray, accs: dict, cells: list[dict[str, np.ndarray]],
+                      point: dict[str, np.ndarray], exact_group: np.ndarray, scores_sorted: np.ndarray,
+                      y_sorted: np.ndarray, terms: list, chunks: list[slice], n_cal: int, probability: bool,
+                      config: AuditConfig) -> dict[str, np.ndarray]:
+    """Replicates ``(B, S)`` of every score metric, each group resampled on its own (see ``stats.score_boot``)."""
+    B = config.n_bootstrap
+    S = int(offsets[-1])
+    names = ("roc_auc", "average_precision") + (
+        ("brier", "log_loss", "mean_score", "calibration_in_the_large", "ece") if probability else ())
+    out = {k: np.full((B, S), np.nan) for k in names}
+    small_rows: dict[int, np.ndarray] = {}  # global group index -> its rows' score-order positions
+    for p, acc in accs.items():
+        if acc.rows:
+            pos = np.concatenate([r[0] for r in acc.rows])
+            code = np.concatenate([r[1] for r in acc.rows])
+            grouped = np.argsort(code, kind="stable")
+            bounds = np.r_[0, np.cumsum(np.bincount(code, minlength=acc.n_groups))]
+            for g in np.flatnonzero(np.diff(bounds)):
+                small_rows[int(offsets[p] + g)] = pos[grouped[bounds[g]:bounds[g + 1]]]
+    need_terms = bool(small_rows) and probability
+    if need_terms:
+        cal = np.concatenate([t.cal for t in terms])
+        brier = np.concatenate([t.brier for t in terms])
+        logloss = np.concatenate([t.logloss for t in terms])
+    else:
+        cal = brier = logloss = None
+
+    jobs = []
+    for p, (name, _, groups, _) in enumerate(specs):
+        for g, group in enumerate(groups):
+            j = int(offsets[p] + g)
+            if cells[p]["count"][g].sum() == 0:
+                continue
+            jobs.append((j, p, g, identity_seed(config.seed, 2, (name, group))))
+
+    def job(item: tuple) -> tuple[int, dict[str, np.ndarray]]:
+        j, p, g, seq = item
+        rng = np.random.default_rng(seq)
+        if exact_group[j]:
+            rows = small_rows[j]
+            c = cal[rows] if cal is not None else np.zeros(len(rows), dtype=np.int64)
+            return j, exact_replicates(rng, B, scores_sorted[rows], y_sorted[rows], c,
+                                       None if brier is None else brier[rows],
+                                       None if logloss is None else logloss[rows], n_cal)
+        cg = {k: v[g] for k, v in cells[p].items()}
+        return j, binned_replicates(rng, B, cg["count"], cg["score"], cg.get("brier"), cg.get("logloss"),
+                                    float(point["roc_auc"][j]), float(point["average_precision"][j]), probability)
+
+    # largest work first, so the two threads finish together
+    jobs.sort(key=lambda it: -(len(small_rows[it[0]]) if exact_group[it[0]] else 4 * config.score_bins * n_cal))
+    for j, reps in parallel_map(job, jobs):
+        for k, v in reps.items():
+            out[k][:, j] = v
+    return out

@@ -30,8 +30,10 @@ class AuditConfig:
         correction: multiple-comparison correction of disparity p-values across the audit.
         four_fifths: the disparate-impact threshold of the four-fifths rule.
         calibration_bins: equal-width bins of the expected calibration error.
-        score_bins: bins (quantile bins refining the calibration bins) of the table from which score metrics
-            (AUC, AP, Brier, calibration) are resampled in the bootstrap.
+        exact_score_rows: groups with at most this many rows get score-metric replicates computed exactly on
+            their resampled rows; larger groups are resampled on cells of their own scores (``score_bins``).
+        score_bins: quantile bins of a large group's own scores (each split at the calibration-bin edges) on
+            which its score metrics (AUC, AP, Brier, calibration) are resampled in the bootstrap.
         check_determinism_rows: rows re-predicted to detect a non-deterministic model (0 disables).
     """
 
@@ -49,7 +51,8 @@ class AuditConfig:
     correction: str = "holm"
     four_fifths: float = 0.8
     calibration_bins: int = 10
-    score_bins: int = 16
+    exact_score_rows: int = 4000
+    score_bins: int = 32
     check_determinism_rows: int = 256
 
     def __post_init__(self) -> None:
@@ -82,6 +85,8 @@ class AuditConfig:
              "give a ratio in (0, 1], usually 0.8")
         need(is_int("calibration_bins") and 2 <= self.calibration_bins <= 100, "calibration_bins",
              "give an integer between 2 and 100")
+        need(is_int("exact_score_rows") and 0 <= self.exact_score_rows <= 1_000_000, "exact_score_rows",
+             "give an integer between 0 and 1,000,000")
         need(is_int("score_bins") and 16 <= self.score_bins <= 4096, "score_bins",
              "give an integer between 16 and 4096")
         need(is_int("check_determinism_rows") and self.check_determinism_rows >= 0, "check_determinism_rows",

@@ -23,17 +23,22 @@ _THREADED_DRAWS = 20_000
 _ROW_DRAW_COST, _CELL_DRAW_COST = 9, 120
 
 
-def multinomial_tables(table: np.ndarray, n_boot: int, seed: Sequence[int]) -> np.ndarray:
+def multinomial_tables(table: np.ndarray, n_boot: int, seed: Sequence[int] | Sequence[np.random.SeedSequence]
+                       ) -> np.ndarray:
     """Resample ``table`` of shape ``(F, *cells)`` (counts per finest group): returns ``(B, F, *cells)``.
 
-    Each finest group keeps its size; only its non-empty cells are drawn, from its own random stream
-    (spawned from ``seed`` by group position), so the draws do not depend on how the groups are
-    scheduled: large tables are drawn on two threads (numpy releases the GIL while drawing).
+    Each finest group keeps its size; only its non-empty cells are drawn, from its own random stream:
+    ``seed`` is one seed sequence per group (keyed by the group's identity, see
+    ``score_boot.identity_seed``) or a plain seed spawned by position. The draws do not depend on how
+    the groups are scheduled: large tables are drawn on two threads (numpy releases the GIL while drawing).
     """
     f = table.shape[0]
     flat = table.reshape(f, -1)
     out = np.zeros((n_boot, f, flat.shape[1]), dtype=np.int64)
-    streams = np.random.SeedSequence(list(seed)).spawn(f)
+    if len(seed) == f and all(isinstance(s, np.random.SeedSequence) for s in seed):
+        streams = list(seed)
+    else:
+        streams = np.random.SeedSequence([int(s) for s in seed]).spawn(f)
 
     def draw(i: int) -> None:
         row = flat[i]

@@ -1,6 +1,7 @@
-"""Score-based metrics: exact per-group ROC AUC and average precision from rows, and a cell table
-(group x label x score bin) from which Brier score, log loss, ECE and calibration are exact and from
-which bootstrap replicates of every score metric are computed cheaply.
+"""Score-based metrics: one sort of the scores, then streamed passes that give every group's exact ROC AUC
+and average precision and its cells (label x quantile bin of the group's own scores x calibration bin), from
+which Brier score, log loss, ECE and calibration are exact and large groups' replicates are cheap
+(``stats.score_boot``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._parallel import parallel_map
 
 SCORE_METRICS = ("roc_auc", "average_precision", "brier", "log_loss", "ece", "mean_score", "calibration_in_the_large")
 PROBABILITY_ONLY = frozenset({"brier", "log_loss", "ece", "mean_score", "calibration_in_the_large"})
@@ -129,7 +129,8 @@ class RankAccumulator:
     positive rows are visited after that.
     """
 
-    def __init__(self, n_total: np.ndarray, pos_total: np.ndarray):
+    def __init__(self, n_total: np.ndarray, pos_total: np.ndarray, bins: int = 0, n_cal: int = 1,
+                 probability: bool = False, want_rows: np.ndarray | None = None):
         self.n_total = np.asarray(n_total, dtype=np.int64)
         self.pos_total = np.asarray(pos_total, dtype=np.int64)
         self.n_groups = len(self.n_total)
@@ -137,9 +138,22 @@ class RankAccumulator:
         self.carry_pos = np.zeros(self.n_groups, dtype=np.int64)
         self.u = np.zeros(self.n_groups)
         self.ap = np.zeros(self.n_groups)
+        # per-group cells (label x quantile bin of the group's own scores x calibration bin), when bins > 0
+        self.bins, self.n_cal, self.probability = bins, n_cal, probability
+        size = self.n_groups * 2 * max(bins, 1) * n_cal
+        self.cells = {k: np.zeros(size) for k in (("count", "score", "brier", "logloss") if bins else ())}
+        # rows (score-order positions) of the groups flagged in ``want_rows``, collected chunk by chunk
+        self.want_rows = want_rows
+        self.rows: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def add(self, codes: np.ndarray, y: np.ndarray, tie_run: np.ndarray | None) -> None:
-        """One chunk: group codes (small unsigned ints), 0/1 labels and tie-run ids (None: no ties)."""
+    def add(self, codes: np.ndarray, y: np.ndarray, tie_run: np.ndarray | None, start: int = 0,
+            terms: "ChunkTerms | None" = None) -> None:
+        """One chunk: group codes (small unsigned ints), 0/1 labels and tie-run ids (None: no ties);
+        ``start`` (position of the chunk's first row) and ``terms`` (per-row score terms) for the cells."""
+        if self.want_rows is not None:
+            keep = np.flatnonzero(self.want_rows[codes])
+            if len(keep):
+                self.rows.append((keep + start, codes[keep]))
         G = self.n_groups
         if G > 1:
             perm = np.argsort(codes, kind="stable")
@@ -158,6 +172,7 @@ class RankAccumulator:
         pos_g = np.bincount(pg, minlength=G)
         pos_start = np.cumsum(pos_g) - pos_g
         gs = group_start[pg]
+        run_start = None
         if t is None:  # no ties: each positive is its own threshold
             below = p_rows - gs
             pos_below = np.arange(len(p_rows)) - pos_start[pg]
@@ -181,6 +196,10 @@ class RankAccumulator:
             below = rs - gs
             pos_below = run_first_rank - pos_start[pg]
             run_neg = (re - rs) - run_pos
+            if self.bins:
+                run_start = starts[run_of]
+        if self.bins:
+            self._add_cells(codes, y, g, perm if G > 1 else None, group_start, run_start, terms)
         below = below + self.carry_rows[pg]
         pos_below = pos_below + self.carry_pos[pg]
         self.u += np.bincount(pg, weights=(below - pos_below) + 0.5 * run_neg, minlength=G)
@@ -189,6 +208,33 @@ class RankAccumulator:
         self.ap += np.bincount(pg, weights=prec, minlength=G)
         self.carry_rows += n_g
         self.carry_pos += pos_g
+
+    def _add_cells(self, codes: np.ndarray, y: np.ndarray, g: np.ndarray, perm: np.ndarray | None,
+                   group_start: np.ndarray, run_start: np.ndarray | None, terms: "ChunkTerms") -> None:
+        """Cells of this chunk: a row's quantile bin is its tie run's rank within its group (rows of the group
+        strictly below the run) times ``bins`` over the group's size, so ties share a bin."""
+        m = len(g)
+        below_sorted = (np.arange(m) if run_start is None else run_start) - group_start[g] + self.carry_rows[g]
+        if perm is not None:
+            below = np.empty(m, dtype=np.int64)
+            below[perm] = below_sorted
+        else:
+            below = below_sorted
+        k, e = self.bins, self.n_cal
+        gi = codes.astype(np.int64)
+        rbin = below * k // np.maximum(self.n_total[gi], 1)
+        key = ((gi * 2 + y) * k + rbin) * e + terms.cal
+        size = len(self.cells["count"])
+        self.cells["count"] += np.bincount(key, minlength=size)
+        self.cells["score"] += np.bincount(key, weights=terms.score, minlength=size)
+        if self.probability:
+            self.cells["brier"] += np.bincount(key, weights=terms.brier, minlength=size)
+            self.cells["logloss"] += np.bincount(key, weights=terms.logloss, minlength=size)
+
+    def group_cells(self) -> dict[str, np.ndarray]:
+        """Cells ``(G, 2, bins, n_cal)`` per group (label x quantile bin x calibration bin)."""
+        shape = (self.n_groups, 2, self.bins, self.n_cal)
+        return {k: v.reshape(shape) for k, v in self.cells.items()}
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         pos = self.pos_total
@@ -200,6 +246,31 @@ class RankAccumulator:
         okp = pos > 0
         ap[okp] = self.ap[okp] / pos[okp]
         return auc, ap
+
+
+@dataclass(frozen=True)
+class ChunkTerms:
+    """Per-row terms of a chunk of score-sorted rows: calibration bin, score, Brier and log-loss terms."""
+
+    cal: np.ndarray
+    score: np.ndarray
+    brier: np.ndarray | None
+    logloss: np.ndarray | None
+
+
+def chunk_terms(scores: np.ndarray, y: np.ndarray, n_cal: int, probability: bool) -> ChunkTerms:
+    if not probability:
+        return ChunkTerms(np.zeros(len(scores), dtype=np.int64), scores, None, None)
+    cal_edges = np.linspace(0.0, 1.0, n_cal + 1)[1:-1]
+    cal = np.searchsorted(cal_edges, scores, side="left")  # bin j holds (edges[j-1], edges[j]]
+    pos = y.astype(bool)
+    brier = scores - pos
+    np.square(brier, out=brier)
+    p = np.clip(scores, _EPS, 1 - _EPS)
+    ll = np.empty(len(scores))
+    ll[pos] = -np.log(p[pos])
+    ll[~pos] = -np.log1p(-p[~pos])
+    return ChunkTerms(cal, scores, brier, ll)
 
 
 def chunk_tie_runs(scores_chunk: np.ndarray) -> np.ndarray | None:
@@ -227,130 +298,10 @@ def exact_rank_metrics(codes_sorted: np.ndarray, n_groups: int, y_sorted: np.nda
     return acc.result()
 
 
-@dataclass(frozen=True)
-class ScoreCells:
-    """Per finest group, label and score bin: row counts and exact sums.
-
-    Arrays have shape ``(F, 2, K)`` (finest group, label, bin); ``ece_bin`` maps each of the K score
-    bins to its equal-width calibration bin (the score bins refine the calibration bins).
-    """
-
-    count: np.ndarray
-    sum_score: np.ndarray
-    sum_brier: np.ndarray
-    sum_logloss: np.ndarray
-    ece_bin: np.ndarray
-    n_ece_bins: int
-    probability: bool
-
-
-def _bin_edges(scores: np.ndarray, n_bins: int, cal_edges: np.ndarray | None) -> np.ndarray:
-    """Upper edges of the score bins (bin j holds scores in ``(edges[j-1], edges[j]]``) of sorted scores.
-
-    Without calibration edges: ``n_bins`` quantile bins. With them, the calibration bins are split
-    into about ``n_bins`` bins in all, each calibration bin into quantile sub-bins in proportion to its
-    rows (at least one), so the bins refine the calibration bins and hold similar numbers of rows.
-    """
-    n = len(scores)
-    if n == 0:
-        return np.empty(0)
-    if cal_edges is None:
-        return np.unique(scores[np.linspace(0, n - 1, n_bins + 1)[1:-1].round().astype(np.int64)])
-    bounds = np.r_[0, np.searchsorted(scores, cal_edges, side="right"), n]
-    out = [cal_edges]
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        m = b - a
-        parts = max(int(round(n_bins * m / n)), 1) if m else 0
-        if parts > 1:  # sub-bin j ends at the row a + m * j / parts (its score is the inclusive upper edge)
-            out.append(scores[a + (m * np.arange(1, parts)) // parts - 1])
-    return np.unique(np.concatenate(out))
-
-
-def build_cells(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: np.ndarray, probability: bool,
-                n_bins: int, calibration_bins: int, chunks: list[slice] | None = None) -> ScoreCells:
-    """Cells from rows given in ascending score order, streamed over ``chunks`` (tie-aligned)."""
-    cal_edges = np.linspace(0.0, 1.0, calibration_bins + 1)[1:-1]
-    edges = _bin_edges(scores, n_bins, cal_edges if probability else None)
-    k = len(edges) + 1
-    size = n_finest * 2 * k
-    count = np.zeros(size)
-    sum_score = np.zeros(size)
-    sum_brier = np.zeros(size)
-    sum_ll = np.zeros(size)
-    for s in chunks if chunks is not None else tie_aligned_chunks(scores):
-        sc = scores[s]
-        yc = y[s]
-        # bin j holds scores in (edges[j-1], edges[j]]
-        b = np.searchsorted(edges, sc, side="left").astype(np.int32)
-        key = (finest[s].astype(np.int32) * 2 + yc) * np.int32(k) + b
-        count += np.bincount(key, minlength=size)
-        sum_score += np.bincount(key, weights=sc, minlength=size)
-        if probability:
-            pos = yc.astype(bool)
-            brier = sc - pos
-            np.square(brier, out=brier)
-            p = np.clip(sc, _EPS, 1 - _EPS)
-            ll = np.empty(len(sc))
-            neg = ~pos
-            ll[pos] = -np.log(p[pos])
-            ll[neg] = -np.log1p(-p[neg])
-            sum_brier += np.bincount(key, weights=brier, minlength=size)
-            sum_ll += np.bincount(key, weights=ll, minlength=size)
-    if probability:
-        # bin j covers (edges[j-1], edges[j]]: its calibration bin is that of its upper edge
-        # (the last bin's upper edge is +inf: the last calibration bin)
-        ece_bin = np.searchsorted(cal_edges, np.r_[edges, np.inf], side="left")
-    else:
-        ece_bin = np.zeros(k, dtype=np.int64)
-    shape = (n_finest, 2, k)
-    return ScoreCells(count.reshape(shape), sum_score.reshape(shape), sum_brier.reshape(shape),
-                      sum_ll.reshape(shape), ece_bin.astype(np.int64), calibration_bins, probability)
-
-
 def _onehot(ece_bin: np.ndarray, n_ece: int) -> np.ndarray:
     onehot = np.zeros((len(ece_bin), n_ece))
     onehot[np.arange(len(ece_bin)), ece_bin] = 1.0
     return onehot
-
-
-def group_cell_metrics(cells: ScoreCells, members: np.ndarray) -> dict[str, np.ndarray]:
-    """Score metrics ``(S,)`` of every reported group from the data's own cells; ``members`` is the
-    (F, S) 0/1 matrix of finest groups making up each group (all the sums involved are additive)."""
-    def stack(a: np.ndarray) -> np.ndarray:  # (F, ...) -> (S, ...)
-        return np.moveaxis(np.moveaxis(a, 0, -1) @ members, -1, 0)
-
-    count = stack(cells.count)
-    score_by_bin = stack(cells.sum_score.sum(1) @ _onehot(cells.ece_bin, cells.n_ece_bins))
-    return cell_metrics(count[:, 0], count[:, 1], score_by_bin, cells.sum_brier.sum((1, 2)) @ members,
-                        cells.sum_logloss.sum((1, 2)) @ members, cells.ece_bin, cells.n_ece_bins, cells.probability)
-
-
-_REPLICATE_BLOCK = 256
-
-
-def replicate_cell_metrics(cells: ScoreCells, draws: np.ndarray, members: np.ndarray) -> dict[str, np.ndarray]:
-    """Score metrics ``(B, S)`` of resampled cells ``draws`` ``(B, F, 2, K)``: each resampled row carries its
-    cell's mean score, Brier term and log-loss term. Laid out so that every sum over finest groups is one
-    matrix product and every running sum over bins one more (see :func:`cell_metrics`). Replicates are
-    processed in blocks small enough for the temporaries to stay in cache (twice as fast as all at once)."""
-    if draws.shape[0] > _REPLICATE_BLOCK:  # blocks on two threads (numpy and BLAS release the GIL)
-        parts = parallel_map(lambda b: replicate_cell_metrics(cells, draws[b:b + _REPLICATE_BLOCK], members),
-                             range(0, draws.shape[0], _REPLICATE_BLOCK))
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    B, F, _, K = draws.shape
-    S = members.shape[1]
-    d = np.ascontiguousarray(draws.transpose(2, 1, 0, 3), dtype=float)  # (label, F, B, K)
-    mt = np.ascontiguousarray(members.T)
-    neg = (mt @ d[0].reshape(F, B * K)).reshape(S * B, K)
-    pos = (mt @ d[1].reshape(F, B * K)).reshape(S * B, K)
-    safe = np.where(cells.count > 0, cells.count, 1.0)
-    brier = np.einsum("lfbk,flk->fb", d, cells.sum_brier / safe)
-    ll = np.einsum("lfbk,flk->fb", d, cells.sum_logloss / safe)
-    score = np.einsum("lfbk,flk->fbk", d, cells.sum_score / safe) @ _onehot(cells.ece_bin, cells.n_ece_bins)
-    score = (mt @ score.reshape(F, -1)).reshape(S * B, -1)
-    out = cell_metrics(neg, pos, score, (mt @ brier).reshape(-1), (mt @ ll).reshape(-1), cells.ece_bin,
-                       cells.n_ece_bins, cells.probability)
-    return {k: v.reshape(S, B).T for k, v in out.items()}
 
 
 def _triangles(k: int) -> tuple[np.ndarray, np.ndarray]:

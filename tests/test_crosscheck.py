@@ -126,21 +126,33 @@ def _check_against_aif360(result, df: pd.DataFrame, label: str, positive, favora
             continue
         member = (df[attr].astype(str) == g).to_numpy()
         cm, dm = _aif360_metrics(y_fav, p_fav, member, ref)
+        # one sign convention: negative = the group fares worse. fpr/fnr are the metrics table's positive-label
+        # rates, signed by whether a wrong positive helps (favourable positive label) or harms the person
+        pos_fpr = lambda m: (p[m & ~y]).mean()  # noqa: E731
+        pos_fnr = lambda m: (~p[m & y]).mean()  # noqa: E731
+        sign = 1.0 if favorable else -1.0
         pairs = {
             "demographic_parity_difference": cm.statistical_parity_difference(),
             "demographic_parity_ratio": cm.disparate_impact(),
             "equal_opportunity_difference": cm.equal_opportunity_difference(),
             "average_odds_difference": cm.average_odds_difference(),
-            "fpr_difference": cm.false_positive_rate_difference(),
-            "fnr_difference": cm.false_negative_rate_difference(),
+            "fpr_difference": sign * (pos_fpr(member) - pos_fpr(ref)),
+            "fnr_difference": -sign * (pos_fnr(member) - pos_fnr(ref)),
             "accuracy_difference": cm.accuracy(privileged=False) - cm.accuracy(privileged=True),
-            "predictive_parity_difference": cm.positive_predictive_value(privileged=False)
-            - cm.positive_predictive_value(privileged=True),
-            "equalized_odds_difference": max(abs(cm.true_positive_rate_difference()),
-                                             abs(cm.false_positive_rate_difference())),
+            "predictive_parity_difference": cm.positive_predictive_value(privileged=True)
+            - cm.positive_predictive_value(privileged=False),
+            "equalized_odds_difference": min(cm.true_positive_rate_difference(),
+                                             cm.false_positive_rate_difference()),
             "base_rate_difference": dm.statistical_parity_difference(),
             "base_rate_ratio": dm.disparate_impact(),
         }
+        # the same in aif360's favourable-frame terms: fpr/fnr are its TPR/FPR differences, by frame
+        if favorable:
+            assert pairs["fpr_difference"] == pytest.approx(cm.false_positive_rate_difference(), abs=TOL)
+            assert pairs["fnr_difference"] == pytest.approx(-cm.false_negative_rate_difference(), abs=TOL)
+        else:
+            assert pairs["fpr_difference"] == pytest.approx(cm.true_positive_rate_difference(), abs=TOL)
+            assert pairs["fnr_difference"] == pytest.approx(cm.false_positive_rate_difference(), abs=TOL)
         for name, want in pairs.items():
             rows = d[(d.attribute == attr) & (d.group == g) & (d.metric == name)]
             got = rows["value"].iloc[0]

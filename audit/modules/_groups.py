@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .._context import AuditContext, Partition
 from ..stats.counts import count_metric, favorable_frame
+
+
+#: groups with fewer rows get no intervals: a bootstrap of one or two rows only repeats them
+MIN_INTERVAL_ROWS = 3
+NOT_MEANINGFUL = ("interval not shown: the resamples cannot move this value (every resample gives {value}), so "
+                  "[{value}, {value}] would look certain without being so")
+TOO_FEW_FOR_INTERVAL = "interval not shown: a bootstrap of {n} row(s) only repeats them"
+
+
+def shown_interval(low: float, high: float, min_rows: int) -> tuple[float | None, float | None, str]:
+    """The interval to report, or ``(None, None, why)`` when it is not meaningful: a group involved has fewer
+    than :data:`MIN_INTERVAL_ROWS` rows (``min_rows``), or the interval has zero width."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return None, None, ""
+    if min_rows < MIN_INTERVAL_ROWS:
+        return None, None, TOO_FEW_FOR_INTERVAL.format(n=min_rows)
+    if low == high:
+        return None, None, NOT_MEANINGFUL.format(value=f"{low:.4g}")
+    return low, high, ""
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,24 @@
 """Fairness disparities: each group against a reference group, and the largest gap across groups,
 with bootstrap intervals, p-values corrected across the audit, and verdicts.
 
-Disparities are seen from the favourable outcome (as in aif360): a negative difference, or a ratio
-below 1, means the group fares worse than its reference. When the positive label is the
-unfavourable outcome (``favorable=False``), truth and prediction are both flipped first, so
-"selection rate" is the rate of favourable decisions and "true positive rate" the rate at which
-people who deserved the favourable outcome received it.
+One sign convention for every group-vs-reference row: **a negative difference, or a ratio below 1, means
+the group fares worse than its reference**: it receives the favourable outcome less often, or is served
+less well. Each disparity compares one per-group quantity, named as in the metrics table where it is one
+of its columns (``fpr`` and ``fnr`` are the positive-label rates of the metrics table, whatever the
+favourable outcome), and is signed by which direction of that quantity harms the group:
+
+* favourable-outcome quantities (higher is better): selection (favourable-decision) rate, the true
+  positive rate of the favourable outcome (equal opportunity), the rate of favourable decisions among
+  people whose true outcome was unfavourable, accuracy, ROC AUC, calibration in the large of the
+  favourable outcome, base rate of the favourable outcome;
+* ``fpr`` / ``fnr`` (positive label): a wrong positive is a benefit when the positive label is
+  favourable and a harm when it is not, and conversely for a wrong negative;
+* precision of favourable decisions (predictive parity): higher means the group had to be more surely
+  deserving to receive the favourable outcome, so it is signed reference minus group;
+* equalized odds: the worse (smaller) of the two signed differences of the favourable outcome's true and
+  false positive rates.
+
+The largest-gap rows are magnitudes (max - min >= 0; min / max <= 1 for ratios).
 """
 
 from __future__ import annotations
@@ -20,16 +33,17 @@ from .._context import AuditContext, Partition
 from ..stats.bootstrap import IntervalBatch
 from ..stats.counts import count_metrics, favorable_frame, proportion_parts
 from ..stats.significance import adjust, two_proportion_p, wald_p
-from ._groups import GroupFacts, group_facts
+from ._groups import MIN_INTERVAL_ROWS, GroupFacts, group_facts, shown_interval
 
 
 @dataclass(frozen=True)
 class Disparity:
     name: str
-    component: str  # per-group quantity compared
+    component: str  # per-group quantity compared (see _components)
     kind: str  # "difference", "ratio", "equalized_odds"
     test: str  # "proportion", "bootstrap", "min_tpr_fpr"
     pairs_with: str | None = None  # ratio rows share the p-value of this difference
+    better: str = "higher"  # which values of the component are better for the group: higher, lower, frame
 
 
 DISPARITIES = (
@@ -38,9 +52,9 @@ DISPARITIES = (
     Disparity("equal_opportunity_difference", "recall", "difference", "proportion"),
     Disparity("equalized_odds_difference", "recall", "equalized_odds", "min_tpr_fpr"),
     Disparity("average_odds_difference", "average_odds", "difference", "bootstrap"),
-    Disparity("predictive_parity_difference", "precision", "difference", "proportion"),
-    Disparity("fpr_difference", "fpr", "difference", "proportion"),
-    Disparity("fnr_difference", "fnr", "difference", "proportion"),
+    Disparity("predictive_parity_difference", "precision", "difference", "proportion", better="lower"),
+    Disparity("fpr_difference", "pos_fpr", "difference", "proportion", better="frame"),
+    Disparity("fnr_difference", "pos_fnr", "difference", "proportion", better="frame"),
     Disparity("accuracy_difference", "accuracy", "difference", "proportion"),
     Disparity("roc_auc_difference", "roc_auc", "difference", "bootstrap"),
     Disparity("calibration_gap", "calibration_in_the_large", "difference", "bootstrap"),
@@ -51,8 +65,9 @@ DISPARITIES = (
 COMPONENT_REASON = {
     "selection_rate": "has no rows",
     "recall": "has no actual favourable outcomes",
-    "fpr": "has no actual unfavourable outcomes",
-    "fnr": "has no actual favourable outcomes",
+    "fav_fpr": "has no actual unfavourable outcomes",
+    "pos_fpr": "has no actual negatives (rows without the positive label)",
+    "pos_fnr": "has no actual positives (rows with the positive label)",
     "precision": "has no predicted favourable outcomes",
     "accuracy": "has no rows",
     "base_rate": "has no rows",
@@ -62,14 +77,27 @@ COMPONENT_REASON = {
 }
 
 
+def orientation(d: Disparity, favorable: bool) -> float:
+    """+1 when higher values of the disparity's component are better for the group, else -1."""
+    if d.better == "frame":
+        # a wrong positive (fpr) benefits the person when the positive label is favourable; a wrong negative
+        # (fnr) benefits them when it is not
+        return 1.0 if (d.component == "pos_fpr") == favorable else -1.0
+    return 1.0 if d.better == "higher" else -1.0
+
+
 def _components(ctx: AuditContext, part: Partition, counts: np.ndarray | None, score: dict[str, np.ndarray]
                 ) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     if counts is None:
         return out
-    out.update(count_metrics(favorable_frame(counts, ctx.favorable),
-                             ("selection_rate", "recall", "fpr", "fnr", "precision", "accuracy", "base_rate")))
-    out["average_odds"] = (out["recall"] + out["fpr"]) / 2.0
+    fav = count_metrics(favorable_frame(counts, ctx.favorable),
+                        ("selection_rate", "recall", "fpr", "precision", "accuracy", "base_rate"))
+    fav["fav_fpr"] = fav.pop("fpr")
+    out.update(fav)
+    pos = count_metrics(counts, ("fpr", "fnr"))
+    out["pos_fpr"], out["pos_fnr"] = pos["fpr"], pos["fnr"]
+    out["average_odds"] = (out["recall"] + out["fav_fpr"]) / 2.0
     if "roc_auc" in score:
         out["roc_auc"] = score["roc_auc"]
     if "calibration_in_the_large" in score:
@@ -78,14 +106,15 @@ def _components(ctx: AuditContext, part: Partition, counts: np.ndarray | None, s
     return out
 
 
-def _compare(kind: str, a: np.ndarray, b: np.ndarray, a2: np.ndarray | None = None, b2: np.ndarray | None = None
-             ) -> np.ndarray:
+def _compare(kind: str, a: np.ndarray, b: np.ndarray, a2: np.ndarray | None = None, b2: np.ndarray | None = None,
+             sign: float = 1.0) -> np.ndarray:
+    """Group ``a`` vs reference ``b``, signed so that negative (or a ratio below 1) is worse for the group."""
     with np.errstate(invalid="ignore", divide="ignore"):
         if kind == "difference":
-            return a - b
+            return (a - b) * sign
         if kind == "ratio":
             return np.where(b != 0, a / np.where(b != 0, b, 1.0), np.nan)
-        return np.maximum(np.abs(a - b), np.abs(a2 - b2))
+        return np.minimum(a - b, a2 - b2)  # equalized odds: the worse of the two (NaN if either is)
 
 
 def _gap(kind: str, v: np.ndarray, v2: np.ndarray | None = None) -> np.ndarray:
@@ -122,12 +151,16 @@ class _Job(NamedTuple):
     keep: np.ndarray | None = None  # groups with sufficient data
 
 
-def _proportions(fav_counts: np.ndarray) -> dict[str, tuple[list[float], list[float]]]:
-    """Successes and trials of each proportion, per group (plain floats, for the two-proportion tests)."""
+def _proportions(counts: np.ndarray, favorable: bool) -> dict[str, tuple[list[float], list[float]]]:
+    """Successes and trials of each proportion, per group (plain floats, for the two-proportion tests), keyed
+    like the components: favourable frame, and ``pos_fpr`` / ``pos_fnr`` in the positive-label frame."""
     out = {}
-    for name in ("selection_rate", "recall", "fpr", "fnr", "precision", "accuracy", "base_rate"):
-        x, t = proportion_parts(name, fav_counts)
-        out[name] = (np.asarray(x, dtype=float).tolist(), np.asarray(t, dtype=float).tolist())
+    fav = favorable_frame(counts, favorable)
+    for key, name, c in (("selection_rate", "selection_rate", fav), ("recall", "recall", fav), ("fav_fpr", "fpr", fav),
+                         ("precision", "precision", fav), ("accuracy", "accuracy", fav),
+                         ("base_rate", "base_rate", fav), ("pos_fpr", "fpr", counts), ("pos_fnr", "fnr", counts)):
+        x, t = proportion_parts(name, c)
+        out[key] = (np.asarray(x, dtype=float).tolist(), np.asarray(t, dtype=float).tolist())
     return out
 
 
@@ -138,7 +171,7 @@ def _p_value(d: Disparity, parts: dict[str, tuple[list[float], list[float]]], g:
         return two_proportion_p(x[g], t[g], x[r], t[r])
     if d.test == "min_tpr_fpr":
         ps = []
-        for comp in ("recall", "fpr"):
+        for comp in ("recall", "fav_fpr"):
             x, t = parts[comp]
             ps.append(two_proportion_p(x[g], t[g], x[r], t[r]))
         ps = [p for p in ps if math.isfinite(p)]
@@ -162,20 +195,21 @@ def run(ctx: AuditContext) -> dict[str, Any]:
         point = _components(ctx, part, part.counts, part.score_point)
         boot = _components(ctx, part, part.boot_counts, part.score_boot) if part.boot_counts is not None else {}
         keep = np.flatnonzero(facts.sufficient)  # the largest gap is taken among groups with sufficient data
-        parts = _proportions(favorable_frame(part.counts, ctx.favorable))
+        parts = _proportions(part.counts, ctx.favorable)
         for d in DISPARITIES:
             if d.component not in point:
                 jobs.append(_Job(part, facts, parts, d))
                 continue
             a = point[d.component]
-            a2 = point["fpr"] if d.kind == "equalized_odds" else None
+            a2 = point["fav_fpr"] if d.kind == "equalized_odds" else None
             ab = boot.get(d.component)
-            ab2 = boot.get("fpr") if d.kind == "equalized_odds" else None
-            values = _compare(d.kind, a, a[r], a2, None if a2 is None else a2[r])
+            ab2 = boot.get("fav_fpr") if d.kind == "equalized_odds" else None
+            sign = orientation(d, ctx.favorable)
+            values = _compare(d.kind, a, a[r], a2, None if a2 is None else a2[r], sign)
             vs = gap = None
             if ab is not None:
-                vs = batch.add(_compare(d.kind, ab, ab[:, r:r + 1], ab2, None if ab2 is None else ab2[:, r:r + 1]),
-                               se=d.test == "bootstrap")
+                vs = batch.add(_compare(d.kind, ab, ab[:, r:r + 1], ab2, None if ab2 is None else ab2[:, r:r + 1],
+                                        sign), se=d.test == "bootstrap")
                 if len(keep) >= 2:
                     gap = batch.add(_gap(d.kind, ab[:, keep], None if ab2 is None else ab2[:, keep])[:, None])
             jobs.append(_Job(part, facts, parts, d, a, a2, values, vs, gap, keep))
@@ -217,11 +251,15 @@ def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts,
         if facts.n[g] == 0:
             verdict, reason = "undefined", f"group {name!r} has no rows in the data"
         elif not math.isfinite(value):
-            bad = [x for x in (g, r) if not np.isfinite(a[x]) or (a2 is not None and not np.isfinite(a2[x]))]
-            who = part.groups[bad[0]] if bad else part.groups[r]
             verdict = "undefined"
-            reason = (f"group {who!r} {COMPONENT_REASON[d.component]}" if bad
-                      else f"reference group {who!r} has a rate of 0 (division by zero)")
+            reason = f"reference group {part.groups[r]!r} has a rate of 0 (division by zero)"
+            for x in (g, r):  # name the group and the rate that is undefined
+                if not np.isfinite(a[x]):
+                    reason = f"group {part.groups[x]!r} {COMPONENT_REASON[d.component]}"
+                    break
+                if a2 is not None and not np.isfinite(a2[x]):
+                    reason = f"group {part.groups[x]!r} {COMPONENT_REASON['fav_fpr']}"
+                    break
         elif not (usable[g] and usable[r]):
             verdict = "insufficient data"
             reason = "; ".join(f"{part.groups[x]!r}: {facts.reasons[x]}" for x in (g, r) if not usable[x])
@@ -229,11 +267,17 @@ def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts,
             verdict = None  # decided after the correction across the audit
         p_raw = _p_value(d, parts, g, r, value, se) if verdict is None else math.nan
         if verdict is None and not math.isfinite(p_raw):
-            verdict, reason = "not tested", "no test available (bootstrap disabled: n_bootstrap=0)"
+            verdict = "not tested"
+            reason = ("no test available (bootstrap disabled: n_bootstrap=0)" if handle is None else
+                      "no test: the resamples cannot move this difference (its bootstrap standard error is 0)")
         defined = verdict != "undefined"
+        shown_low, shown_high, why = shown_interval(low, high, int(min(facts.n[g], facts.n[r]))) if defined \
+            else (None, None, "")
+        if why:
+            reason = f"{reason}; {why}" if reason else why
         out.append({"attribute": part.attribute, "group": name, "reference": part.groups[r],
                     "metric": d.name, "comparison": "vs_reference", "value": value if defined else None,
-                    "ci_low": low if defined else None, "ci_high": high if defined else None,
+                    "ci_low": shown_low, "ci_high": shown_high,
                     "p_value_raw": p_raw, "verdict": verdict,
                     "flag": _four_fifths_flag(d.name, value, ctx.config.four_fifths), "reason": reason,
                     "_test": d.pairs_with is None})
@@ -255,13 +299,14 @@ def _gap_row(part: Partition, d: Disparity, a: np.ndarray, a2: np.ndarray | None
     else:
         verdict, reason = None, ""
     defined = verdict != "undefined"
+    shown_low, shown_high, why = shown_interval(low, high, MIN_INTERVAL_ROWS) if defined else (None, None, "")
     return {"attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
             "metric": d.name, "comparison": "max_gap",
-            "value": value if defined else None, "ci_low": low if defined else None,
-            "ci_high": high if defined else None, "verdict": verdict,
+            "value": value if defined else None, "ci_low": shown_low, "ci_high": shown_high, "verdict": verdict,
             "flag": _four_fifths_flag(d.name, value, four_fifths),
-            "reason": reason or "largest gap among groups with sufficient data; p-value: the smallest "
-                                "adjusted p-value of its group-vs-reference comparisons"}
+            "reason": "; ".join(x for x in (reason or "largest gap among groups with sufficient data; p-value: the "
+                                             "smallest adjusted p-value of its group-vs-reference comparisons", why)
+                                if x)}
 
 
 def _decide(rows: list[dict[str, Any]], method: str, alpha: float) -> None:

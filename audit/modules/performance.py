@@ -11,7 +11,7 @@ from .._context import AuditContext, Partition
 from ..stats.bootstrap import IntervalBatch
 from ..stats.counts import COUNT_METRICS, UNDEFINED_REASON as COUNT_REASON, count_metrics
 from ..stats.scores import PROBABILITY_ONLY, SCORE_METRICS, UNDEFINED_REASON as SCORE_REASON
-from ._groups import GroupFacts, group_facts
+from ._groups import GroupFacts, group_facts, shown_interval
 
 NO_SCORES = "the model gives no scores (predictions only); pass scores= or a model with predict_proba"
 NOT_PROBABILITIES = "the scores are decision-function values, not probabilities"
@@ -31,9 +31,12 @@ def _add(records: list[dict[str, Any]], part: Partition, facts: GroupFacts, metr
         else:
             status, reason = "ok", ""
         ok = status != "undefined"
+        lo, hi, why = shown_interval(lo, hi, n[i]) if ok else (None, None, "")
+        if why:
+            reason = f"{reason}; {why}" if reason else why
         records.append({"attribute": part.attribute, "group": g, "metric": metric,
-                        "value": v if ok else None, "ci_low": lo if ok else None,
-                        "ci_high": hi if ok else None, "n": n[i], "status": status, "reason": reason})
+                        "value": v if ok else None, "ci_low": lo, "ci_high": hi, "n": n[i], "status": status,
+                        "reason": reason})
 
 
 def run(ctx: AuditContext) -> dict[str, Any]:

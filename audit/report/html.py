@@ -36,20 +36,31 @@ DEFINITIONS = [
      "half); the area under the precision-recall step curve, as scikit-learn defines it."),
     ("Brier score, log loss, ECE", "Mean squared error of the probabilities; mean negative log-likelihood; expected "
      "calibration error over 10 equal-width bins: sum over bins of (bin share) x |mean score - positive rate|."),
-    ("demographic parity difference / ratio", "Group's rate of favourable predictions minus / divided by the "
+    ("sign of every disparity", "Group versus reference, signed so that a negative difference, or a ratio below 1, "
+     "means the group fares worse (receives the favourable outcome less often, or is served less well). Largest-gap "
+     "rows are magnitudes: largest minus smallest group (smallest over largest for ratios)."),
+    ("demographic parity difference / ratio", "Group's rate of favourable decisions minus / divided by the "
      "reference group's. The ratio is the disparate impact; below 0.8 fails the four-fifths rule."),
-    ("equal opportunity difference", "Difference in the rate at which people who deserved the favourable outcome "
-     "received it (true positive rate of the favourable outcome)."),
-    ("equalized odds difference", "The larger of the absolute differences in true positive rate and false positive "
-     "rate."),
-    ("average odds difference", "Mean of the false positive rate difference and the true positive rate difference."),
-    ("predictive parity difference", "Difference in precision: of those predicted favourable, the share who truly "
-     "were."),
-    ("FPR / FNR difference", "Differences in the rates of wrongly granted and wrongly denied favourable outcomes."),
+    ("equal opportunity difference", "Among people whose true outcome was favourable, the group's rate of receiving "
+     "it minus the reference's (true positive rate of the favourable outcome)."),
+    ("equalized odds difference", "The worse (smaller) of two signed differences: equal opportunity, and the rate "
+     "of favourable decisions among people whose true outcome was unfavourable. Negative: the group is worse off "
+     "on at least one. Its largest-gap row is the larger of the two rate ranges (as fairlearn)."),
+    ("average odds difference", "Mean of those two signed differences (as aif360)."),
+    ("predictive parity difference", "Reference minus group precision of favourable decisions (of those given the "
+     "favourable outcome, the share whose true outcome was favourable). A higher precision means the group had to "
+     "be more surely deserving to receive it, so it counts as worse."),
+    ("FPR / FNR difference", "Differences of the metrics table's false positive / false negative rates (positive "
+     "label), signed by who is hurt: when the positive label is favourable a wrongly granted positive helps the "
+     "person (FPR: group minus reference) and a wrongly denied one harms them (FNR: reference minus group); when "
+     "it is unfavourable, the other way round."),
     ("ROC AUC difference, calibration gap", "Difference in ranking quality; difference in calibration in the large "
-     "(mean predicted probability of the favourable outcome minus its observed rate)."),
+     "of the favourable outcome (mean predicted probability of the favourable outcome minus its observed rate: "
+     "negative means the group's chances are under-stated)."),
     ("base rate difference / ratio", "Data-level bias: difference / ratio of the observed favourable-outcome rates, "
      "before any model."),
+    ("intervals and p-values", "Percentile bootstrap intervals, not adjusted for multiple comparisons; p-values "
+     "adjusted across the whole audit. An interval that the resamples cannot move is not shown."),
 ]
 
 LIMITATIONS = [
@@ -112,6 +123,13 @@ def _plain_finding(r: dict[str, Any], result: "AuditResult", cfg_conf: float) ->
         return (f"In the data itself, {g} have the favourable label {fmt(abs(v) * 100, 1)} points "
                 f"{'less' if v < 0 else 'more'} often than {ref} ({ci}).")
     return f"{_label(m)} of {g} vs {ref}: {fmt(v)} ({ci}), significant after correction ({fmt_p(r['p_value'])})."
+
+
+def four_fifths_split(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """Groups below the four-fifths rule, counted by verdict: only the significant ones are established."""
+    order = ("significant", "not significant", "insufficient data", "not tested")
+    found = [r["verdict"] for r in rows]
+    return [(v, found.count(v)) for v in order + tuple(sorted(set(found) - set(order))) if found.count(v)]
 
 
 def _scale(lo: float, hi: float, pad: float = 0.05) -> tuple[float, float]:
@@ -244,7 +262,8 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
 
     counts = {"significant": len(sig), "tested": sum(d["verdict"] in ("significant", "not significant") for d in vs_ref),
               "insufficient": sum(d["verdict"] == "insufficient data" for d in vs_ref),
-              "undefined": sum(d["verdict"] == "undefined" for d in vs_ref), "four_fifths": len(four_fifths)}
+              "undefined": sum(d["verdict"] == "undefined" for d in vs_ref), "four_fifths": len(four_fifths),
+              "four_fifths_by": four_fifths_split(four_fifths)}
     gate_view = None
     if gate is not None:
         gate_view = {"passed": gate.passed, "counts": gate.counts(), "notes": list(gate.notes), "source": gate.policy_source,

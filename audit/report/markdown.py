@@ -22,6 +22,10 @@ def md(s: Any) -> str:
     return text
 
 
+def _ci(r: dict[str, Any]) -> str:
+    return "not shown" if r["ci_low"] is None else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
+
+
 def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max_rows: int = 10) -> str:
     out = []
     if gate is not None:
@@ -48,16 +52,25 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
     out.append("")
     out.append(f"### Significant disparities ({len(sig)})")
     if sig:
-        ci = f"{100 * result.config.confidence:g}% CI"
-        out.append(f"| attribute | group | reference | metric | value | {ci} | p (adj.) |")
+        ci = f"{100 * result.config.confidence:g}% CI (unadjusted)"
+        out.append("Negative differences and ratios below 1: the group fares worse than its reference.")
+        out.append("")
+        out.append(f"| attribute | group | reference | metric | value | {ci} | p ({md(result.config.correction)}-adj.) |")
         out.append("|---|---|---|---|---|---|---|")
         for r in sig[:max_rows]:
             out.append(f"| {md(r['attribute'])} | {md(r['group'])} | {md(r['reference'])} | {md(r['metric'])} | "
-                       f"{fmt(r['value'])} | [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}] | {fmt_p(r['p_value'])} |")
+                       f"{fmt(r['value'])} | {_ci(r)} | {fmt_p(r['p_value'])} |")
         if len(sig) > max_rows:
             out.append(f"\n{len(sig) - max_rows} more in the JSON result.")
     else:
         out.append("None at the configured significance level.")
+    below = [r for r in result.disparities_table.records()
+             if r["comparison"] == "vs_reference" and r["metric"] == "demographic_parity_ratio" and r["flag"]]
+    if below:
+        from .html import four_fifths_split
+
+        split = ", ".join(f"{k} {v}" for v, k in four_fifths_split(below))
+        out.append(f"\nFour-fifths rule: {len(below)} group(s) below {result.config.four_fifths:g} ({split}).")
     for w in result.warnings:
         out.append(f"\n> warning: {md(w)}")
     return "\n".join(out) + "\n"

@@ -56,8 +56,15 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
     sig = [r for r in tested if r["verdict"] == "significant"]
     lines.append("")
     lines.append(f"Disparities: {len(sig)} significant of {len(tested)} tested "
-                 f"({cfg.correction} correction, {100 * cfg.confidence:g}% intervals, {cfg.n_bootstrap} resamples); "
-                 f"{sum(r['verdict'] == 'insufficient data' for r in disp)} with insufficient data")
+                 f"({cfg.correction}-adjusted p-values; unadjusted {100 * cfg.confidence:g}% intervals from "
+                 f"{cfg.n_bootstrap} resamples); {sum(r['verdict'] == 'insufficient data' for r in disp)} with "
+                 f"insufficient data. Negative differences and ratios below 1: the group fares worse.")
+    below = [r for r in disp if r["metric"] == "demographic_parity_ratio" and r["flag"]]
+    if below:
+        from .html import four_fifths_split
+
+        split = ", ".join(f"{k} {v}" for v, k in four_fifths_split(below))
+        lines.append(f"Four-fifths rule: {len(below)} group(s) below {cfg.four_fifths:g} ({split})")
     sig.sort(key=lambda r: (r["p_value"], -abs((r["value"] or 0))))
     for r in sig[:max_rows]:
         flag = f"  <- {r['flag']}" if r["flag"] else ""

@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 FORMAT = "fairness-audit/result"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: format 1 signed some disparities differently (see ``_upgrade_v1``); it is read and converted
 
 METRIC_COLUMNS = ("attribute", "group", "metric", "value", "ci_low", "ci_high", "n", "status", "reason")
 DISPARITY_COLUMNS = ("attribute", "group", "reference", "metric", "value", "ci_low", "ci_high", "p_value", "verdict",
@@ -100,6 +101,63 @@ class ModuleError:
     module: str
     error_type: str
     message: str
+
+
+_V1_NOTE = "converted from a format-1 result (older sign convention)"
+
+
+def _upgrade_v1(d: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 -> 2. Format 1 computed every disparity in the favourable frame as group minus reference, so
+    ``fnr_difference`` was positive when the group fared worse, ``predictive_parity_difference`` was group minus
+    reference precision, ``equalized_odds_difference`` was unsigned, and with an unfavourable positive label the
+    rows named ``fpr_difference`` / ``fnr_difference`` held the metrics table's FNR / FPR. Rows are re-signed and
+    renamed to today's convention (negative = the group fares worse); signed equalized odds is recomputed from
+    the converted rows, without an interval (format 1 did not keep what it needs)."""
+    d = dict(d)
+    table = d.get("disparities_table")
+    if not isinstance(table, dict) or "columns" not in table:
+        return d
+    cols = list(table["columns"])
+    ix = {c: i for i, c in enumerate(cols)}
+    favorable = bool(d.get("favorable", True))
+
+    def negated(row: list[Any]) -> list[Any]:
+        row = list(row)
+        lo, hi, v = row[ix["ci_low"]], row[ix["ci_high"]], row[ix["value"]]
+        row[ix["value"]] = None if v is None else -v
+        row[ix["ci_low"]], row[ix["ci_high"]] = (None if hi is None else -hi), (None if lo is None else -lo)
+        return row
+
+    rows = []
+    for raw in table["rows"]:
+        row = list(raw)
+        metric, vs_ref = row[ix["metric"]], row[ix["comparison"]] == "vs_reference"
+        if metric in ("fpr_difference", "fnr_difference"):
+            # favourable frame: fpr = favourable decisions among the truly unfavourable (better when higher),
+            # fnr = 1 - equal opportunity (worse when higher)
+            if vs_ref and metric == "fnr_difference":
+                row = negated(row)
+            if not favorable:  # the positive-label rates are the other way round
+                row[ix["metric"]] = "fnr_difference" if metric == "fpr_difference" else "fpr_difference"
+        elif metric == "predictive_parity_difference" and vs_ref:
+            row = negated(row)
+        rows.append(row)
+    signed: dict[tuple[Any, Any], dict[str, Any]] = {}
+    fav_fpr = "fpr_difference" if favorable else "fnr_difference"  # after renaming
+    for row in rows:
+        if row[ix["comparison"]] == "vs_reference" and row[ix["metric"]] in ("equal_opportunity_difference", fav_fpr):
+            signed.setdefault((row[ix["attribute"]], row[ix["group"]]), {})[row[ix["metric"]]] = row[ix["value"]]
+    for row in rows:
+        if row[ix["metric"]] == "equalized_odds_difference" and row[ix["comparison"]] == "vs_reference":
+            parts = signed.get((row[ix["attribute"]], row[ix["group"]]), {})
+            both = [parts.get("equal_opportunity_difference"), parts.get(fav_fpr)]
+            row[ix["value"]] = min(both) if None not in both else None
+            row[ix["ci_low"]] = row[ix["ci_high"]] = None
+            row[ix["reason"]] = "; ".join(x for x in (row[ix["reason"]], _V1_NOTE + ": no interval") if x)
+    d["disparities_table"] = {"columns": cols, "rows": rows}
+    d["warnings"] = list(d.get("warnings") or []) + [f"this result was {_V1_NOTE}; re-run the audit for intervals "
+                                                     "of the signed equalized odds difference"]
+    return d
 
 
 @dataclass(frozen=True)
@@ -193,6 +251,8 @@ class AuditResult:
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise InputError(f"result format_version {version!r} is newer than this library reads ({FORMAT_VERSION}); "
                              "upgrade fairness-audit.", code="result_version")
+        if version == 1:
+            d = _upgrade_v1(d)
         kw: dict[str, Any] = {}
         for f in fields(cls):
             v = d[f.name] if f.name in d else None

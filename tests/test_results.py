@@ -34,7 +34,7 @@ def test_json_has_no_nan_or_infinity(result):
     text = result.to_json()
     assert "NaN" not in text and "Infinity" not in text
     data = json.loads(text)
-    assert data["format"] == "fairness-audit/result" and data["format_version"] == 1
+    assert data["format"] == "fairness-audit/result" and data["format_version"] == 2
 
 
 def test_result_is_frozen(result):

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._context import AuditContext, Partition
 from ..stats.counts import count_metric, favorable_frame
+from ..stats.significance import DEGENERATE
 
 
 #: groups with fewer rows get no intervals: a bootstrap of one or two rows only repeats them
@@ -25,7 +26,7 @@ def shown_interval(low: float, high: float, min_rows: int) -> tuple[float | None
         return None, None, ""
     if min_rows < MIN_INTERVAL_ROWS:
         return None, None, TOO_FEW_FOR_INTERVAL.format(n=min_rows)
-    if low == high:
+    if high - low <= DEGENERATE * max(1.0, abs(low), abs(high)):  # equal up to rounding noise
         return None, None, NOT_MEANINGFUL.format(value=f"{low:.4g}")
     return low, high, ""
 

@@ -47,9 +47,14 @@ def fisher_two_sided(x1: int, n1: int, x2: int, n2: int) -> float:
     return float(min(1.0, p[p <= observed * (1 + 1e-7)].sum()))
 
 
+#: a bootstrap standard error this small relative to the estimate is rounding noise of a constant, not a spread
+DEGENERATE = 1e-10
+
+
 def wald_p(estimate: float, se: float) -> float:
-    """Two-sided p-value of ``estimate / se`` against a standard normal (NaN if se is not positive)."""
-    if not (math.isfinite(estimate) and math.isfinite(se)) or se <= 0:
+    """Two-sided p-value of ``estimate / se`` against a standard normal; NaN if se is not positive or is only
+    rounding noise (replicates that cannot move give no test, never a tiny p-value)."""
+    if not (math.isfinite(estimate) and math.isfinite(se)) or se <= DEGENERATE * max(1.0, abs(estimate)):
         return math.nan
     return math.erfc(abs(estimate / se) / math.sqrt(2.0))
 

@@ -443,6 +443,8 @@ STARTER_POLICY = '''# fairness-audit policy (TOML). Checked by `audit run --poli
 #   significant  fail only when the whole confidence interval breaks the rule (default: noise cannot fail a build)
 #   strict       pass only when the whole interval keeps the rule (for high-stakes releases)
 # Verdicts: pass, fail, inconclusive (the interval straddles the threshold), insufficient data.
+# Disparities compare each group with its reference: a negative difference, or a ratio below 1, means the group
+# fares worse (so `min = -0.1` catches harm on any difference); largest-gap rows (scope = "max_gap") are magnitudes.
 version = 1
 
 [defaults]

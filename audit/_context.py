@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._keys import join_key
 from ._model import ModelOutput
 from ._parallel import parallel_map
 from ._validation import Attribute, ValidatedInputs
@@ -23,7 +24,6 @@ from .stats.scores import (RankAccumulator, chunk_terms, chunk_tie_runs, code_dt
 
 OVERALL = "(overall)"
 OVERALL_GROUP = "all"
-JOIN = " & "
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def _partition_specs(attrs: tuple[Attribute, ...], combos: np.ndarray, config: A
         for r in range(2, min(config.intersection_order, len(attrs)) + 1):
             for idx in itertools.combinations(range(len(attrs)), r):
                 members = tuple(attrs[j].name for j in idx)
-                name = JOIN.join(members)
+                name = join_key(members, avoid=[a.name for a in attrs])
                 if all(attrs[j].categorical for j in idx):
                     keys = list(itertools.product(*(range(len(attrs[j].groups)) for j in idx)))
                 else:
@@ -118,7 +118,7 @@ def _partition_specs(attrs: tuple[Attribute, ...], combos: np.ndarray, config: A
                     continue
                 position = {k: i for i, k in enumerate(keys)}
                 fmap = np.array([position[tuple(row)] for row in combos[:, idx].tolist()], dtype=np.int64)
-                groups = tuple(JOIN.join(attrs[j].groups[c] for j, c in zip(idx, k)) for k in keys)
+                groups = tuple(join_key([attrs[j].groups[c] for j, c in zip(idx, k)]) for k in keys)
                 specs.append((name, members, groups, fmap))
     return specs
 

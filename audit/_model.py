@@ -41,7 +41,10 @@ def describe(model: Any) -> str:
         inner = [type(est).__name__ for _, est in steps]
         return f"{type(model).__name__}: {' -> '.join(inner)}"
     if hasattr(model, "fit") or not callable(model):
-        text = repr(model)
+        try:
+            text = repr(model)
+        except (Exception, SystemExit) as exc:  # a model whose repr fails still gets audited
+            text = f"{type(model).__name__} (its repr() raised {type(exc).__name__})"
     else:
         text = f"function {getattr(model, '__qualname__', type(model).__name__)}"
     text = re.sub(r" at 0x[0-9a-fA-F]+", "", " ".join(text.split()))
@@ -53,17 +56,29 @@ def model_fingerprint(model: Any) -> str | None:
         return None
     try:
         return hashlib.sha256(pickle.dumps(model, protocol=4)).hexdigest()
-    except Exception:  # lambdas, closures, objects holding handles: no stable fingerprint
+    except (Exception, SystemExit):  # lambdas, closures, objects holding handles: no stable fingerprint
         return None
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """A message on one line (an exception text may hold newlines), cut to ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
 
 def _call(stage: str, fn: Callable[[Any], Any], X: pd.DataFrame) -> Any:
     try:
         return fn(X)
+    except ModelError:
+        raise
+    except SystemExit as exc:  # sys.exit() inside the model must never look like a finished (passing) audit
+        raise ModelError(f"the model called sys.exit({exc.code!r}) during {stage} on {len(X):,} rows; a model must "
+                         "return predictions, not exit the process.", code="model_exited") from None
     except Exception as exc:  # the model's own failure: name the stage
         raise ModelError(f"the model raised during {stage} on {len(X):,} rows x {X.shape[1]} feature(s): "
-                         f"{type(exc).__name__}: {exc}. Check that data has the columns and dtypes the model was "
-                         "trained on (pass features=[...] to choose the model inputs).", code="model_raised") from exc
+                         f"{type(exc).__name__}: {one_line(str(exc))}. Check that data has the columns and dtypes "
+                         "the model was trained on (pass features=[...] to choose the model inputs).",
+                         code="model_raised") from exc
 
 
 def _positive_index(model: Any, positive: Any) -> int:

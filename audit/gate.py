@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from ._keys import split_key
 from .exceptions import ConfigError, InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,7 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MODES = ("point", "significant", "strict")
 ACTIONS = ("warn", "fail")
-VERDICT_ORDER = {"pass": 0, "insufficient data": 1, "inconclusive": 2, "fail": 3}
+VERDICT_ORDER = {"pass": 0, "not applicable": 1, "insufficient data": 2, "inconclusive": 3, "fail": 4}
+JUDGED = ("pass", "inconclusive", "fail")
 
 DISPARITY_METRICS = (
     "demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
@@ -352,12 +354,22 @@ def _judge_worsening(rule: Rule, value: float, low: float | None, high: float | 
     return ("pass", msg) if worst - b0 <= limit else ("inconclusive", msg + " (strict: the interval reaches past it)")
 
 
-def _rows(result: "AuditResult", rule: Rule) -> list[dict[str, Any]]:
+def _members(result: "AuditResult", attribute: str) -> tuple[str, ...] | None:
+    """The protected attributes a row's ``attribute`` combines (one for a single attribute), or None."""
     protected = set(result.protected)
-    wanted = set(rule.attributes) if rule.attributes else protected
+    if attribute in protected:
+        return (attribute,)
+    parts = split_key(attribute)
+    return tuple(parts) if len(parts) > 1 and set(parts) <= protected else None
+
+
+def _rows(result: "AuditResult", rule: Rule) -> list[dict[str, Any]]:
+    wanted = set(rule.attributes) if rule.attributes else set(result.protected)
 
     def attr_ok(attribute: str) -> bool:
-        members = attribute.split(" & ")
+        members = _members(result, attribute)
+        if members is None:
+            return False
         if len(members) > 1:
             return rule.intersections and set(members) <= wanted
         return attribute in wanted
@@ -372,10 +384,31 @@ def _rows(result: "AuditResult", rule: Rule) -> list[dict[str, Any]]:
     return [r for r in result.metrics_table.records() if r["metric"] == rule.metric and attr_ok(r["attribute"])]
 
 
+def _check_attributes(result: "AuditResult", policy: Policy) -> None:
+    """A rule naming an attribute the audit does not have can judge nothing: a configuration error."""
+    for rule in policy.rules:
+        for a in rule.attributes or ():
+            if a not in result.protected:
+                raise ConfigError(f"{policy.source}: rule {rule.name!r}: attributes names {a!r}, which is not a "
+                                  f"protected attribute of this audit{_hint(a, result.protected)}; protected: "
+                                  f"{', '.join(map(repr, result.protected))}.", code="policy_attribute")
+
+
+def _nothing_matched(result: "AuditResult", rule: Rule) -> str:
+    """Why no row of the result matches ``rule`` (the rule then blocks: it could judge nothing)."""
+    wanted = rule.attributes or result.protected
+    one_group = [a for a in wanted if sum(1 for g in result.groups_table.records() if g["attribute"] == a) < 2]
+    if rule.is_disparity and one_group:
+        return (f"no rows to judge: attribute(s) {', '.join(map(repr, one_group))} have a single group in this "
+                "data, so there is nothing to compare")
+    return "no rows of the result match this rule (check metric, attributes, intersections and scope)"
+
+
 def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | None" = None, *,
              allow_different_data: bool = False) -> GateResult:
     """Judge ``result`` against ``policy`` (and ``baseline`` for max_worsening rules). Pure: no I/O."""
     notes = []
+    _check_attributes(result, policy)
     if baseline is not None and baseline.data_fingerprint != result.data_fingerprint:
         if not allow_different_data:
             raise InputError("the baseline audit is of different data (data fingerprints differ: "
@@ -386,7 +419,7 @@ def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | Non
     baseline_only = [r.name for r in policy.rules if r.max_worsening is not None and r.min is None
                      and r.max is None and r.max_abs is None]
     if baseline_only and baseline is None:
-        notes.append(f"rules {', '.join(baseline_only)} compare with a baseline, and none was given")
+        notes.append(f"rules {', '.join(baseline_only)} compare with a baseline, and none was given: not applicable")
     base_index: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     if baseline is not None:
         for r in baseline.disparities_table.records():
@@ -397,6 +430,12 @@ def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | Non
     outcomes = []
     for rule in policy.rules:
         checks = []
+        has_limits = rule.min is not None or rule.max is not None or rule.max_abs is not None
+        if not has_limits and baseline is None:  # a regression rule without a baseline does not apply
+            check = Check("", "", "", None, None, None, "not applicable",
+                          "not applicable: no baseline (pass --baseline with the previous model's result JSON)")
+            outcomes.append(RuleResult(rule, "not applicable", (check,), False))
+            continue
         rows = _rows(result, rule)
         for row in rows:
             ref = row.get("reference", "")
@@ -407,7 +446,7 @@ def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | Non
                                     "insufficient data", f"not judged: {why}"))
                 continue
             verdicts = []
-            if rule.min is not None or rule.max is not None or rule.max_abs is not None:
+            if has_limits:
                 verdicts.append(_judge(rule, row["value"], row["ci_low"], row["ci_high"]))
             if rule.max_worsening is not None and baseline is not None:
                 key = ("d" if rule.is_disparity else "m", row["attribute"], row["group"], rule.metric)
@@ -417,21 +456,23 @@ def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | Non
                 else:
                     verdicts.append(_judge_worsening(rule, row["value"], row["ci_low"], row["ci_high"],
                                                      base["value"]))
-            if not verdicts:
-                verdicts.append(("insufficient data", "no baseline given for this max_worsening rule"))
             verdict, message = max(verdicts, key=lambda vm: VERDICT_ORDER[vm[0]])
             checks.append(Check(row["attribute"], row["group"], ref, row["value"], row["ci_low"], row["ci_high"],
                                 verdict, message))
         if not checks:
             verdict = "insufficient data"
-            checks.append(Check("", "", "", None, None, None, verdict,
-                                "no rows of the result match this rule (check metric, attributes and scope)"))
+            checks.append(Check("", "", "", None, None, None, verdict, _nothing_matched(result, rule)))
         else:
             verdict = max((c.verdict for c in checks), key=VERDICT_ORDER.__getitem__)
+        judged = any(c.verdict in JUDGED for c in checks)
+        # a rule that could judge nothing never passes quietly, whatever on_insufficient says
         blocking = (verdict == "fail" or (verdict == "inconclusive" and rule.on_inconclusive == "fail")
-                    or (verdict == "insufficient data" and rule.on_insufficient == "fail"))
+                    or (verdict == "insufficient data" and (rule.on_insufficient == "fail" or not judged)))
         outcomes.append(RuleResult(rule, verdict, tuple(checks), blocking))
-    return GateResult(passed=not any(o.blocking for o in outcomes), rules=tuple(outcomes),
+    judged_any = any(c.verdict in JUDGED for o in outcomes for c in o.checks)
+    if not judged_any:
+        notes.append("no rule could judge anything in this result, so the gate cannot pass")
+    return GateResult(passed=judged_any and not any(o.blocking for o in outcomes), rules=tuple(outcomes),
                       policy_source=policy.source,
                       baseline_fingerprint=None if baseline is None else baseline.data_fingerprint,
                       notes=tuple(notes))

@@ -70,11 +70,15 @@ def test_strict_needs_the_whole_interval_on_the_right_side(borderline):
 
 
 def test_insufficient_data_follows_policy():
-    df = _data(500, 12, 0.5, 0.5)
-    r = _audit(df)
+    """Some groups judged, one too small: on_insufficient decides. A rule that judged nothing never passes."""
+    third = _data(500, 12, 0.5, 0.5, seed=1).replace({"g": {"a": "c", "b": "small"}})
+    r = _audit(pd.concat([_data(500, 500, 0.5, 0.5), third[third.g == "small"]], ignore_index=True))
     g = evaluate(r, _policy("significant"))
     assert g.rules[0].verdict == "insufficient data" and g.passed
     assert not evaluate(r, _policy("significant", on_insufficient="fail")).passed
+    only_small = _audit(_data(500, 12, 0.5, 0.5))
+    g = evaluate(only_small, _policy("significant"))
+    assert g.rules[0].verdict == "insufficient data" and g.rules[0].blocking and not g.passed
 
 
 def test_performance_rule_and_gate_is_pure(clear_violation):

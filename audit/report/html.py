@@ -178,12 +178,13 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
     groups = result.groups_table.records()
     refs = dict(result.references)
     attrs = [a for a in dict.fromkeys(g["attribute"] for g in groups) if a != "(overall)"]
-    single = [a for a in attrs if " & " not in a]
-    inter = [a for a in attrs if " & " in a]
+    protected = set(result.protected)
+    single = [a for a in attrs if a in protected]
+    inter = [a for a in attrs if a not in protected]
 
     vs_ref = [d for d in disparities if d["comparison"] == "vs_reference"]
     sig = [d for d in vs_ref if d["verdict"] == "significant"]
-    sig.sort(key=lambda d: (PRIORITY.index(d["metric"]) if d["metric"] in PRIORITY else 99, " & " in d["attribute"],
+    sig.sort(key=lambda d: (PRIORITY.index(d["metric"]) if d["metric"] in PRIORITY else 99, d["attribute"] not in protected,
                             d["p_value"]))
     findings, seen = [], set()
     for d in sig:
@@ -212,7 +213,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
                               "reason": (rec["reason"] if rec and rec["status"] == "undefined" else "")})
             rows.append({"group": g["group"], "n": g["n"], "insufficient": g["status"] != "ok",
                          "reason": g["reason"], "is_reference": g["is_reference"], "cells": cells})
-        perf_tables.append({"attribute": attr, "rows": rows, "intersection": " & " in attr})
+        perf_tables.append({"attribute": attr, "rows": rows, "intersection": attr not in protected})
     headers = [_label(m) for m in PERF_SHOWN]
 
     perf_charts = []
@@ -258,7 +259,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         rows.sort(key=lambda d: (PRIORITY.index(d["metric"]) if d["metric"] in PRIORITY else 99,
                                  d["comparison"] != "max_gap", d["group"]))
         fairness_tables.append({"attribute": attr, "reference": refs.get(attr, ""), "rows": rows,
-                                "intersection": " & " in attr})
+                                "intersection": attr not in protected})
 
     counts = {"significant": len(sig), "tested": sum(d["verdict"] in ("significant", "not significant") for d in vs_ref),
               "insufficient": sum(d["verdict"] == "insufficient data" for d in vs_ref),

@@ -10,7 +10,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..gate import GateResult
     from ..results import AuditResult
 
-ICON = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "insufficient data": "INSUFFICIENT DATA"}
+ICON = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "insufficient data": "INSUFFICIENT DATA",
+        "not applicable": "NOT APPLICABLE"}
 
 
 def md(s: Any) -> str:

@@ -33,7 +33,16 @@ def load_data(path: str | Path, what: str = "data") -> Any:
                      code="unknown_format")
 
 
-def load_model(path: str | Path, *, trust: bool = False) -> Any:
+def pickle_warning(path: str | Path) -> str | None:
+    """The caution printed before loading a pickle/joblib model (its code runs on load), or None."""
+    p = Path(path)
+    if p.name.lower().endswith(PICKLE_SUFFIXES):
+        return (f"loading {p.name} runs code stored in the file (pickle/joblib); only load model files you "
+                "trust, or save models with skops (.skops) for safe loading.")
+    return None
+
+
+def load_model(path: str | Path, *, trust: bool = False, warn: bool = True) -> Any:
     """Load a model from joblib/pickle (runs code from the file: warns) or skops (safe: refuses unknown types
     unless ``trust``)."""
     p = Path(path)
@@ -54,16 +63,19 @@ def load_model(path: str | Path, *, trust: bool = False) -> Any:
             return sio.load(p, trusted=untrusted)
         except ModelError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise ModelError(f"cannot load skops model {str(p)!r}: {type(exc).__name__}: {exc}",
                              code="unloadable_model") from None
     if name.endswith(PICKLE_SUFFIXES):
-        warnings.warn(f"loading {p.name} runs code stored in the file (pickle/joblib); only load model files you "
-                      "trust, or save models with skops (.skops) for safe loading.", AuditWarning, stacklevel=2)
+        if warn:
+            warnings.warn(pickle_warning(p), AuditWarning, stacklevel=2)
         try:
             import joblib
 
             return joblib.load(p)
+        except SystemExit as exc:
+            raise ModelError(f"loading model file {str(p)!r} called sys.exit({exc.code!r}): the file's code exits "
+                             "instead of returning a model.", code="model_exited") from None
         except Exception as exc:
             raise ModelError(f"cannot load model file {str(p)!r}: {type(exc).__name__}: {exc}. Was it saved with "
                              "joblib.dump or pickle.dump, with the same library versions?",

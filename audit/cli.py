@@ -29,7 +29,14 @@ class GateFailed(Exception):
 
 
 def _progress(msg: str) -> None:
-    click.echo(msg, err=True)
+    """One line on stderr, whatever the message holds: user strings may contain newlines, terminal escapes or
+    bidi controls, which are shown as escapes (a group name cannot write a CI workflow command)."""
+    from .report.text import visible
+
+    click.echo(visible(msg), err=True)
+
+
+_error = _progress
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
@@ -65,15 +72,12 @@ def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out
     from .gate import Policy, evaluate
     from .results import AuditResult, write_atomic
 
-    if junit_out and not policy:
-        raise click.UsageError("--junit needs --policy (one test case per policy rule).")
+    _check_outputs(junit_out, policy, baseline)
     gate = None
     if policy is not None:
         pol = Policy.from_toml(policy)
         base = AuditResult.from_json(baseline) if baseline else None
         gate = evaluate(result, pol, base, allow_different_data=allow_different_data)
-    elif baseline is not None:
-        raise click.UsageError("--baseline needs --policy (max_worsening rules say what may worsen).")
     rendered: list[tuple[str, str]] = []
     if json_out:
         rendered.append((json_out, result.to_json()))
@@ -111,7 +115,57 @@ def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out
             raise GateFailed()
 
 
+def _check_outputs(junit_out: Any, policy: Any, baseline: Any) -> None:
+    if junit_out and not policy:
+        raise click.UsageError("--junit needs --policy (one test case per policy rule).")
+    if baseline and not policy:
+        raise click.UsageError("--baseline needs --policy (max_worsening rules say what may worsen).")
+
+
+_STR, _BOOL, _INT, _NUM, _LABEL = "a string", "true or false", "an integer", "a number", "a label value"
+_CONFIG_TYPES: dict[str, str] = {
+    "model": _STR, "data": _STR, "train_data": _STR, "label": _STR, "positive_label": _LABEL, "favorable": _BOOL,
+    "protected": "a column name or a list of column names", "features": "a list of column names",
+    "predictions": _STR, "scores": _STR, "reference": "a table of attribute = group", "threshold": _NUM,
+    "seed": _INT, "n_bootstrap": _INT, "confidence": _NUM, "options": "a table of audit options", "json": _STR,
+    "html": _STR, "junit": _STR, "markdown": _STR, "policy": _STR, "baseline": _STR, "trust_model": _BOOL,
+    "intersections": _BOOL,
+}
+
+
+def _type_ok(kind: str, v: Any) -> bool:
+    if kind == _STR:
+        return isinstance(v, str) and v != ""
+    if kind == _BOOL:
+        return isinstance(v, bool)
+    if kind == _INT:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind == _NUM:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if kind == _LABEL:
+        return isinstance(v, (str, int, float, bool))
+    if kind.startswith("a column name or"):
+        return (isinstance(v, str) and v != "") or (isinstance(v, list) and bool(v)
+                                                    and all(isinstance(x, str) for x in v))
+    if kind.startswith("a list of"):
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    if kind.startswith("a table of attribute"):
+        return isinstance(v, dict) and all(isinstance(x, (str, int, float, bool)) for x in v.values())
+    return isinstance(v, dict)
+
+
+def _config_line(text: str, key: str) -> str:
+    import re
+
+    for i, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"\s*\"?{re.escape(key)}\"?\s*=", line):
+            return f", line {i}"
+    return ""
+
+
 def _read_config(path: Path | None) -> dict[str, Any]:
+    """The [audit] table of a config file, every key type-checked (a string where a boolean belongs must not
+    quietly turn an option on), with the file, key and line of any problem."""
     if path is None:
         return {}
     try:
@@ -121,23 +175,38 @@ def _read_config(path: Path | None) -> dict[str, Any]:
     from .exceptions import ConfigError
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}.", code="config_missing") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): save the config file as UTF-8.",
+                          code="config_syntax") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}", code="config_syntax") from None
     section = data.get("audit", data)
-    known = {"model", "data", "train_data", "label", "positive_label", "favorable", "protected", "features", "predictions", "scores",
-             "reference", "threshold", "seed", "n_bootstrap", "confidence", "options", "json", "html", "junit",
-             "markdown", "policy", "baseline", "trust_model", "intersections"}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [audit] must be a table.", code="config_type")
+    known = set(_CONFIG_TYPES)
     unknown = sorted(set(section) - known)
     if unknown:
         import difflib
 
         hint = difflib.get_close_matches(unknown[0], sorted(known), n=1)
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r} in [audit]"
+        raise ConfigError(f"{path}{_config_line(text, unknown[0])}: unknown key {unknown[0]!r} in [audit]"
                           + (f" (did you mean {hint[0]!r}?)" if hint else "")
                           + f"; known keys: {', '.join(sorted(known))}.", code="config_key")
+    for key, value in section.items():
+        if not _type_ok(_CONFIG_TYPES[key], value):
+            raise ConfigError(f"{path}{_config_line(text, key)}: {key} must be {_CONFIG_TYPES[key]}; got "
+                              f"{value!r} ({type(value).__name__}).", code="config_type")
+    if "options" in section:
+        from .config import AuditConfig
+
+        try:
+            AuditConfig.from_dict(dict(section["options"]))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}, [audit.options]: {exc}", code=exc.code) from None
     base = path.parent
     for key in ("model", "data", "train_data", "policy", "baseline", "json", "html", "junit", "markdown"):
         if isinstance(section.get(key), str) and section[key] != "-" and not Path(section[key]).is_absolute():
@@ -211,6 +280,7 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
     json_out, html_out = pick(json_out, "json"), pick(html_out, "html")
     junit_out, markdown_out = pick(junit_out, "junit"), pick(markdown_out, "markdown")
     policy, baseline = pick(policy, "policy"), pick(baseline, "baseline")
+    _check_outputs(junit_out, policy, baseline)  # before any work: a usage error should not cost an audit
 
     import warnings
 
@@ -221,9 +291,14 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
     data = load_data(data_path)
     model = None
     if model_path:
+        from ._io import pickle_warning
+
+        caution = pickle_warning(model_path)
+        if caution:  # said before the file's code runs, not after
+            _progress(f"warning: {caution}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = load_model(model_path, trust=bool(pick(trust_model, "trust_model", False)))
+            model = load_model(model_path, trust=bool(pick(trust_model, "trust_model", False)), warn=False)
         for w in caught:
             _progress(f"warning: {w.message}")
     pos: Any = pick(positive_label, "positive_label")
@@ -347,7 +422,8 @@ def demo(out_dir: Path, seed: int, n_bootstrap: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: returns the exit code (never raises for audit errors)."""
+    """Entry point: returns the exit code (never raises for audit errors). ``--debug`` adds tracebacks; it never
+    changes an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args  # accepted anywhere on the line
     args = [a for a in args if a != "--debug"]
@@ -364,15 +440,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return EXIT_ERROR
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # SystemExit: code loaded from a file (a pickled model) called exit()
         from .exceptions import AuditError
 
         if debug:
-            raise
-        if isinstance(exc, AuditError):
-            click.echo(f"error: {exc}", err=True)
+            import traceback
+
+            traceback.print_exc()
+        if isinstance(exc, SystemExit):
+            _error(f"error: code loaded by the audit called sys.exit({exc.code!r}); nothing was judged")
+        elif isinstance(exc, AuditError):
+            _error(f"error: {exc}")
         elif isinstance(exc, OSError):
-            click.echo(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "), err=True)
+            where = getattr(exc, "filename", "") or ""
+            _error(f"error: {exc.strerror or exc}" + (f": {where}" if where else ""))
         else:
-            click.echo(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            _error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         return EXIT_ERROR

@@ -117,7 +117,7 @@ class Policy:
             raise ConfigError(f"{where(None, key)}: unknown top-level key {key!r}{_hint(key, TOP_KEYS)}; "
                               f"expected {', '.join(sorted(TOP_KEYS))}.", code="policy_key")
         version = data.get("version", 1)
-        if version != 1:
+        if isinstance(version, bool) or version != 1:
             raise ConfigError(f"{where(None, 'version')}: policy version {version!r} is not supported (use 1).",
                               code="policy_version")
         defaults = data.get("defaults", {})
@@ -152,6 +152,16 @@ class Policy:
                 v = merged.get(key)
                 if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
                     raise ConfigError(f"{where(i, key)}: {key} must be a number; got {v!r}.", code="policy_value")
+            for key in ("max_abs", "max_worsening"):
+                if merged.get(key) is not None and merged[key] < 0:
+                    raise ConfigError(f"{where(i, key)}: {key} = {merged[key]!r} can never hold (it is a size); give a "
+                                      "non-negative number.", code="policy_value")
+            if merged.get("min") is not None and merged.get("max") is not None and merged["min"] > merged["max"]:
+                raise ConfigError(f"{where(i, 'min')}: min = {merged['min']!r} is above max = {merged['max']!r}: no "
+                                  "value can pass; swap them.", code="policy_value")
+            if merged.get("name") is not None and not isinstance(merged["name"], str):
+                raise ConfigError(f"{where(i, 'name')}: name must be a string; got {merged['name']!r}.",
+                                  code="policy_value")
             if all(merged.get(k) is None for k in ("min", "max", "max_abs", "max_worsening")):
                 raise ConfigError(f"{where(i, 'metric')}: rule on {metric!r} has no threshold; give min, max, max_abs "
                                   "or max_worsening.", code="policy_value")
@@ -199,9 +209,12 @@ def _read(path_or_text: str | Path) -> tuple[str, str]:
         return path_or_text, "<policy>"
     path = Path(path_or_text)
     try:
-        return path.read_text(encoding="utf-8"), str(path)
+        return path.read_bytes().decode("utf-8"), str(path)
     except OSError as exc:
         raise ConfigError(f"cannot read policy file {str(path)!r}: {exc.strerror}.", code="policy_missing") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): save the policy as UTF-8.",
+                          code="policy_syntax") from None
 
 
 def _hint(key: str, options: Iterable[str]) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from .config import AuditConfig
-from .exceptions import InputError
+from .exceptions import ConfigError, InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -101,6 +101,90 @@ class ModuleError:
     module: str
     error_type: str
     message: str
+
+
+def _is_file(name: str) -> bool:
+    try:
+        return len(name) < 4096 and Path(name).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+_INT_COLUMNS = {"n", "positives", "negatives", "predicted_positives"}
+_TABLES = {"metrics_table": METRIC_COLUMNS, "disparities_table": DISPARITY_COLUMNS, "groups_table": GROUP_COLUMNS}
+_MODEL_FIELDS = {"description": (str,), "method": (str,), "score_kind": (str, type(None)),
+                 "fingerprint": (str, type(None)), "deterministic": (bool, type(None))}
+
+
+def _kind(v: Any) -> str:
+    return "null" if v is None else {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(v), "a number" if isinstance(v, (int, float)) else type(v).__name__)
+
+
+def _check_result(d: dict[str, Any], source: str) -> None:
+    """Check every field of a result dict before building it; raise InputError naming the file, key, problem."""
+    def bad(key: str, want: str, v: Any) -> InputError:
+        return InputError(f"{source}: {key} must be {want}; found {_kind(v)} ({str(v)[:60]!r}).",
+                          code="malformed_result")
+
+    def need(key: str, ok: bool, want: str, v: Any) -> None:
+        if not ok:
+            raise bad(key, want, v)
+
+    def is_num(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    def str_list(key: str, v: Any) -> None:
+        need(key, isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings", v)
+
+    for key in ("created", "library_version", "label", "data_fingerprint"):
+        need(key, isinstance(d.get(key), str), "a string", d.get(key))
+    need("favorable", isinstance(d.get("favorable"), bool), "true or false", d.get("favorable"))
+    need("n_rows", isinstance(d.get("n_rows"), int) and not isinstance(d.get("n_rows"), bool)
+         and d["n_rows"] >= 0, "a non-negative integer", d.get("n_rows"))
+    for key in ("positive_label", "negative_label"):
+        v = d.get(key)
+        need(key, v is None or isinstance(v, (str, int, float, bool)), "a label value", v)
+    str_list("protected", d.get("protected"))
+    str_list("features", d.get("features", []))
+    model = d.get("model")
+    need("model", isinstance(model, dict), "an object", model)
+    for key, types in _MODEL_FIELDS.items():
+        need(f"model.{key}", isinstance(model.get(key), types), " or ".join(
+            {str: "a string", bool: "a boolean", type(None): "null"}[t] for t in types), model.get(key))
+    need("config", isinstance(d.get("config"), dict), "an object", d.get("config"))
+    for key, columns in _TABLES.items():
+        t = d.get(key)
+        need(key, isinstance(t, dict) and isinstance(t.get("rows"), list), 'an object with "columns" and "rows"', t)
+        need(f"{key}.columns", t.get("columns") == list(columns), f"the columns {list(columns)}", t.get("columns"))
+        for i, row in enumerate(t["rows"]):
+            need(f"{key}.rows[{i}]", isinstance(row, list) and len(row) == len(columns),
+                 f"a list of {len(columns)} values", row)
+            for c, v in zip(columns, row):
+                where = f"{key}.rows[{i}] ({c})"
+                if c in _FLOAT_COLUMNS:
+                    need(where, v is None or is_num(v), "a number or null", v)
+                elif c in _INT_COLUMNS:
+                    need(where, isinstance(v, int) and not isinstance(v, bool), "an integer", v)
+                elif c == "is_reference":
+                    need(where, isinstance(v, bool), "true or false", v)
+                else:
+                    need(where, v is None or isinstance(v, str), "a string", v)
+    for key in ("references", "versions"):
+        v = d.get(key) or []
+        need(key, isinstance(v, list) and all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+                                              for p in v), "a list of [name, value] string pairs", v)
+    v = d.get("timings") or []
+    need("timings", isinstance(v, list) and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
+                                                and is_num(p[1]) for p in v), "a list of [stage, seconds] pairs", v)
+    str_list("warnings", d.get("warnings") or [])
+    v = d.get("errors") or []
+    need("errors", isinstance(v, list) and all(isinstance(e, dict) and set(e) == {"module", "error_type", "message"}
+                                               and all(isinstance(x, str) for x in e.values()) for e in v),
+         'a list of {"module", "error_type", "message"} objects', v)
+    v = d.get("extras") or []
+    need("extras", isinstance(v, list) and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
+                                               for p in v), "a list of [name, value] pairs", v)
 
 
 _V1_NOTE = "converted from a format-1 result (older sign convention)"
@@ -243,14 +327,15 @@ class AuditResult:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AuditResult":
+    def from_dict(cls, d: dict[str, Any], *, source: str = "result") -> "AuditResult":
         if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise InputError("this is not a fairness-audit result (its 'format' field is missing or different).",
-                             code="not_a_result")
+            raise InputError(f"{source}: this is not a fairness-audit result (its 'format' field is missing or "
+                             "different).", code="not_a_result")
         version = d.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise InputError(f"result format_version {version!r} is newer than this library reads ({FORMAT_VERSION}); "
-                             "upgrade fairness-audit.", code="result_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1 or version > FORMAT_VERSION:
+            raise InputError(f"{source}: result format_version {version!r} is not one this library reads (1 to "
+                             f"{FORMAT_VERSION}); upgrade fairness-audit if it is newer.", code="result_version")
+        _check_result(d, source)
         if version == 1:
             d = _upgrade_v1(d)
         kw: dict[str, Any] = {}
@@ -261,7 +346,10 @@ class AuditResult:
             if f.name.endswith("_table"):
                 v = Table.from_dict(v)
             elif f.name == "config":
-                v = AuditConfig.from_dict(v)
+                try:
+                    v = AuditConfig.from_dict(v)
+                except (ConfigError, TypeError) as exc:
+                    raise InputError(f"{source}: config: {exc}", code="malformed_result") from None
             elif f.name == "model":
                 v = ModelInfo(**v)
             elif f.name == "errors":
@@ -282,22 +370,31 @@ class AuditResult:
 
     @classmethod
     def from_json(cls, path_or_text: str | os.PathLike[str]) -> "AuditResult":
-        """Read a result from a JSON file path (or JSON text)."""
-        text = str(path_or_text)
-        if not text.lstrip().startswith("{"):
+        """Read a result from a JSON file (a path), or from JSON text (a string that is not an existing file's
+        name and starts with ``{``). Every field is checked; a problem names the file, the key and what was found."""
+        is_text = (isinstance(path_or_text, str) and path_or_text.lstrip().startswith("{")
+                   and not _is_file(path_or_text))
+        if is_text:
+            text, source = str(path_or_text), "result JSON text"
+        else:
+            source = str(path_or_text)
             try:
-                text = Path(path_or_text).read_text(encoding="utf-8")
+                text = Path(path_or_text).read_bytes().decode("utf-8")
             except OSError as exc:
-                raise InputError(f"cannot read result file {str(path_or_text)!r}: {exc.strerror}.",
+                raise InputError(f"cannot read result file {source!r}: {exc.strerror}.",
                                  code="unreadable_result") from None
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{source}: not UTF-8 text (byte {exc.start}); is it a fairness-audit result JSON?",
+                                 code="malformed_result") from None
         try:
-            return cls.from_dict(json.loads(text))
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"result JSON is malformed at line {exc.lineno}, column {exc.colno}: {exc.msg}.",
+            raise InputError(f"{source}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.",
                              code="malformed_result") from None
-        except (KeyError, TypeError) as exc:
-            raise InputError(f"result JSON lacks or mistypes a field ({exc}); was it written by fairness-audit?",
+        except RecursionError:
+            raise InputError(f"{source}: the JSON is nested too deeply to be a fairness-audit result.",
                              code="malformed_result") from None
+        return cls.from_dict(data, source=source)
 
     def to_html(self, path: str | os.PathLike[str] | None = None, gate: Any = None) -> str:
         """The self-contained HTML report; written atomically to ``path`` when given."""
@@ -314,10 +411,17 @@ class AuditResult:
         from .report.html import result_from_html
 
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = Path(path).read_bytes().decode("utf-8")
         except OSError as exc:
             raise InputError(f"cannot read report {str(path)!r}: {exc.strerror}.", code="unreadable_result") from None
-        return cls.from_dict(result_from_html(text))
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); is it a fairness-audit report?",
+                             code="not_a_report") from None
+        try:
+            data = result_from_html(text)
+        except (json.JSONDecodeError, RecursionError):
+            raise InputError(f"{path}: the result embedded in this report is malformed.", code="not_a_report") from None
+        return cls.from_dict(data, source=str(path))
 
     def _repr_html_(self) -> str:
         from .report.notebook import notebook_html
@@ -340,8 +444,11 @@ class AuditResult:
 def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
     """Write to a temporary file in the same folder, then rename over ``path``: never a partial file."""
     path = Path(path)
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    except OSError as exc:  # name the file the user asked for, not the temporary one
+        raise OSError(exc.errno, f"cannot write {path.name} ({exc.strerror})", str(path)) from None
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -351,9 +458,11 @@ def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, f"cannot write {path.name} ({exc.strerror})", str(path)) from None
         raise

@@ -99,7 +99,7 @@ def test_from_json_rejects_other_files(tmp_path):
     with pytest.raises(audit.InputError, match="not a fairness-audit result"):
         AuditResult.from_json(p)
     p.write_text('{"format": "fairness-audit/result", "format_version": 99}')
-    with pytest.raises(audit.InputError, match="newer than this library reads"):
+    with pytest.raises(audit.InputError, match="not one this library reads"):
         AuditResult.from_json(p)
     with pytest.raises(audit.InputError, match="cannot read result file"):
         AuditResult.from_json(tmp_path / "missing.json")

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..results import AuditResult
+
+
+#: characters shown as escapes in text output: C0/C1 controls, DEL, bidi controls, lone surrogates
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(m: "re.Match[str]") -> str:
+    c = m.group(0)
+    return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(c) or (
+        f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def visible(text: str, keep_newlines: bool = False) -> str:
+    """Text safe for a terminal or a CI log: control, escape and bidi characters (and lone surrogates) are
+    shown as escapes, so a group named ``x\\n::error::...`` cannot write a workflow command or move the
+    cursor. ``keep_newlines`` keeps our own line breaks."""
+    if keep_newlines:
+        return "\n".join(_INVISIBLE.sub(_escape, line) for line in str(text).split("\n"))
+    return _INVISIBLE.sub(_escape, str(text))
 
 
 def fmt(v: Any, digits: int = 3) -> str:
@@ -76,4 +96,4 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
         lines.append(f"warning: {w}")
     for e in result.errors:
         lines.append(f"error in module {e.module}: {e.error_type}: {e.message}")
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)  # each line is one line: user strings cannot add any

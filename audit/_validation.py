@@ -259,10 +259,26 @@ def encode_predictions(values: Any, label_values: list[Any], positive: Any, what
 _MISSING_HASH = np.uint64(0x5BD1E995)
 
 
+def _hash_values(values: np.ndarray) -> np.ndarray:
+    try:
+        return pd.util.hash_array(values, categorize=False)
+    except UnicodeEncodeError:  # lone surrogates cannot be UTF-8: hash those values' escaped text instead
+        fixed = np.array([repr(v) if isinstance(v, str) and _has_surrogate(v) else v for v in values], dtype=object)
+        return pd.util.hash_array(fixed, categorize=False)
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
 def _row_hasher(s: pd.Series) -> Callable[[slice], np.ndarray]:
     """Per-row uint64 hashes of a column, by row slice; equal values hash alike whatever the dtype."""
     if isinstance(s.dtype, pd.CategoricalDtype):  # hash the categories once, then index by code
-        table = np.r_[pd.util.hash_array(np.asarray(s.cat.categories.astype(object)), categorize=False), _MISSING_HASH]
+        table = np.r_[_hash_values(np.asarray(s.cat.categories.astype(object))), _MISSING_HASH]
         codes = s.cat.codes.to_numpy()  # code -1 (missing) takes the last entry
         return lambda sl: table[codes[sl]]
     if pd.api.types.is_numeric_dtype(s.dtype):  # nullable and boolean included: as float64
@@ -271,10 +287,10 @@ def _row_hasher(s: pd.Series) -> Callable[[slice], np.ndarray]:
     # object, python and pyarrow strings hash alike: hash each distinct value once
     try:
         codes, uniques = pd.factorize(s, use_na_sentinel=True)
-        table = pd.util.hash_array(np.asarray(uniques, dtype=object), categorize=False)
+        table = _hash_values(np.asarray(uniques, dtype=object))
     except TypeError:  # unhashable values (lists, dicts): hash their text
         codes, uniques = pd.factorize(s.map(repr), use_na_sentinel=True)
-        table = pd.util.hash_array(np.asarray(uniques, dtype=object), categorize=False)
+        table = _hash_values(np.asarray(uniques, dtype=object))
     table = np.r_[table, _MISSING_HASH]  # missing values (code -1) hash alike whatever their kind
     return lambda sl: table[codes[sl]]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -110,6 +111,7 @@ def _is_file(name: str) -> bool:
         return False
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _INT_COLUMNS = {"n", "positives", "negatives", "predicted_positives"}
 _TABLES = {"metrics_table": METRIC_COLUMNS, "disparities_table": DISPARITY_COLUMNS, "groups_table": GROUP_COLUMNS}
 _MODEL_FIELDS = {"description": (str,), "method": (str,), "score_kind": (str, type(None)),
@@ -364,6 +366,8 @@ class AuditResult:
     def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int | None = 1) -> str:
         """The versioned JSON text; written atomically to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=indent, allow_nan=False, ensure_ascii=False)
+        # a lone surrogate (possible in a group name) cannot be UTF-8: keep it as a JSON escape, which reads back
+        text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
         if path is not None:
             write_atomic(path, text)
         return text
@@ -444,7 +448,7 @@ class AuditResult:
 def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
     """Write to a temporary file in the same folder, then rename over ``path``: never a partial file."""
     path = Path(path)
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     except OSError as exc:  # name the file the user asked for, not the temporary one

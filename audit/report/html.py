@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .text import fmt, fmt_p
+from .text import fmt, fmt_p, visible
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..gate import GateResult
@@ -23,8 +23,10 @@ PRIORITY = ("demographic_parity_ratio", "demographic_parity_difference", "equal_
             "equalized_odds_difference", "average_odds_difference", "predictive_parity_difference", "fpr_difference",
             "fnr_difference", "accuracy_difference", "roc_auc_difference", "calibration_gap", "base_rate_difference",
             "base_rate_ratio")
-PERF_SHOWN = ("selection_rate", "base_rate", "accuracy", "balanced_accuracy", "precision", "recall", "fpr", "fnr",
-              "f1", "roc_auc", "brier", "ece")
+PERF_DECISIONS = ("selection_rate", "base_rate", "accuracy", "balanced_accuracy", "precision", "recall", "fpr", "fnr",
+                  "f1")
+PERF_SCORES = ("roc_auc", "average_precision", "brier", "ece")
+PERF_SHOWN = PERF_DECISIONS + PERF_SCORES
 
 DEFINITIONS = [
     ("selection rate", "Share of the group predicted positive: (TP + FP) / n."),
@@ -76,13 +78,12 @@ LIMITATIONS = [
 ]
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 def _visible(value: Any) -> Any:
-    """Every printed value: control characters become U+FFFD (autoescaping then applies as usual)."""
+    """Every printed value: control, bidi and lone-surrogate characters are shown as escapes such as
+    ``\\u202e`` (an unterminated right-to-left override cannot reverse the report's own sentences);
+    autoescaping then applies as usual. User strings in running text are also isolated with ``<bdi>``."""
     if isinstance(value, str) and not hasattr(value, "__html__"):  # leave tojson's escaped output alone
-        return _CONTROL.sub("\ufffd", value)
+        return visible(value, keep_newlines=True)
     return value
 
 
@@ -103,26 +104,34 @@ def _label(metric: str) -> str:
     return metric.replace("_", " ")
 
 
-def _plain_finding(r: dict[str, Any], result: "AuditResult", cfg_conf: float) -> str:
-    fav = (f"the favourable outcome ({result.positive_label!s} predicted)" if result.favorable
-           else f"the favourable outcome ({result.positive_label!s} not predicted)")
-    ci = f"{100 * cfg_conf:g}% CI {fmt(r['ci_low'])} to {fmt(r['ci_high'])}"
-    g, ref, v = r["group"], r["reference"], r["value"]
+def _plain_finding(r: dict[str, Any], result: "AuditResult", cfg_conf: float) -> list[tuple[str, bool]]:
+    """A finding in plain words, as parts ``(text, is_user_string)``: the template isolates user strings
+    (``<bdi>``) so a group name cannot reorder the sentence around it."""
+    pos = str(result.positive_label)
+    fav = [("the favourable outcome (", False), (pos, True), (" predicted)" if result.favorable else " not predicted)",
+                                                              False)]
+    ci = f"{100 * cfg_conf:g}% CI {fmt(r['ci_low'])} to {fmt(r['ci_high'])}" if r["ci_low"] is not None \
+        else "interval not shown"
+    g, ref, v = (r["group"], True), (r["reference"], True), r["value"]
     m = r["metric"]
     if m == "demographic_parity_ratio":
-        text = f"{g} receive {fav} at {fmt(v, 2)} times the rate of {ref} ({ci})"
-        return text + ("; below the four-fifths threshold." if r["flag"] else ".")
+        tail = "; below the four-fifths threshold." if r["flag"] else "."
+        return [g, (" receive ", False), *fav, (f" at {fmt(v, 2)} times the rate of ", False), ref,
+                (f" ({ci}){tail}", False)]
     if m == "demographic_parity_difference":
         more = "less" if v < 0 else "more"
-        return f"{g} receive {fav} {fmt(abs(v) * 100, 1)} percentage points {more} often than {ref} ({ci})."
+        return [g, (" receive ", False), *fav, (f" {fmt(abs(v) * 100, 1)} percentage points {more} often than ", False),
+                ref, (f" ({ci}).", False)]
     if m == "equal_opportunity_difference":
         more = "less" if v < 0 else "more"
-        return (f"Among people who deserved {fav}, {g} received it {fmt(abs(v) * 100, 1)} points {more} often than "
-                f"{ref} ({ci}).")
+        return [("Among people who deserved ", False), *fav, (", ", False), g,
+                (f" received it {fmt(abs(v) * 100, 1)} points {more} often than ", False), ref, (f" ({ci}).", False)]
     if m == "base_rate_difference":
-        return (f"In the data itself, {g} have the favourable label {fmt(abs(v) * 100, 1)} points "
-                f"{'less' if v < 0 else 'more'} often than {ref} ({ci}).")
-    return f"{_label(m)} of {g} vs {ref}: {fmt(v)} ({ci}), significant after correction ({fmt_p(r['p_value'])})."
+        return [("In the data itself, ", False), g, (f" have the favourable label {fmt(abs(v) * 100, 1)} points "
+                                                      f"{'less' if v < 0 else 'more'} often than ", False), ref,
+                (f" ({ci}).", False)]
+    return [(f"{_label(m)} of ", False), g, (" vs ", False), ref,
+            (f": {fmt(v)} ({ci}), significant after correction ({fmt_p(r['p_value'])}).", False)]
 
 
 def four_fifths_split(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -166,7 +175,8 @@ def _chart(title: str, rows: list[dict[str, Any]], ref_line: float | None, ref_l
                       "x_hi": x(r["ci_high"]), "value": fmt(r["value"]), "ci_low": fmt(r["ci_low"]),
                       "ci_high": fmt(r["ci_high"]), "marker": r.get("marker", "dot"), "note": r.get("note", "")})
     ticks = [{"x": x(lo + (hi - lo) * k / 4), "label": f"{lo + (hi - lo) * k / 4:.2f}"} for k in range(5)]
-    return {"title": title, "desc": desc, "items": items, "ticks": ticks, "height": top + len(rows) * row_h + 30,
+    shown_title = title if len(title) <= 90 else title[:89] + "…"
+    return {"title": title, "shown_title": shown_title, "desc": desc, "items": items, "ticks": ticks, "height": top + len(rows) * row_h + 30,
             "width": left + width + 30, "left": left, "right": left + width, "axis_y": top + len(rows) * row_h + 4,
             "ref_x": x(ref_line) if ref_line is not None else None, "ref_label": ref_label}
 
@@ -201,19 +211,25 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
     by_metric: dict[tuple[str, str, str], dict[str, Any]] = {(m["attribute"], m["group"], m["metric"]): m
                                                               for m in metrics}
     perf_tables = []
+    has_scores = result.model.score_kind is not None
+    # decisions and scores in two narrower tables, so each fits a 1,280-pixel window without scrolling
     for attr in ["(overall)", *attrs]:
         gs = [g for g in groups if g["attribute"] == attr]
-        rows = []
-        for g in gs:
-            cells = []
-            for m in PERF_SHOWN:
-                rec = by_metric.get((attr, g["group"], m))
-                cells.append({"value": rec["value"] if rec else None, "ci_low": rec["ci_low"] if rec else None,
-                              "ci_high": rec["ci_high"] if rec else None,
-                              "reason": (rec["reason"] if rec and rec["status"] == "undefined" else "")})
-            rows.append({"group": g["group"], "n": g["n"], "insufficient": g["status"] != "ok",
-                         "reason": g["reason"], "is_reference": g["is_reference"], "cells": cells})
-        perf_tables.append({"attribute": attr, "rows": rows, "intersection": attr not in protected})
+        for part, shown in (("decisions", PERF_DECISIONS), ("scores", PERF_SCORES)):
+            if part == "scores" and not has_scores:
+                continue
+            rows = []
+            for g in gs:
+                cells = []
+                for m in shown:
+                    rec = by_metric.get((attr, g["group"], m))
+                    cells.append({"value": rec["value"] if rec else None, "ci_low": rec["ci_low"] if rec else None,
+                                  "ci_high": rec["ci_high"] if rec else None,
+                                  "reason": (rec["reason"] if rec and rec["status"] == "undefined" else "")})
+                rows.append({"group": g["group"], "n": g["n"], "insufficient": g["status"] != "ok",
+                             "reason": g["reason"], "is_reference": g["is_reference"], "cells": cells})
+            perf_tables.append({"attribute": attr, "part": part, "headers": [_label(m) for m in shown], "rows": rows,
+                                "intersection": attr not in protected})
     headers = [_label(m) for m in PERF_SHOWN]
 
     perf_charts = []

@@ -10,11 +10,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..gate import GateResult
     from ..results import AuditResult
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_NOT_XML = re.compile("[\ufffe\uffff]")
 
 
 def _text(s: object) -> str:
-    return _CONTROL.sub("\ufffd", str(s))
+    """XML-safe text: control, bidi and surrogate characters shown as escapes (see ``report.text.visible``),
+    our own line breaks kept."""
+    from .text import visible
+
+    return _NOT_XML.sub("\ufffd", visible(str(s), keep_newlines=True))
 
 
 def _attr(s: object) -> str:
@@ -41,7 +45,7 @@ def render_junit(result: "AuditResult", gate: "GateResult") -> str:
             skipped += 1
             inner = f'<skipped message={_attr(f"{r.verdict} (warning): {r.rule.describe()}: {detail}")}/>'
         cases.append(f'    <testcase name={name} classname={classname} time="0">{inner}</testcase>')
-    stamp = result.created[:19]
+    stamp = _attr(result.created[:19])
     props = [("policy", gate.policy_source), ("data_fingerprint", result.data_fingerprint),
              ("rows", str(result.n_rows)), ("label", result.label), ("protected", ", ".join(result.protected)),
              ("model", result.model.description), ("gate", "passed" if gate.passed else "failed")]
@@ -51,7 +55,7 @@ def render_junit(result: "AuditResult", gate: "GateResult") -> str:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         "<testsuites>\n"
-        f'  <testsuite name="fairness-audit" package="fairness-audit" id="0" timestamp="{stamp}" hostname="localhost" '
+        f'  <testsuite name="fairness-audit" package="fairness-audit" id="0" timestamp={stamp} hostname="localhost" '
         f'tests="{len(gate.rules)}" failures="{failures}" errors="0" skipped="{skipped}" time="0">\n'
         f"    <properties>\n{prop_xml}\n    </properties>\n"
         + "\n".join(cases) + "\n"

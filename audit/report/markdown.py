@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from .text import fmt, fmt_p
@@ -14,13 +15,17 @@ ICON = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "insuffi
         "not applicable": "NOT APPLICABLE"}
 
 
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+
+
 def md(s: Any) -> str:
-    """User text in a Markdown table cell: no HTML, no table breaks, no line breaks."""
-    text = " ".join(str(s).split())
-    for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("`", "\\`"), ("[", "\\["),
-                 ("]", "\\]"), ("*", "\\*"), ("_", "\\_")):
-        text = text.replace(a, b)
-    return text
+    """User text in Markdown (a table cell or a sentence): every ASCII punctuation character is backslash-escaped
+    (so no link, image, emphasis, HTML tag, entity or table break can form), control and bidi characters are
+    shown as escapes, and line breaks become spaces."""
+    from .text import visible
+
+    text = " ".join(visible(str(s), keep_newlines=True).split())
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def _ci(r: dict[str, Any]) -> str:

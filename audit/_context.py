@@ -141,6 +141,12 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
     finest, combos = _finest(attrs, len(y))
     n_finest = len(combos)
     specs = _partition_specs(attrs, combos, config, warnings)
+    for j, a in enumerate(attrs):
+        present = np.unique(combos[:, j]) if len(combos) else np.empty(0)
+        if len(present) < 2:
+            only = ", ".join(repr(a.groups[c]) for c in present)
+            warnings.append(f"protected attribute {a.name!r} has a single group ({only}) in this data: no disparity "
+                            "can be computed for it, and a policy rule on it has nothing to judge.")
 
     # every reported group of every partition is a sum of finest groups: one (F, S) membership matrix
     sizes = [len(groups) for _, _, groups, _ in specs]

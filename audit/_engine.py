@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import threading
 import datetime as _dt
 import functools
 import time
@@ -141,15 +141,41 @@ def run_audit(
         return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference)
 
 
+class _BlasLimit:
+    """BLAS single-threaded while at least one audit runs in the process, restored when the last one ends.
+
+    threadpoolctl's context manager restores what it saw on entry, so two audits overlapping in threads would
+    leave BLAS at one thread (the second saw the first's limit); a process-wide count avoids that."""
+
+    _lock = threading.Lock()
+    _active = 0
+    _limiter: Any = None
+
+    def __enter__(self) -> "_BlasLimit":
+        with self._lock:
+            if _BlasLimit._active == 0:
+                try:
+                    from threadpoolctl import threadpool_limits
+                except ImportError:  # pragma: no cover - a dependency of scikit-learn
+                    _BlasLimit._limiter = None
+                else:
+                    _BlasLimit._limiter = threadpool_limits(1, user_api="blas")
+            _BlasLimit._active += 1
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._lock:
+            _BlasLimit._active -= 1
+            if _BlasLimit._active == 0 and _BlasLimit._limiter is not None:
+                _BlasLimit._limiter.restore_original_limits()
+                _BlasLimit._limiter = None
+
+
 def _blas_single_threaded() -> Any:
     """The statistics use small matrix products; BLAS worker threads busy-waiting between them would
     compete with the library's own two worker threads, so BLAS runs single-threaded during the audit
-    (restored afterwards; the model's own prediction is not affected)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a dependency of scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    (restored after the last overlapping audit ends; the model's own prediction is not affected)."""
+    return _BlasLimit()
 
 
 def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, float], t0: float, warn: list[str],

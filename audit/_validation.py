@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import math
 import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -357,6 +358,12 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
         positive_label = _infer_positive(values, str(label))
     positive_label = _py(positive_label)
     matches = [i for i, v in enumerate(values) if v == positive_label]
+    if not matches and len(values) == 1:
+        raise InputError(f"label column {label!r} holds only the value {values[0]!r}, so no row has the positive label "
+                         f"{positive_label!r}: recall, AUC and every comparison of error rates need rows of both "
+                         f"classes. Audit data that contains both. (Passing positive_label={values[0]!r} would not fix "
+                         "this: it would invert every metric unless that value really is the predicted class.)",
+                         code="single_class_label", column=str(label))
     if not matches:
         raise InputError(POSITIVE_ABSENT.format(positive=positive_label, name=label, values=_list(values)),
                          code="positive_label_absent", column=str(label))
@@ -380,6 +387,12 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
         s = data[name]
         _check_missing(s, "protected")
         pcodes, uniques, categorical = _factorize(s)
+        infinite = [u for u in uniques if isinstance(_py(u), float) and math.isinf(_py(u))]
+        if infinite:
+            bad = s.map(lambda v: isinstance(_py(v), float) and math.isinf(_py(v))).to_numpy(dtype=bool)
+            raise InputError(f"protected column {name!r} has {int(bad.sum()):,} infinite value(s), first at index "
+                             f"{data.index[int(np.argmax(bad))]!r}: an infinity is not a group. Replace it with an "
+                             "explicit category, or bin the column.", code="infinite_group", column=str(name))
         if len(uniques) > config.max_groups:
             raise InputError(TOO_MANY_GROUPS.format(name=name, count=len(uniques), max_groups=config.max_groups),
                              code="too_many_groups", column=str(name))

@@ -80,10 +80,42 @@ def test_adult_report_renders_cleanly(browser, adult_report, tmp_path):
     page.close()
 
 
-def test_narrow_window_has_no_page_level_horizontal_scroll(browser, adult_report):
-    page, _ = _open(browser, adult_report, width=420)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 1
+_HIDDEN = """() => [...document.querySelectorAll('.scroll')].filter(e => e.scrollWidth > e.clientWidth + 1)
+    .map(e => (e.querySelector('caption') || e).textContent.slice(0, 80) + ': ' + e.scrollWidth + ' > ' + e.clientWidth)"""
+
+
+@pytest.mark.parametrize("width", [1280, 420])
+def test_report_fits_the_window(browser, adult_report, width):
+    """No page-level horizontal scroll at 1,280 and 420 pixels; at 1,280 every table fits without scrolling
+    (the ECE column of the performance tables used to be cut off)."""
+    page, _ = _open(browser, adult_report, width=width)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+    if width == 1280:
+        assert page.evaluate(_HIDDEN) == []
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def long_name_report(tmp_path_factory) -> Path:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 400
+    long = "L" * 3000
+    df = pd.DataFrame({"g" * 200: rng.choice([long, "short", "x & " + long[:500]], n), "y": rng.integers(0, 2, n),
+                       "s": rng.random(n), "region": rng.choice(["n", "s"], n)})
+    path = tmp_path_factory.mktemp("browser") / "long.html"
+    audit.run_audit(None, df, label="y", positive_label=1, protected=["g" * 200, "region"], scores="s",
+                    n_bootstrap=100).to_html(path)
+    return path
+
+
+@pytest.mark.parametrize("width", [1280, 420])
+def test_long_names_do_not_widen_the_page(browser, long_name_report, width):
+    """Regression (issue 9): a 3,000-character group name made the page 29,257 pixels wide."""
+    page, _ = _open(browser, long_name_report, width=width)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
     page.close()
 
 

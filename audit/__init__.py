@@ -4,7 +4,7 @@
     result = audit.run_audit(model, data, label="income", positive_label=">50K", protected=["sex", "race"])
     result.metrics, result.disparities, result.to_json("audit.json")
 
-Heavy libraries (pandas, scikit-learn, shap, lime, aif360, matplotlib) load only when used.
+Heavy libraries (pandas, scikit-learn, shap, lime, aif360) load only when used.
 """
 
 from __future__ import annotations

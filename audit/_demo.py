@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-ADULT_FEATURES = [
-    "age", "workclass", "education", "education_num", "marital_status", "occupation", "relationship",
-    "race", "sex", "capital_gain", "capital_loss", "hours_per_week", "native_country",
-]
+from .datasets import ADULT_FEATURES
 
 
 def adult_model(train: Any = None, seed: int = 0) -> Any:

@@ -11,6 +11,13 @@ from .exceptions import AuditWarning, InputError, ModelError
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 
 
+def exact_floats() -> dict[str, str]:
+    """``read_csv`` options that read floats exactly: pandas 3 does by default (and deprecates the option)."""
+    import pandas as pd
+
+    return {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
+
 def load_data(path: str | Path, what: str = "data") -> Any:
     import pandas as pd
 
@@ -21,12 +28,18 @@ def load_data(path: str | Path, what: str = "data") -> Any:
     try:
         if name.endswith((".parquet", ".pq")):
             try:
-                return pd.read_parquet(p)
-            except ImportError:
-                raise InputError(f"reading Parquet file {str(p)!r} needs pyarrow: pip install pyarrow.",
-                                 code="missing_dependency") from None
+                import pyarrow  # noqa: F401
+            except ModuleNotFoundError:
+                raise InputError(f"reading Parquet file {str(p)!r} needs pyarrow, which is not installed: "
+                                 "pip install pyarrow.", code="missing_dependency") from None
+            except ImportError as exc:  # installed, but broken (e.g. built for another numpy): say so
+                raise InputError(f"reading Parquet file {str(p)!r} needs pyarrow, which is installed but fails to "
+                                 f"import: {exc}", code="broken_dependency") from None
+            return pd.read_parquet(p)
         if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
-            return pd.read_csv(p, sep="\t" if name.endswith(".tsv") else ",")
+            # exact floats: pandas 2's default parser is 1 ulp off for some values, which would change the data
+            # fingerprint between pandas versions (and refuse a baseline audited under the other one)
+            return pd.read_csv(p, sep="\t" if name.endswith(".tsv") else ",", **exact_floats())
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise InputError(f"cannot read {what} file {str(p)!r}: {exc}", code="unreadable_file") from None
     raise InputError(f"{what} file {str(p)!r} has an unknown format; use .csv, .csv.gz, .tsv or .parquet.",
@@ -52,8 +65,12 @@ def load_model(path: str | Path, *, trust: bool = False, warn: bool = True) -> A
     if name.endswith(".skops"):
         try:
             import skops.io as sio
-        except ImportError:
-            raise ModelError("loading .skops models needs skops: pip install skops.", code="missing_dependency") from None
+        except ModuleNotFoundError:
+            raise ModelError("loading .skops models needs skops, which is not installed: pip install skops.",
+                             code="missing_dependency") from None
+        except ImportError as exc:
+            raise ModelError(f"loading .skops models needs skops, which is installed but fails to import: {exc}",
+                             code="broken_dependency") from None
         try:
             untrusted = sio.get_untrusted_types(file=p)
             if untrusted and not trust:

@@ -260,6 +260,24 @@ def encode_predictions(values: Any, label_values: list[Any], positive: Any, what
 _MISSING_HASH = np.uint64(0x5BD1E995)
 
 
+_NAN_BITS = np.array(np.nan).view(np.uint64)
+
+
+def _hash_floats(values: np.ndarray) -> np.ndarray:
+    """uint64 hashes of float64 values (splitmix64 of the bits; -0.0 as 0.0, every NaN alike). Our own
+    arithmetic, not pandas' hash_array, whose float hashes changed between pandas 2 and 3."""
+    bits = values.view(np.uint64).copy()
+    bits[values == 0] = 0
+    bits[np.isnan(values)] = _NAN_BITS
+    with np.errstate(over="ignore"):
+        bits ^= bits >> np.uint64(30)
+        bits *= np.uint64(0xBF58476D1CE4E5B9)
+        bits ^= bits >> np.uint64(27)
+        bits *= np.uint64(0x94D049BB133111EB)
+        bits ^= bits >> np.uint64(31)
+    return bits
+
+
 def _hash_values(values: np.ndarray) -> np.ndarray:
     try:
         return pd.util.hash_array(values, categorize=False)
@@ -284,7 +302,7 @@ def _row_hasher(s: pd.Series) -> Callable[[slice], np.ndarray]:
         return lambda sl: table[codes[sl]]
     if pd.api.types.is_numeric_dtype(s.dtype):  # nullable and boolean included: as float64
         values = s.to_numpy(dtype="float64", na_value=np.nan)
-        return lambda sl: pd.util.hash_array(values[sl])
+        return lambda sl: _hash_floats(values[sl])
     # object, python and pyarrow strings hash alike: hash each distinct value once
     try:
         codes, uniques = pd.factorize(s, use_na_sentinel=True)

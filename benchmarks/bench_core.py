@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import audit  # noqa: E402
-from audit._demo import ADULT_FEATURES, adult_model  # noqa: E402
+from audit.datasets import ADULT_FEATURES, adult_model  # noqa: E402
 from audit.datasets import load_adult  # noqa: E402
 
 

@@ -14,7 +14,7 @@ def adult_test() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def adult_model():
-    from audit._demo import adult_model
+    from audit.datasets import adult_model
 
     return adult_model()
 
@@ -22,7 +22,7 @@ def adult_model():
 @pytest.fixture(scope="session")
 def adult_scored(adult_model, adult_test):
     """Adult test split with the demo model's positive-class probability (column ``score``)."""
-    from audit._demo import ADULT_FEATURES
+    from audit.datasets import ADULT_FEATURES
 
     df = adult_test.copy()
     pos = list(adult_model.classes_).index(">50K")

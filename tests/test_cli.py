@@ -151,7 +151,9 @@ def test_inconclusive_under_each_setting(workdir, setting, code):
 
 def test_baseline_regression_and_refusal(workdir):
     assert cli(*BASE, "--scores", "score", "--json", "base.json", cwd=workdir).returncode == 0
-    df = pd.read_csv(workdir / "data.csv")
+    from audit._io import exact_floats
+
+    df = pd.read_csv(workdir / "data.csv", **exact_floats())
     worse = df.copy()  # the same data scored by a new model that is harsher on women
     worse.loc[worse["sex"] == "female", "score"] *= 0.5
     worse.to_csv(workdir / "worse.csv", index=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,21 @@ def test_demo_command(tmp_path):
     assert "Disparities:" in r.stdout and "sex: Female vs Male" in r.stdout
     res = audit.AuditResult.from_json(tmp_path / "adult-audit.json")
     assert res.n_rows == 16_281 and res.protected == ("sex", "race")
+
+
+@pytest.mark.slow
+def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
+    """Regression (issue 9): the README's example must run as written (it used undefined names, and
+    `result.gate(...)` returns a GateResult, not a string)."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    code = re.search(r"## In Python\s+```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code.replace("n_bootstrap=1000", "n_bootstrap=200"), "README.md", "exec"), namespace)
+    gate = namespace["gate"]
+    from audit.gate import GateResult
+
+    assert isinstance(gate, GateResult) and gate.passed is False
+    assert (tmp_path / "audit.json").is_file() and (tmp_path / "audit.html").is_file()

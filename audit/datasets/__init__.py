@@ -14,7 +14,28 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["DatasetInfo", "DATASETS", "load_adult", "load_compas", "load_german", "load"]
+__all__ = ["DatasetInfo", "DATASETS", "load_adult", "load_compas", "load_german", "load", "adult_model",
+           "ADULT_FEATURES"]
+
+#: the model inputs of :func:`adult_model` (every Adult column but the label)
+ADULT_FEATURES = [
+    "age", "workclass", "education", "education_num", "marital_status", "occupation", "relationship",
+    "race", "sex", "capital_gain", "capital_loss", "hours_per_week", "native_country",
+]
+
+
+def adult_model(train: "pd.DataFrame | None" = None, seed: int = 0) -> Any:
+    """The demo's model: a fitted scikit-learn pipeline (imputation and one-hot encoding of the text columns,
+    scaling of the numbers, logistic regression) trained on Adult's training split (or ``train``), to try the
+    audit on real data::
+
+        from audit.datasets import adult_model, load_adult
+        result = audit.run_audit(adult_model(), load_adult("test"), label="income", positive_label=">50K",
+                                 protected=["sex", "race"])
+    """
+    from .._demo import adult_model as fit
+
+    return fit(train, seed=seed)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from audit._demo import ADULT_FEATURES, adult_model
+from audit.datasets import ADULT_FEATURES, adult_model
 from audit.datasets import load_adult
 
 

@@ -40,6 +40,8 @@ def load_data(path: str | Path, what: str = "data") -> Any:
             # exact floats: pandas 2's default parser is 1 ulp off for some values, which would change the data
             # fingerprint between pandas versions (and refuse a baseline audited under the other one)
             return pd.read_csv(p, sep="\t" if name.endswith(".tsv") else ",", **exact_floats())
+    except InputError:
+        raise
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise InputError(f"cannot read {what} file {str(p)!r}: {exc}", code="unreadable_file") from None
     raise InputError(f"{what} file {str(p)!r} has an unknown format; use .csv, .csv.gz, .tsv or .parquet.",

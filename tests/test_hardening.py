@@ -5,9 +5,7 @@ files, write errors, one-line guards."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -21,9 +19,16 @@ from audit.exceptions import ConfigError, InputError, ModelError
 from audit.gate import Policy, evaluate
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "audit", *args], capture_output=True, text=True, cwd=cwd, env=env)
+from tests.test_cli import cli
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    found = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    if not found:
+        pytest.skip("no BLAS library visible to threadpoolctl")
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -268,15 +273,11 @@ def test_model_repr_and_multi_line_errors():
 def test_overlapping_blas_limits_restore_the_original():
     """Two audits overlapping in time (A starts, B starts, A ends, B ends): threadpoolctl's own context manager
     would restore B's view (one thread) last; the shared limit restores the original."""
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     from audit._engine import _blas_single_threaded
 
-    def blas() -> list[int]:
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
-    if not blas():
-        pytest.skip("no BLAS library visible to threadpoolctl")
+    blas = _blas_threads
     with threadpool_limits(2, user_api="blas"):
         before = blas()
         a, b = _blas_single_threaded(), _blas_single_threaded()
@@ -290,13 +291,9 @@ def test_overlapping_blas_limits_restore_the_original():
 
 
 def test_overlapping_audits_in_threads_restore_blas_threads():
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-    def blas() -> list[int]:
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
-    if not blas():
-        pytest.skip("no BLAS library visible to threadpoolctl")
+    blas = _blas_threads
     with threadpool_limits(2, user_api="blas"):
         before = blas()
         rng = np.random.default_rng(0)
@@ -339,3 +336,36 @@ def test_csv_floats_round_trip_and_the_fingerprint_is_the_same_under_pandas_2_an
     r = audit.run_audit(None, back, label="y", protected=["g"], scores="s", features=["x"], n_bootstrap=0)
     recorded = (Path(__file__).parent / "golden" / "fingerprint.txt").read_text().strip()
     assert r.data_fingerprint == recorded
+
+
+def test_a_broken_pyarrow_is_reported_as_broken(tmp_path, monkeypatch):
+    """Regression (issue 9): with numpy 1.x, an installed pyarrow that refuses to import was reported as "needs
+    pyarrow: pip install pyarrow"."""
+    import builtins
+
+    from audit._io import load_data
+
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name == "pyarrow":
+            raise ImportError("pyarrow requires NumPy 2.0 or newer, found 1.24.4")
+        return real(name, *a, **k)
+
+    (tmp_path / "d.parquet").write_bytes(b"PAR1")
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(InputError, match="installed but fails to import: pyarrow requires NumPy 2.0") as e:
+        load_data(tmp_path / "d.parquet")
+    assert e.value.code == "broken_dependency"
+
+
+def test_equalized_odds_reason_names_the_missing_outcome():
+    """Regression (issue 9): when a group had only favourable outcomes, equalized odds said it had no favourable
+    ones."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"g": ["a"] * 200 + ["b"] * 50, "y": np.r_[rng.integers(0, 2, 200), np.ones(50, int)],
+                       "s": rng.random(250)})
+    r = audit.run_audit(None, df, label="y", positive_label=1, protected=["g"], scores="s", reference={"g": "a"},
+                        n_bootstrap=0, min_negatives=0)
+    row = r.disparities.set_index(["group", "metric"]).loc[("b", "equalized_odds_difference")]
+    assert row["verdict"] == "undefined" and "no actual unfavourable outcomes" in row["reason"]

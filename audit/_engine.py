@@ -15,7 +15,8 @@ from ._model import ModelOutput, describe, run_model
 from ._validation import check_reference, validate_inputs
 from .config import AuditConfig
 from .exceptions import AuditError, ConfigError, InputError, NonDeterministicModelWarning
-from .results import (DISPARITY_COLUMNS, GROUP_COLUMNS, METRIC_COLUMNS, AuditResult, ModelInfo, ModuleError, Table)
+from .results import (DISPARITY_COLUMNS, GROUP_COLUMNS, METRIC_COLUMNS, AuditResult, ModelInfo, ModuleError, Section,
+                      Table)
 
 _PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "aif360", "shap", "lime", "jinja2")
 
@@ -207,10 +208,10 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
     if n_insufficient:
         warn.append(f"{n_insufficient} group(s) have insufficient data (fewer than {cfg.min_group_size} rows, "
                     f"{cfg.min_positives} positives or {cfg.min_negatives} negatives); their numbers are flagged.")
-    extras: list[tuple[str, Any]] = []
+    sections: list[Section] = []
     if train_data is not None:
         t = time.perf_counter()
-        extras.append(("training_data", _training_summary(train_data, inputs, cfg, reference)))
+        sections.append(_training_summary(train_data, inputs, cfg, reference))
         timings["training_data"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return AuditResult(
@@ -234,12 +235,11 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         errors=tuple(errors),
         timings=tuple((k, round(v, 6)) for k, v in timings.items()),
         versions=_versions(),
-        extras=tuple(extras),
+        sections=tuple(sections),
     )
 
 
-def _training_summary(train_data: Any, inputs: Any, cfg: AuditConfig, reference: dict[str, Any] | None
-                      ) -> dict[str, Any]:
+def _training_summary(train_data: Any, inputs: Any, cfg: AuditConfig, reference: dict[str, Any] | None) -> Section:
     """Label base rates by group in the training data (its labels audited as if they were predictions)."""
     options = {k: v for k, v in cfg.to_dict().items() if k not in ("threshold", "seed", "n_bootstrap", "confidence")}
     options["check_determinism_rows"] = 0
@@ -251,7 +251,9 @@ def _training_summary(train_data: Any, inputs: Any, cfg: AuditConfig, reference:
     except AuditError as exc:
         raise type(exc)(f"train_data: {exc}", code=exc.code, column=getattr(exc, "column", None)) from None
     keep = [r for r in sub.disparities_table.records() if r["metric"] in ("base_rate_difference", "base_rate_ratio")]
-    rates = [[r["attribute"], r["group"], r["value"]] for r in sub.metrics_table.records() if r["metric"] == "base_rate"]
-    return {"n_rows": sub.n_rows, "data_fingerprint": sub.data_fingerprint,
-            "groups": sub.groups_table.to_dict(), "group_base_rates": rates,
-            "base_rates": Table.from_records(DISPARITY_COLUMNS, keep).to_dict()}
+    rates = [{"attribute": r["attribute"], "group": r["group"], "base_rate": r["value"]}
+             for r in sub.metrics_table.records() if r["metric"] == "base_rate"]
+    return Section("training_data", tables=(
+        ("groups", sub.groups_table), ("base_rates", Table.from_records(DISPARITY_COLUMNS, keep)),
+        ("group_base_rates", Table.from_records(("attribute", "group", "base_rate"), rates))),
+        info=(("n_rows", sub.n_rows), ("data_fingerprint", sub.data_fingerprint)))

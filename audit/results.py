@@ -23,8 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 FORMAT = "fairness-audit/result"
-FORMAT_VERSION = 2
-#: format 1 signed some disparities differently (see ``_upgrade_v1``); it is read and converted
+FORMAT_VERSION = 3
+#: format 1 signed some disparities differently (see ``_upgrade_v1``); it is read and converted. Format 3 holds
+#: optional modules' output as named sections (format 2 kept training data in an untyped ``extras`` list).
 
 METRIC_COLUMNS = ("attribute", "group", "metric", "value", "ci_low", "ci_high", "n", "status", "reason")
 DISPARITY_COLUMNS = ("attribute", "group", "reference", "metric", "value", "ci_low", "ci_high", "p_value", "verdict",
@@ -84,6 +85,69 @@ class Table:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+@dataclass(frozen=True)
+class Section:
+    """The frozen output of one optional module (training data, explanations, mitigation): named tables and
+    plain JSON-able facts (``info``). The result holds sections by name; renderers read them, never compute."""
+
+    name: str
+    tables: tuple[tuple[str, Table], ...] = ()
+    info: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:  # one order (by name), so a section equals itself read back from any JSON
+        object.__setattr__(self, "tables", tuple(sorted(self.tables, key=lambda kv: kv[0])))
+        object.__setattr__(self, "info", tuple(sorted(self.info, key=lambda kv: kv[0])))
+
+    def table(self, key: str) -> Table | None:
+        return dict(self.tables).get(key)
+
+    def frame(self, key: str) -> "pd.DataFrame":
+        t = self.table(key)
+        if t is None:
+            raise KeyError(f"section {self.name!r} has no table {key!r}; it has {[k for k, _ in self.tables]}")
+        return t.to_frame()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict(self.info).get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tables": {k: t.to_dict() for k, t in self.tables}, "info": {k: _thaw(v) for k, v in self.info}}
+
+    @classmethod
+    def from_dict(cls, name: str, d: dict[str, Any]) -> "Section":
+        return cls(name, tuple((k, Table.from_dict(t)) for k, t in d.get("tables", {}).items()),
+                   tuple(_freeze(d.get("info", {})).items()) if isinstance(d.get("info"), dict) else ())
+
+
+def _freeze(v: Any) -> Any:
+    """JSON values as hashable, immutable Python values (dicts keep their keys; lists become tuples)."""
+    if isinstance(v, dict):
+        return _FrozenDict((k, _freeze(x)) for k, x in v.items())
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
+class _FrozenDict(dict):
+    """A dict that refuses changes (section info is part of a frozen result)."""
+
+    def _refuse(self, *a: Any, **k: Any) -> None:
+        raise TypeError("section info is frozen")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _refuse  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda kv: str(kv[0]))))
+
+
+def _thaw(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _thaw(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_thaw(x) for x in v]
+    return v
 
 
 @dataclass(frozen=True)
@@ -187,6 +251,35 @@ def _check_result(d: dict[str, Any], source: str) -> None:
     v = d.get("extras") or []
     need("extras", isinstance(v, list) and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
                                                for p in v), "a list of [name, value] pairs", v)
+    sections = d.get("sections") or {}
+    need("sections", isinstance(sections, dict), "an object of named sections", sections)
+    for name, sec in sections.items():
+        need(f"sections.{name}", isinstance(sec, dict) and isinstance(sec.get("tables", {}), dict)
+             and isinstance(sec.get("info", {}), dict), 'an object with "tables" and "info"', sec)
+        for key, t in sec.get("tables", {}).items():
+            where = f"sections.{name}.tables.{key}"
+            need(where, isinstance(t, dict) and isinstance(t.get("columns"), list) and isinstance(t.get("rows"), list)
+                 and all(isinstance(c, str) for c in t["columns"]), 'an object with "columns" and "rows"', t)
+            for i, row in enumerate(t["rows"]):
+                need(f"{where}.rows[{i}]", isinstance(row, list) and len(row) == len(t["columns"])
+                     and all(x is None or isinstance(x, (str, int, float, bool)) for x in row),
+                     f"a list of {len(t['columns'])} plain values", row)
+
+
+def _upgrade_v2(d: dict[str, Any]) -> dict[str, Any]:
+    """Format 2 -> 3: the training-data summary moves from the untyped ``extras`` list to a section."""
+    d = dict(d)
+    sections = dict(d.get("sections") or {})
+    for name, block in d.pop("extras", None) or []:
+        if name == "training_data" and isinstance(block, dict):
+            rates = block.get("group_base_rates") or []
+            sections["training_data"] = {
+                "tables": {"groups": block["groups"], "base_rates": block["base_rates"],
+                           "group_base_rates": {"columns": ["attribute", "group", "base_rate"],
+                                                "rows": [list(r) for r in rates]}},
+                "info": {"n_rows": block.get("n_rows"), "data_fingerprint": block.get("data_fingerprint")}}
+    d["sections"] = sections
+    return d
 
 
 _V1_NOTE = "converted from a format-1 result (older sign convention)"
@@ -271,7 +364,11 @@ class AuditResult:
     timings: tuple[tuple[str, float], ...] = ()
     versions: tuple[tuple[str, str], ...] = ()
     format_version: int = FORMAT_VERSION
-    extras: tuple[tuple[str, Any], ...] = field(default=())
+    sections: tuple[Section, ...] = field(default=())
+
+    def section(self, name: str) -> Section | None:
+        """The named section (``"training_data"``, ``"explanations"``, ...), or None when that module did not run."""
+        return next((s for s in self.sections if s.name == name), None)
 
     # views ---------------------------------------------------------------------------------
     @property
@@ -320,8 +417,10 @@ class AuditResult:
                 out[f.name] = {g.name: getattr(v, g.name) for g in fields(v)}
             elif f.name == "errors":
                 out[f.name] = [{g.name: getattr(e, g.name) for g in fields(e)} for e in v]
-            elif f.name in ("references", "timings", "versions", "extras"):
+            elif f.name in ("references", "timings", "versions"):
                 out[f.name] = [list(pair) for pair in v]
+            elif f.name == "sections":
+                out[f.name] = {sec.name: sec.to_dict() for sec in v}
             elif isinstance(v, tuple):
                 out[f.name] = list(v)
             else:
@@ -340,10 +439,12 @@ class AuditResult:
         _check_result(d, source)
         if version == 1:
             d = _upgrade_v1(d)
+        if version <= 2:
+            d = _upgrade_v2(d)
         kw: dict[str, Any] = {}
         for f in fields(cls):
             v = d[f.name] if f.name in d else None
-            if v is None and f.name in ("references", "warnings", "errors", "timings", "versions", "extras"):
+            if v is None and f.name in ("references", "warnings", "errors", "timings", "versions"):
                 v = []
             if f.name.endswith("_table"):
                 v = Table.from_dict(v)
@@ -356,10 +457,14 @@ class AuditResult:
                 v = ModelInfo(**v)
             elif f.name == "errors":
                 v = tuple(ModuleError(**e) for e in v)
-            elif f.name in ("references", "timings", "versions", "extras"):
+            elif f.name in ("references", "timings", "versions"):
                 v = tuple(tuple(pair) for pair in v)
             elif f.name in ("protected", "features", "warnings"):
                 v = tuple(v)
+            elif f.name == "sections":
+                v = tuple(Section.from_dict(name, sec) for name, sec in (v or {}).items())
+            elif f.name == "format_version":
+                v = FORMAT_VERSION  # converted on load: written back, it is today's format
             kw[f.name] = v
         return cls(**kw)
 

@@ -60,7 +60,7 @@ def test_run_with_model_writes_every_output(workdir):
     assert r.returncode == 0, r.stderr
     res = audit.AuditResult.from_json(workdir / "out.json")
     assert res.n_rows == 3000 and res.model.method == "predict_proba"
-    assert dict(res.extras)["training_data"]["n_rows"] == 3000
+    assert res.section("training_data").get("n_rows") == 3000
     assert audit.AuditResult.from_html(workdir / "out.html") == res
     assert "gate passed" in r.stderr
     assert "## Fairness audit: gate passed" in (workdir / "out.md").read_text()

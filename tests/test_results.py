@@ -34,7 +34,7 @@ def test_json_has_no_nan_or_infinity(result):
     text = result.to_json()
     assert "NaN" not in text and "Infinity" not in text
     data = json.loads(text)
-    assert data["format"] == "fairness-audit/result" and data["format_version"] == 2
+    assert data["format"] == "fairness-audit/result" and data["format_version"] == 3
 
 
 def test_result_is_frozen(result):
@@ -120,16 +120,29 @@ def test_training_data_base_rates(adult_scored, tmp_path):
     train = load_adult("train")
     r = audit.run_audit(None, adult_scored, label="income", positive_label=">50K", protected=["sex"],
                         scores="score", n_bootstrap=200, train_data=train)
-    block = dict(r.extras)["training_data"]
-    assert block["n_rows"] == len(train)
-    groups = {row[1]: dict(zip(block["groups"]["columns"], row)) for row in block["groups"]["rows"]
-              if row[0] == "sex"}
+    sec = r.section("training_data")
+    assert sec.get("n_rows") == len(train)
+    groups = {row["group"]: row for row in sec.table("groups").records() if row["attribute"] == "sex"}
+    rates = {row["group"]: row["base_rate"] for row in sec.table("group_base_rates").records()
+             if row["attribute"] == "sex"}
     want = (train["income"] == ">50K").groupby(train["sex"]).mean()
     for g, rate in want.items():
         assert groups[g]["positives"] / groups[g]["n"] == pytest.approx(rate, abs=1e-12)
+        assert rates[g] == pytest.approx(rate, abs=1e-12)
     path = tmp_path / "t.json"
     r.to_json(path)
     assert AuditResult.from_json(path) == r
+    # a format-2 file kept the same summary in an untyped "extras" list: it is read into the section
+    import json
+
+    old = json.loads(r.to_json())
+    old["format_version"] = 2
+    sec_d = old.pop("sections")["training_data"]
+    old["extras"] = [["training_data", {
+        "n_rows": sec_d["info"]["n_rows"], "data_fingerprint": sec_d["info"]["data_fingerprint"],
+        "groups": sec_d["tables"]["groups"], "base_rates": sec_d["tables"]["base_rates"],
+        "group_base_rates": sec_d["tables"]["group_base_rates"]["rows"]}]]
+    assert AuditResult.from_dict(old) == r
     assert "Training data" in r.to_html()
     with pytest.raises(audit.InputError, match=r"train_data: label column 'income' is not in data"):
         audit.run_audit(None, adult_scored, label="income", positive_label=">50K", protected=["sex"],

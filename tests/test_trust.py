@@ -410,7 +410,7 @@ def test_reports_say_which_numbers_are_adjusted(adult_scored):
     assert "CI (unadjusted)" in html and "p (holm-adjusted)" in html
     assert "negative = worse for the group" in html
     payload = json.loads(r.to_json())
-    assert payload["format_version"] == 2
+    assert payload["format_version"] == 3
 
 
 def test_format_1_results_are_read_in_todays_sign_convention(compas_scored):

@@ -288,7 +288,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
                                 "blocking": r.blocking,
                                 "checks": [c for c in r.checks if c.verdict != "pass"][:8]} for r in gate.rules]}
     model_fp = result.model.fingerprint or "not available (the model could not be pickled)"
-    extras = dict(result.extras)
+
     return {
         "title": f"Fairness audit: {result.label}",
         "result": result, "cfg": cfg, "refs": refs, "attrs": attrs, "findings": findings, "counts": counts,
@@ -298,20 +298,31 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         "base_rates": {(a, g): m["value"] for (a, g, name), m in by_metric.items() if name == "base_rate"},
         "limitations": LIMITATIONS, "model_fingerprint": model_fp,
         "timings": list(result.timings), "versions": list(result.versions), "config": sorted(cfg.to_dict().items()),
-        "explanations": extras.get("explanations"), "mitigation": extras.get("mitigation"),
-        "training": _training_view(extras.get("training_data")),
+        "explanations": explanation_view(result.section("explanations"), result),
+        "mitigation": None,
+        "training": _training_view(result.section("training_data")),
         "payload": result.to_dict(), "ci_pct": f"{100 * cfg.confidence:g}",
     }
 
 
-def _training_view(block: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not block:
+def _training_view(sec: Any) -> dict[str, Any] | None:
+    if sec is None:
         return None
-    groups = [dict(zip(block["groups"]["columns"], r)) for r in block["groups"]["rows"]]
-    rates = [dict(zip(block["base_rates"]["columns"], r)) for r in block["base_rates"]["rows"]]
-    return {"n_rows": block["n_rows"], "groups": [g for g in groups if g["attribute"] != "(overall)"],
+    groups = sec.table("groups").records()
+    rates = sec.table("base_rates").records()
+    return {"n_rows": sec.get("n_rows"), "groups": [g for g in groups if g["attribute"] != "(overall)"],
             "base_rates": [r for r in rates if r["comparison"] == "vs_reference"],
-            "base_rates_by_group": {(r[0], r[1]): r[2] for r in block.get("group_base_rates", [])}}
+            "base_rates_by_group": {(r["attribute"], r["group"]): r["base_rate"]
+                                    for r in sec.table("group_base_rates").records()}}
+
+
+def explanation_view(sec: Any, result: "AuditResult") -> list[dict[str, Any]] | None:
+    """Blocks of the Explanations section (filled in by the explanation module's view)."""
+    if sec is None:
+        return None
+    from .explain_view import blocks
+
+    return blocks(sec, result)
 
 
 def render_html(result: "AuditResult", gate: "GateResult | None" = None) -> str:

@@ -47,6 +47,8 @@ class AuditContext:
     model: ModelOutput
     partitions: tuple[Partition, ...]
     warnings: tuple[str, ...]
+    finest: np.ndarray  # per row: its finest group (every partition's group is ``part.finest_map[finest]``)
+    finest_names: tuple[tuple[str, ...], ...]  # per finest group: (attribute, group, attribute, group, ...)
 
     @property
     def favorable(self) -> bool:
@@ -156,14 +158,15 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
         members[np.arange(n_finest), off + fmap] = 1.0
 
     # confusion counts of the finest groups and their bootstrap replicates
+    finest_names = tuple(tuple(part for a, c in zip(attrs, combo) for part in (a.name, a.groups[c]))
+                         for combo in combos.tolist())
     finest_counts = _finest_counts(finest, n_finest, y, model.predictions)
     counts = _stack(finest_counts, members, 0).round().astype(np.int64)
     B = config.n_bootstrap
     boot = None
     if B:
         # each finest group draws from a stream keyed by its groups' names, not by its position
-        seeds = [identity_seed(config.seed, 1, [part for a, c in zip(attrs, combo) for part in (a.name, a.groups[c])])
-                 for combo in combos.tolist()]
+        seeds = [identity_seed(config.seed, 1, names) for names in finest_names]
         boot = _stack(multinomial_tables(finest_counts, B, seeds), members, 1)
 
     score_point: dict[str, np.ndarray] = {}
@@ -177,7 +180,7 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
         partitions.append(Partition(
             name, member_names, groups, fmap, counts[a:b], None if boot is None else boot[:, a:b],
             {k: v[a:b] for k, v in score_point.items()}, {k: v[:, a:b] for k, v in score_boot.items()}))
-    return AuditContext(inputs, config, model, tuple(partitions), tuple(warnings))
+    return AuditContext(inputs, config, model, tuple(partitions), tuple(warnings), finest, finest_names)
 
 
 def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: np.ndarray, probability: bool,

@@ -58,6 +58,7 @@ def run_audit(
     confidence: float = 0.95,
     config: AuditConfig | None = None,
     train_data: Any = None,
+    explain: Any = False,
     strict: bool = False,
     **options: Any,
 ) -> AuditResult:
@@ -87,6 +88,8 @@ def run_audit(
             (``min_group_size``, ``max_groups``, ``correction``, ...).
         train_data: optional training data with the same label and protected columns: its label base rates
             by group (data-level bias before any model) are reported beside the audited data's.
+        explain: True (or a dict of budgets, see :class:`audit.explain.ExplainConfig`) adds the explanation
+            module: SHAP importance, SHAP by group, gap attribution, LIME cases and a proxy scan.
         strict: re-raise a module's failure instead of recording it in the result.
     """
     timings: dict[str, float] = {}
@@ -103,6 +106,9 @@ def run_audit(
         cfg = AuditConfig.from_dict(base)
     except TypeError as exc:
         raise ConfigError(f"invalid audit option: {exc}", code="invalid_option") from None
+    from .explain import ExplainConfig
+
+    explain_cfg = ExplainConfig.build(explain)
 
     if model is None and predictions is None and scores is None:
         raise InputError("model is None and neither predictions= nor scores= is given: pass a fitted model, or "
@@ -139,7 +145,7 @@ def run_audit(
     timings["predict"] = time.perf_counter() - t
 
     with _blas_single_threaded():
-        return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference)
+        return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference, model, explain_cfg)
 
 
 class _BlasLimit:
@@ -180,7 +186,8 @@ def _blas_single_threaded() -> Any:
 
 
 def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, float], t0: float, warn: list[str],
-           strict: bool, train_data: Any, reference: dict[str, Any] | None) -> AuditResult:
+           strict: bool, train_data: Any, reference: dict[str, Any] | None, model: Any = None,
+           explain_cfg: Any = None) -> AuditResult:
     t = time.perf_counter()
     ctx = build_context(inputs, out, cfg)
     check_reference(inputs.reference, {p.attribute: p.groups for p in ctx.partitions if p.members})
@@ -209,6 +216,17 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         warn.append(f"{n_insufficient} group(s) have insufficient data (fewer than {cfg.min_group_size} rows, "
                     f"{cfg.min_positives} positives or {cfg.min_negatives} negatives); their numbers are flagged.")
     sections: list[Section] = []
+    if explain_cfg is not None:
+        from .modules import explanations
+
+        t = time.perf_counter()
+        try:
+            sections.append(explanations.run(ctx, model, explain_cfg))
+        except (Exception, SystemExit) as exc:  # shap or lime failing on an unusual model: recorded, audit completes
+            if strict or isinstance(exc, AuditError):
+                raise
+            errors.append(ModuleError("explanations", type(exc).__name__, " ".join(str(exc).split())[:500]))
+        timings["explanations"] = time.perf_counter() - t
     if train_data is not None:
         t = time.perf_counter()
         sections.append(_training_summary(train_data, inputs, cfg, reference))

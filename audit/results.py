@@ -32,7 +32,9 @@ DISPARITY_COLUMNS = ("attribute", "group", "reference", "metric", "value", "ci_l
                      "comparison", "p_value_raw", "flag", "reason")
 GROUP_COLUMNS = ("attribute", "group", "n", "positives", "negatives", "predicted_positives", "favorable_rate",
                  "is_reference", "status", "reason")
-_FLOAT_COLUMNS = {"value", "ci_low", "ci_high", "p_value", "p_value_raw", "favorable_rate"}
+_FLOAT_COLUMNS = {"value", "ci_low", "ci_high", "p_value", "p_value_raw", "favorable_rate", "mean_abs_shap",
+                  "mean_shap", "contribution", "gap", "weight", "stability", "prediction", "association", "auc",
+                  "base_rate"}
 
 
 def _clean(v: Any) -> Any:
@@ -65,7 +67,8 @@ class Table:
         for c in self.columns:
             if c in _FLOAT_COLUMNS:
                 df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-            elif c in ("n", "positives", "negatives", "predicted_positives"):
+            elif c in ("n", "positives", "negatives", "predicted_positives", "rank", "case", "row", "n_group",
+                       "n_reference"):
                 df[c] = df[c].astype("int64")
             elif c == "is_reference":
                 df[c] = df[c].astype(bool)
@@ -369,6 +372,45 @@ class AuditResult:
     def section(self, name: str) -> Section | None:
         """The named section (``"training_data"``, ``"explanations"``, ...), or None when that module did not run."""
         return next((s for s in self.sections if s.name == name), None)
+
+    def _explained(self, table: str) -> "pd.DataFrame":
+        sec = self.section("explanations")
+        if sec is None or sec.table(table) is None:
+            from .modules.explanations import empty_frame
+
+            return empty_frame(table)
+        return sec.frame(table)
+
+    @property
+    def shap_importance(self) -> "pd.DataFrame":
+        """Mean |SHAP| per original feature, with a bootstrap interval and rank (empty without explain=True)."""
+        return self._explained("shap_importance")
+
+    @property
+    def shap_by_group(self) -> "pd.DataFrame":
+        """Mean signed and absolute SHAP per feature in every group (favourable-outcome orientation)."""
+        return self._explained("shap_by_group")
+
+    @property
+    def gap_attribution(self) -> "pd.DataFrame":
+        """Each group's gap in mean model output to its reference, per feature, with intervals (the features'
+        contributions add up to the ``(total gap)`` row); populations: all, favourable and unfavourable outcome."""
+        return self._explained("gap_attribution")
+
+    @property
+    def lime_cases(self) -> "pd.DataFrame":
+        """LIME explanations of chosen rows: one row per condition, with the case's stability across seeds."""
+        return self._explained("lime_cases")
+
+    @property
+    def proxies(self) -> "pd.DataFrame":
+        """Per protected attribute and feature: association, the feature's importance rank and a proxy flag."""
+        return self._explained("proxies")
+
+    @property
+    def proxy_auc(self) -> "pd.DataFrame":
+        """Per protected attribute: how well the model's features predict it (cross-validated ROC AUC)."""
+        return self._explained("proxy_auc")
 
     # views ---------------------------------------------------------------------------------
     @property

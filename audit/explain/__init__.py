@@ -1,0 +1,93 @@
+"""Explanations: SHAP in the user's own columns (globally, by group, as gap attribution), LIME cases, and a proxy
+scan. shap and lime are imported only when explanations run (``run_audit(..., explain=True)``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import ConfigError
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """Budgets of the explanation module (all validated; ``run_audit(explain={...})`` or ``[audit.explain]``).
+
+    Attributes:
+        rows: rows explained with SHAP, a seeded sample stratified by group (every group represented; groups of
+            up to ``small_group`` rows whole). Tree and linear models.
+        agnostic_rows: rows explained when the model needs shap's model-agnostic explainer (slow: each row
+            costs about 2 x features x background model calls).
+        background: background rows (linear models: their mean; model-agnostic: the masker's data).
+        small_group: finest groups with at most this many rows are explained whole.
+        lime_cases: LIME cases chosen automatically (borderline, false negative, false positive of the group with
+            the worst disparity); ``cases`` adds rows the user names (positions in the data).
+        lime_samples: perturbed samples per LIME explanation.
+        lime_seeds: each case is explained with this many seeds; ``stability`` is the overlap of their top features.
+        top_features: features shown per LIME case and counted as "important" by the proxy scan.
+        proxy: run the proxy scan; ``proxy_rows``: rows it uses (seeded sample).
+        progress: a progress bar on stderr (None: only when stderr is a terminal).
+    """
+
+    rows: int = 1000
+    agnostic_rows: int = 200
+    background: int = 100
+    small_group: int = 50
+    lime_cases: int = 3
+    lime_samples: int = 1000
+    lime_seeds: int = 3
+    cases: tuple[int, ...] = ()
+    top_features: int = 5
+    proxy: bool = True
+    proxy_rows: int = 5000
+    progress: bool | None = None
+
+    def __post_init__(self) -> None:
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        limits = {"rows": (10, 1_000_000), "agnostic_rows": (1, 100_000), "background": (1, 100_000),
+                  "small_group": (0, 1_000_000), "lime_cases": (0, 100), "lime_samples": (100, 1_000_000),
+                  "lime_seeds": (1, 20), "top_features": (1, 100), "proxy_rows": (100, 10_000_000)}
+        for name, (lo, hi) in limits.items():
+            v = getattr(self, name)
+            if not is_int(v) or not lo <= v <= hi:
+                raise ConfigError(f"explain option {name}={v!r} is invalid: give an integer from {lo:,} to {hi:,}.",
+                                  code="invalid_option")
+        if not isinstance(self.proxy, bool):
+            raise ConfigError(f"explain option proxy={self.proxy!r} is invalid: give True or False.",
+                              code="invalid_option")
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise ConfigError(f"explain option progress={self.progress!r} is invalid: give True, False or None.",
+                              code="invalid_option")
+        cases = self.cases
+        if isinstance(cases, list):
+            object.__setattr__(self, "cases", tuple(cases))
+        if not all(is_int(c) and c >= 0 for c in self.cases):
+            raise ConfigError(f"explain option cases={self.cases!r} is invalid: give row positions (integers >= 0).",
+                              code="invalid_option")
+
+    @classmethod
+    def build(cls, value: Any) -> "ExplainConfig | None":
+        """``explain=`` as given to run_audit: False/None (off), True (defaults), a dict of options, or a config."""
+        if value is None or value is False:
+            return None
+        if value is True:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            known = {f.name for f in dataclasses.fields(cls)}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise ConfigError(f"unknown explain option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}.",
+                                  code="unknown_option")
+            return cls(**value)
+        raise ConfigError(f"explain={value!r} is invalid: give True, False, or a dict of explain options.",
+                          code="invalid_option")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["cases"] = list(self.cases)
+        return d

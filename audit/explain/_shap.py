@@ -1,0 +1,264 @@
+"""SHAP values in the user's own columns.
+
+* Tree models (scikit-learn trees, forests, gradient boosting, HistGradientBoosting; lightgbm, xgboost): exact
+  TreeSHAP (shap's C++ code, or the library's own ``pred_contrib``) on the final estimator of a pipeline,
+  applied to the transformed rows.
+* Linear models (``coef_`` and ``intercept_``): the exact linear explanation, ``coef * (x - mean(background))``.
+* Anything else, plain functions included: shap's permutation explainer on the raw columns, strings coded as
+  integers for shap's masker (which cannot hold text, shap#3656) and decoded inside the function it calls.
+
+Values of columns that one original column expanded into (one-hot dummies) are summed row by row (exact, by
+additivity) before any magnitude is taken. The map from transformed to original columns is measured, not
+guessed: each original column is changed in turn and the transformed columns that move are its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+_TREE_SKLEARN = {"DecisionTreeClassifier", "ExtraTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier",
+                 "GradientBoostingClassifier", "HistGradientBoostingClassifier"}
+
+
+@dataclass(frozen=True)
+class ShapResult:
+    values: np.ndarray  # (n, F) signed contributions per original column (or transformed column when unmapped)
+    base: float  # expected output over the background
+    output: np.ndarray  # (n,) the explained output: base + values.sum(1)
+    features: tuple[str, ...]
+    mapped: bool  # values are per original column
+    explainer: str
+    space: str  # "log-odds margin", "probability", "decision score" or "prediction (0/1)"
+    note: str = ""
+
+
+def _dense(a: Any) -> np.ndarray:
+    if hasattr(a, "toarray"):
+        a = a.toarray()
+    return np.asarray(a, dtype=float)
+
+
+def _split(model: Any) -> tuple[Any, Any]:
+    """(preprocessing, final estimator) of a scikit-learn Pipeline, or (None, model)."""
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list) and len(steps) >= 2 and hasattr(model, "__getitem__"):
+        return model[:-1], model[-1]
+    return None, model
+
+
+def _kind(est: Any) -> str:
+    mod, name = type(est).__module__, type(est).__name__
+    if (mod.startswith("sklearn.") and name in _TREE_SKLEARN) or mod.split(".")[0] in ("lightgbm", "xgboost"):
+        return "tree"
+    coef = getattr(est, "coef_", None)
+    if coef is not None and hasattr(est, "intercept_") and np.ndim(coef) == 2 and np.shape(coef)[0] == 1:
+        return "linear"
+    return "agnostic"
+
+
+def _positive_index(est: Any, positive: Any) -> int | None:
+    classes = getattr(est, "classes_", None)
+    if classes is None:
+        return None
+    from .._validation import _py
+
+    hits = [i for i, c in enumerate(np.asarray(classes).tolist()) if _py(c) == positive]
+    return hits[0] if hits else None
+
+
+def _shift(s: pd.Series) -> pd.Series:
+    """Every value replaced by a different one (next distinct value for text, +1 sd for numbers)."""
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        x = s.astype(float)
+        sd = float(np.nanstd(x.to_numpy())) or 1.0
+        return x + sd
+    values = s.astype(object)
+    uniques = list(dict.fromkeys(v for v in values.tolist() if v is not None and v == v))
+    if len(uniques) < 2:
+        return values.map(lambda v: "__changed__")
+    nxt = {u: uniques[(i + 1) % len(uniques)] for i, u in enumerate(uniques)}
+    out = values.map(lambda v: nxt.get(v, uniques[0]) if (v is not None and v == v) else uniques[0])
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        out = pd.Categorical(out, categories=s.cat.categories)
+    return pd.Series(out, index=s.index)
+
+
+def column_map(pre: Any, X: pd.DataFrame) -> tuple[np.ndarray | None, list[str], str]:
+    """(F_t x F) 0/1 matrix of which original column each transformed column comes from, the transformed names,
+    and a note; None when some transformed column depends on several original columns."""
+    t0 = _dense(pre.transform(X))
+    try:
+        names = [str(n) for n in pre.get_feature_names_out()]
+    except Exception:  # noqa: BLE001 - not every transformer names its outputs
+        names = [f"x{j}" for j in range(t0.shape[1])]
+    dep = np.zeros((t0.shape[1], X.shape[1]), dtype=bool)
+    for c, col in enumerate(X.columns):
+        xp = X.copy()
+        xp[col] = _shift(X[col]).to_numpy() if not isinstance(X[col].dtype, pd.CategoricalDtype) else _shift(X[col])
+        tp = _dense(pre.transform(xp))
+        dep[:, c] = ~((tp == t0) | (np.isnan(tp) & np.isnan(t0))).all(axis=0)
+    none = np.flatnonzero(dep.sum(1) == 0)
+    for j in none:  # never moved in these rows (a category absent from them): fall back on the output's name
+        tail = names[j].split("__", 1)[-1]
+        cands = [c for c, col in enumerate(X.columns) if tail == str(col) or tail.startswith(f"{col}_")]
+        if len(cands) == 1:
+            dep[j, cands[0]] = True
+    if (dep.sum(1) > 1).any():
+        mixed = [names[j] for j in np.flatnonzero(dep.sum(1) > 1)][:3]
+        return None, names, (f"transformed columns such as {', '.join(mixed)} combine several original columns, so "
+                             "their values cannot be given per original column; transformed names are reported")
+    unmapped = [names[j] for j in np.flatnonzero(dep.sum(1) == 0)]
+    note = ""
+    if unmapped:
+        note = (f"{len(unmapped)} transformed column(s) never varied in the explained rows and could not be traced to "
+                f"an original column ({', '.join(unmapped[:3])}); their (constant) contributions are left out")
+    return dep.astype(float), names, note
+
+
+def _link_check(total: np.ndarray, candidates: dict[str, np.ndarray]) -> str | None:
+    for space, ref in candidates.items():
+        if ref is not None and np.allclose(total, ref, rtol=1e-6, atol=1e-6):
+            return space
+    return None
+
+
+def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray, pos: int | None) -> tuple[np.ndarray, float, str]:
+    """(values (n, Ft), base, space) for the positive class."""
+    n_classes = len(getattr(est, "classes_", [0, 1]))
+    if kind == "linear":
+        coef = np.asarray(est.coef_, dtype=float)[0]
+        mean = Xt_bg.mean(axis=0)
+        X = _dense(Xt)
+        values = (X - mean) * coef
+        base = float(np.asarray(est.intercept_, dtype=float).ravel()[0] + mean @ coef)
+        space = "log-odds margin" if hasattr(est, "predict_proba") else "decision score"
+        if pos == 0:  # the margin is that of classes_[1]
+            values, base = -values, -base
+        return values, base, space
+    import shap
+
+    explainer = shap.TreeExplainer(est)
+    raw = explainer.shap_values(Xt, check_additivity=False)
+    expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
+    if isinstance(raw, list):
+        raw = np.stack(raw, axis=-1)
+    raw = np.asarray(raw, dtype=float)
+    if raw.ndim == 3:  # one slice per class
+        k = pos if pos is not None else raw.shape[2] - 1
+        values, base, flipped = raw[:, :, k], float(expected[min(k, len(expected) - 1)]), False
+    else:
+        values, base, flipped = raw, float(expected[0]), pos == 0 and n_classes == 2
+    total = base + values.sum(1)
+    k = pos if pos is not None else 1
+    proba = None
+    margin = None
+    try:
+        proba = np.asarray(est.predict_proba(Xt), dtype=float)
+    except Exception:  # noqa: BLE001
+        pass
+    if proba is not None and proba.ndim == 2 and proba.shape[1] == 2:
+        with np.errstate(divide="ignore"):
+            margin = np.log(proba[:, 1]) - np.log(proba[:, 0])
+    if margin is None and hasattr(est, "decision_function"):
+        margin = np.asarray(est.decision_function(Xt), dtype=float).ravel()
+    cls1 = {"log-odds margin": margin, "probability": None if proba is None else proba[:, 1 if raw.ndim == 2 else k]}
+    space = _link_check(total, cls1) or "model output"
+    if flipped:  # 2-D output explains classes_[1]; the positive class is classes_[0]
+        if space == "probability":
+            values, base = -values, 1.0 - base
+        else:
+            values, base = -values, -base
+    return values, base, space
+
+
+def _codes(X: pd.DataFrame, others: list[pd.DataFrame]) -> tuple[Callable[[pd.DataFrame], np.ndarray],
+                                                                  Callable[[np.ndarray], pd.DataFrame]]:
+    """Encode a frame as floats for shap's masker (text as integer codes) and decode it back."""
+    cats: dict[str, list[Any]] = {}
+    for col in X.columns:
+        s = X[col]
+        if not (pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype)):
+            seen = pd.concat([s.astype(object)] + [o[col].astype(object) for o in others], ignore_index=True)
+            cats[col] = list(dict.fromkeys(seen.tolist()))
+    dtypes = X.dtypes
+
+    def encode(frame: pd.DataFrame) -> np.ndarray:
+        out = np.empty(frame.shape, dtype=float)
+        for j, col in enumerate(frame.columns):
+            if col in cats:
+                lookup = {v: i for i, v in enumerate(cats[col]) if v == v}
+                nan_code = next((i for i, v in enumerate(cats[col]) if v != v), -1)
+                out[:, j] = [lookup.get(v, nan_code) if v == v else nan_code for v in frame[col].astype(object)]
+            else:
+                out[:, j] = frame[col].to_numpy(dtype=float, na_value=np.nan)
+        return out
+
+    def decode(a: np.ndarray) -> pd.DataFrame:
+        data = {}
+        for j, col in enumerate(X.columns):
+            if col in cats:
+                values = [cats[col][int(round(v))] for v in a[:, j]]
+                data[col] = pd.Series(values, dtype=dtypes[col] if isinstance(dtypes[col], pd.CategoricalDtype)
+                                      else object)
+            else:
+                data[col] = pd.Series(a[:, j]).astype(dtypes[col], errors="ignore")
+        return pd.DataFrame(data)
+
+    return encode, decode
+
+
+def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
+                 predict: Callable[[pd.DataFrame], np.ndarray], space_hint: str, seed: int,
+                 progress: bool = False) -> ShapResult:
+    """SHAP values of ``X`` (the explained rows) against ``X_bg`` (background), per original column where possible.
+    ``predict`` maps a feature frame to the audited output (used by the model-agnostic path only)."""
+    pre, est = _split(model)
+    kind = _kind(est)
+    features = tuple(str(c) for c in X.columns)
+    if kind in ("tree", "linear"):
+        if pre is not None:
+            probe = pd.concat([X, X_bg], ignore_index=True)
+            if len(probe) > 600:  # the map needs variety, not volume: a seeded subset keeps it cheap
+                probe = probe.sample(600, random_state=seed % (2**32))
+            M, names, note = column_map(pre, probe)
+            Xt = pre.transform(X)
+            Xt = _dense(Xt) if hasattr(Xt, "toarray") else Xt
+            Xt_bg = _dense(pre.transform(X_bg))
+        else:
+            M, names, note = np.eye(X.shape[1]), list(features), ""
+            Xt, Xt_bg = X, (_dense(X_bg) if kind == "linear" else None)
+        pos = _positive_index(est, positive)
+        values, base, space = _tree_or_linear(kind, est, Xt, Xt_bg if Xt_bg is not None else _dense(X), pos)
+        label = ("TreeSHAP (exact, path-dependent), on the model's transformed columns" if kind == "tree"
+                 else "linear SHAP (exact: coef x (x - background mean))")
+        if M is None:
+            return ShapResult(values, base, base + values.sum(1), tuple(names), False, label, space, note)
+        mapped = values @ M
+        # transformed columns traced to no original column keep their share in a column of their own, so that
+        # base + sum(values) stays the model's output row by row
+        lost = values.sum(1) - mapped.sum(1)
+        if np.abs(lost).max(initial=0) > 1e-12:
+            mapped = np.c_[mapped, lost]
+            features = features + ("(untraced transformed columns)",)
+        return ShapResult(mapped, base, base + values.sum(1), features, True, label, space, note)
+    import shap
+
+    encode, decode = _codes(X, [X_bg])
+    bg = encode(X_bg)
+
+    def f(a: np.ndarray) -> np.ndarray:
+        return np.asarray(predict(decode(a)), dtype=float)
+
+    masker = shap.maskers.Independent(bg, max_samples=len(bg))
+    explainer = shap.explainers.Permutation(f, masker, seed=int(seed) % (2**32))
+    max_evals = max(2 * X.shape[1] + 1, 100)
+    out = explainer(encode(X), max_evals=max_evals, silent=not progress)
+    values = np.asarray(out.values, dtype=float)
+    base = float(np.atleast_1d(out.base_values)[0])
+    return ShapResult(values, base, base + values.sum(1), features, True,
+                      "permutation SHAP (model-agnostic, shap.explainers.Permutation) on the original columns",
+                      space_hint, "")

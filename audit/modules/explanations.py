@@ -1,0 +1,308 @@
+"""The explanation module: SHAP globally, by group and as gap attribution (which features drive each gap), LIME
+cases, and a proxy scan. Reads the audit context (rows, groups, predictions, seed) and returns one frozen section.
+
+Everything about groups is oriented like the disparities: contributions are to the model's output for the
+*favourable* outcome (negated when the positive label is unfavourable), so a negative gap means the group gets a
+lower favourable output than its reference, and the feature contributions of a gap add up to it exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._context import AuditContext
+from ..explain import ExplainConfig
+from ..results import Section, Table
+from ..stats.bootstrap import percentile_interval
+from ..stats.score_boot import identity_seed
+from ._groups import group_facts
+
+TABLES = {
+    "shap_importance": ("feature", "mean_abs_shap", "ci_low", "ci_high", "rank"),
+    "shap_by_group": ("attribute", "group", "feature", "mean_shap", "mean_abs_shap", "n"),
+    "gap_attribution": ("attribute", "group", "reference", "population", "feature", "contribution", "ci_low",
+                        "ci_high", "gap", "n_group", "n_reference"),
+    "lime_cases": ("case", "row", "group", "reason", "prediction", "feature", "condition", "weight", "stability"),
+    "proxies": ("attribute", "feature", "association", "measure", "importance_rank", "flag"),
+    "proxy_auc": ("attribute", "auc", "ci_low", "ci_high", "n", "reason"),
+}
+POPULATIONS = ("all", "favourable outcome", "unfavourable outcome")
+PROXY_ASSOCIATION = 0.3  # Cramér's V or eta at or above which a feature counts as associated with the attribute
+TOTAL = "(total gap)"
+
+
+def empty_frame(name: str) -> pd.DataFrame:
+    return Table(TABLES[name]).to_frame()
+
+
+def _stratified_sample(ctx: AuditContext, budget: int, small: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample rows (sorted positions) and their weights (group size / rows sampled from it): every finest group
+    represented, groups of up to ``small`` rows whole, the rest in proportion to size; seeded per group name."""
+    fin = ctx.finest
+    n = len(fin)
+    order = np.argsort(fin, kind="stable")
+    counts = np.bincount(fin, minlength=len(ctx.finest_names))
+    starts = np.r_[0, np.cumsum(counts)]
+    rows, weights = [], []
+    for f, names in enumerate(ctx.finest_names):
+        size = int(counts[f])
+        if size == 0:
+            continue
+        members = order[starts[f]:starts[f + 1]]
+        k = size if size <= small else min(size, max(small, int(round(budget * size / n))))
+        if k < size:
+            rng = np.random.default_rng(identity_seed(ctx.config.seed, 11, names))
+            members = np.sort(rng.choice(members, size=k, replace=False))
+        rows.append(members)
+        weights.append(np.full(k, size / k))
+    rows_a, w = np.concatenate(rows), np.concatenate(weights)
+    keep = np.argsort(rows_a, kind="stable")
+    return rows_a[keep], w[keep]
+
+
+def _boot_means(values: np.ndarray, w: np.ndarray, strata: np.ndarray, n_boot: int, rng: np.random.Generator
+                ) -> np.ndarray:
+    """Weighted means ``(B, k)`` of ``values`` ``(m, k)`` over resamples of its rows within each stratum."""
+    counts = np.zeros((n_boot, len(w)))
+    for s in np.unique(strata):
+        idx = np.flatnonzero(strata == s)
+        m = len(idx)
+        picks = rng.integers(0, m, size=(n_boot, m)) + (np.arange(n_boot) * m)[:, None]
+        counts[:, idx] = np.bincount(picks.ravel(), minlength=n_boot * m).reshape(n_boot, m)
+    cw = counts * w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (cw @ values) / cw.sum(1, keepdims=True)
+
+
+def _wmean(values: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return (w @ values) / w.sum()
+
+
+def _predictor(model: Any, ctx: AuditContext) -> tuple[Any, str]:
+    """The audited output as a function of a feature frame (positive-class probability, decision score or 0/1
+    prediction), and the name of that output."""
+    from .._model import _predict_fn
+
+    inputs = ctx.inputs
+    labels = [inputs.positive_label] + ([inputs.negative_label] if inputs.negative_label is not None else [])
+    _, fn, kind = _predict_fn(model, inputs.positive_label, labels, ctx.config.threshold)
+    kind = ctx.model.score_kind or kind
+
+    def predict(X: pd.DataFrame) -> np.ndarray:
+        preds, scores = fn(X)
+        return scores if scores is not None else preds.astype(float)
+
+    space = {"probability": "probability", "decision": "decision score"}.get(kind or "", "prediction (0/1)")
+    return predict, space
+
+
+def _worst_group(ctx: AuditContext) -> tuple[Any, int | None, str]:
+    """(partition, group index, text) of the group with the lowest favourable-rate ratio to its reference."""
+    best = (np.inf, None, None)
+    for part in ctx.partitions:
+        if len(part.members) != 1 or len(part.groups) < 2:
+            continue
+        facts = group_facts(ctx, part)
+        r = facts.reference
+        ref_rate = facts.favorable_rate[r]
+        for g in range(len(part.groups)):
+            if g == r or not facts.sufficient[g] or not ref_rate > 0:
+                continue
+            ratio = facts.favorable_rate[g] / ref_rate
+            if ratio < best[0]:
+                best = (ratio, part, g)
+    if best[1] is None:
+        return None, None, ""
+    part, g = best[1], best[2]
+    return part, g, f"{part.attribute} = {part.groups[g]} (favourable-rate ratio {best[0]:.2f} to its reference)"
+
+
+def _choose_cases(ctx: AuditContext, ecfg: ExplainConfig) -> list[tuple[int, str, str]]:
+    """(row position, group, reason) of the LIME cases: the user's rows, then borderline, false negative and false
+    positive rows of the group with the worst disparity (closest to the threshold where there are scores)."""
+    out: list[tuple[int, str, str]] = []
+    n = len(ctx.finest)
+    for row in ecfg.cases:
+        if row >= n:
+            from ..exceptions import ConfigError
+
+            raise ConfigError(f"explain option cases names row {row}, but the data has {n:,} rows (positions start "
+                              "at 0).", code="invalid_option")
+        out.append((row, "", "named by the user"))
+    part, g, why = _worst_group(ctx)
+    if part is None or ecfg.lime_cases == 0:
+        return out
+    members = np.flatnonzero(part.finest_map[ctx.finest] == g)
+    y = ctx.inputs.y[members]
+    p = ctx.model.predictions[members]
+    fav = (lambda a: a) if ctx.favorable else (lambda a: 1 - a)
+    scores = ctx.model.scores
+    dist = np.abs(scores[members] - ctx.config.threshold) if scores is not None and ctx.model.score_kind == \
+        "probability" else np.zeros(len(members))
+    rng = np.random.default_rng([ctx.config.seed, 0x11AE])
+    tie = rng.random(len(members))
+    picks = [("borderline: closest to the decision threshold", np.ones(len(members), dtype=bool)),
+             ("false negative: deserved the favourable outcome, did not receive it", (fav(y) == 1) & (fav(p) == 0)),
+             ("false positive: received the favourable outcome without deserving it", (fav(y) == 0) & (fav(p) == 1))]
+    group_name = part.groups[g]
+    for reason, mask in picks[:ecfg.lime_cases]:
+        cand = np.flatnonzero(mask)
+        if len(cand) == 0:
+            continue
+        best = cand[np.lexsort((tie[cand], dist[cand]))[0]]
+        out.append((int(members[best]), f"{part.attribute} = {group_name}", f"{reason}; group: {why}"))
+    return out
+
+
+def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
+    timings: dict[str, float] = {}
+    info: dict[str, Any] = {"options": ecfg.to_dict(), "seed": ctx.config.seed}
+    tables: dict[str, list[dict[str, Any]]] = {k: [] for k in TABLES}
+    notes: list[str] = []
+    data = ctx.inputs.data
+    features = [f for f in ctx.inputs.features if f != ctx.inputs.label]
+    X_all = data[features]
+    sign = 1.0 if ctx.favorable else -1.0
+    n_boot = min(ctx.config.n_bootstrap, 1000)
+    importance_rank: dict[str, int] = {}
+
+    if model is None:
+        notes.append("SHAP and LIME need the model: this audit has precomputed predictions only (model=None)")
+    elif not features:
+        notes.append("SHAP and LIME need model features: none were given")
+    else:
+        from ..explain._shap import _kind, _split, explain_rows
+
+        t = time.perf_counter()
+        kind = _kind(_split(model)[1])
+        budget = ecfg.rows if kind != "agnostic" else ecfg.agnostic_rows
+        rows, w = _stratified_sample(ctx, budget, min(ecfg.small_group, budget))
+        rng = np.random.default_rng([ctx.config.seed, 0xB6])
+        bg_rows = np.sort(rng.choice(len(data), size=min(ecfg.background, len(data)), replace=False))
+        predict, space_hint = _predictor(model, ctx)
+        res = explain_rows(model, X_all.iloc[rows], X_all.iloc[bg_rows], ctx.inputs.positive_label, predict,
+                           space_hint, ctx.config.seed, progress=bool(ecfg.progress))
+        timings["shap"] = time.perf_counter() - t
+        info.update({"explainer": res.explainer, "output_space": res.space, "rows_explained": int(len(rows)),
+                     "background_size": int(len(bg_rows)), "mapped_to_original_columns": res.mapped,
+                     "base_value": res.base, "sample": "stratified by every combination of protected groups (groups "
+                     f"of up to {min(ecfg.small_group, budget)} rows whole), weighted back to the data"})
+        if res.note:
+            notes.append(res.note)
+        t = time.perf_counter()
+        feats = list(res.features)
+        strata = ctx.finest[rows]
+        absv = np.abs(res.values)
+        imp = _wmean(absv, w)
+        low = high = np.full(len(feats), np.nan)
+        if n_boot:
+            low, high, _ = percentile_interval(_boot_means(absv, w, strata, n_boot, rng), ctx.config.confidence)
+        order = np.argsort(-imp, kind="stable")
+        for rank, j in enumerate(order, 1):
+            importance_rank[feats[j]] = rank
+            tables["shap_importance"].append({"feature": feats[j], "mean_abs_shap": imp[j], "ci_low": low[j],
+                                              "ci_high": high[j], "rank": rank})
+        fav_values = sign * res.values
+        fav_output = sign * res.output
+        y_fav = ctx.inputs.y[rows] if ctx.favorable else 1 - ctx.inputs.y[rows]
+        pops = {"all": np.ones(len(rows), dtype=bool), "favourable outcome": y_fav == 1,
+                "unfavourable outcome": y_fav == 0}
+        for part in ctx.partitions:
+            gcode = part.finest_map[strata]
+            if part.members:
+                ref = group_facts(ctx, part).reference
+            for gi, gname in enumerate(part.groups):
+                in_g = gcode == gi
+                if not in_g.any():
+                    continue
+                mean_v = _wmean(fav_values[in_g], w[in_g])
+                mean_a = _wmean(absv[in_g], w[in_g])
+                for j, f in enumerate(feats):
+                    tables["shap_by_group"].append({"attribute": part.attribute, "group": gname, "feature": f,
+                                                    "mean_shap": mean_v[j], "mean_abs_shap": mean_a[j],
+                                                    "n": int(in_g.sum())})
+                if not part.members or gi == ref or len(part.groups) < 2:
+                    continue
+                for pop, pmask in pops.items():
+                    a, b = in_g & pmask, (gcode == ref) & pmask
+                    if not a.any() or not b.any():
+                        continue
+                    contrib = _wmean(fav_values[a], w[a]) - _wmean(fav_values[b], w[b])
+                    gap = float(_wmean(fav_output[a][:, None], w[a])[0] - _wmean(fav_output[b][:, None], w[b])[0])
+                    if abs(contrib.sum() - gap) > 1e-6 * max(1.0, abs(gap)):
+                        raise RuntimeError(f"gap attribution does not add up for {part.attribute} {gname}: "
+                                           f"{contrib.sum()} vs {gap}")
+                    lo = hi = np.full(len(feats) + 1, np.nan)
+                    if n_boot:
+                        va = np.c_[fav_values[a], fav_output[a]]
+                        vb = np.c_[fav_values[b], fav_output[b]]
+                        reps = (_boot_means(va, w[a], strata[a], n_boot, rng)
+                                - _boot_means(vb, w[b], strata[b], n_boot, rng))
+                        lo, hi, _ = percentile_interval(reps, ctx.config.confidence)
+                    base = {"attribute": part.attribute, "group": gname, "reference": part.groups[ref],
+                            "population": pop, "gap": gap, "n_group": int(a.sum()), "n_reference": int(b.sum())}
+                    tables["gap_attribution"].append({**base, "feature": TOTAL, "contribution": gap,
+                                                      "ci_low": lo[-1], "ci_high": hi[-1]})
+                    for j in np.argsort(-np.abs(contrib), kind="stable"):
+                        tables["gap_attribution"].append({**base, "feature": feats[j], "contribution": contrib[j],
+                                                          "ci_low": lo[j], "ci_high": hi[j]})
+        timings["shap_summaries"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        cases = _choose_cases(ctx, ecfg)
+        if cases:
+            from ..explain._lime import explain_cases
+
+            X_train = X_all.iloc[rows]
+            explained = explain_cases(X_train, X_all.iloc[[c[0] for c in cases]], [c[0] for c in cases], predict,
+                                      ctx.config.seed, samples=ecfg.lime_samples, repeats=ecfg.lime_seeds,
+                                      top=ecfg.top_features)
+            for k, ((row, group, reason), case) in enumerate(zip(cases, explained), 1):
+                for feature, condition, weight in case.conditions:
+                    tables["lime_cases"].append({"case": k, "row": row, "group": group, "reason": reason,
+                                                 "prediction": case.prediction, "feature": feature,
+                                                 "condition": condition, "weight": weight,
+                                                 "stability": case.stability})
+            info["lime"] = {"output": f"probability of {ctx.inputs.positive_label!s}" if space_hint == "probability"
+                            else space_hint, "samples": ecfg.lime_samples, "seeds_per_case": ecfg.lime_seeds,
+                            "stability": "mean pairwise Jaccard overlap of the top features across the seeds"}
+        timings["lime"] = time.perf_counter() - t
+
+    if ecfg.proxy:
+        t = time.perf_counter()
+        _proxy_scan(ctx, ecfg, X_all, importance_rank, tables)
+        timings["proxy"] = time.perf_counter() - t
+    info["notes"] = notes
+    info["timings"] = {k: round(v, 4) for k, v in timings.items()}
+    return Section("explanations", tuple((k, Table.from_records(TABLES[k], v)) for k, v in tables.items()),
+                   tuple(info.items()))
+
+
+def _proxy_scan(ctx: AuditContext, ecfg: ExplainConfig, X_all: pd.DataFrame, importance_rank: dict[str, int],
+                tables: dict[str, list[dict[str, Any]]]) -> None:
+    from ..explain._proxy import association, proxy_auc
+
+    protected = {a.name for a in ctx.inputs.attributes}
+    cols = [c for c in X_all.columns if c not in protected]
+    n = len(X_all)
+    rng = np.random.default_rng([ctx.config.seed, 0x9F0])
+    rows = np.sort(rng.choice(n, size=min(n, ecfg.proxy_rows), replace=False))
+    X = X_all.iloc[rows][cols]
+    for a in ctx.inputs.attributes:
+        g = np.asarray(a.groups, dtype=object)[a.codes[rows]]
+        res = proxy_auc(X, g, ctx.config.seed, confidence=ctx.config.confidence)
+        tables["proxy_auc"].append({"attribute": a.name, "auc": res.auc, "ci_low": res.ci_low, "ci_high": res.ci_high,
+                                    "n": res.n, "reason": res.reason})
+        for col in cols:
+            value, measure = association(X[col], g)
+            rank = importance_rank.get(str(col))
+            strong = value >= PROXY_ASSOCIATION
+            important = rank is not None and rank <= ecfg.top_features
+            flag = ("proxy: associated with the attribute and among the model's top features" if strong and important
+                    else "associated with the attribute" if strong else "")
+            tables["proxies"].append({"attribute": a.name, "feature": str(col), "association": value,
+                                      "measure": measure, "importance_rank": rank, "flag": flag})

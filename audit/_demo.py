@@ -29,7 +29,7 @@ def adult_model(train: Any = None, seed: int = 0) -> Any:
     return model.fit(train[ADULT_FEATURES], train["income"])
 
 
-def run_demo(seed: int = 0, n_bootstrap: int = 1000) -> Any:
+def run_demo(seed: int = 0, n_bootstrap: int = 1000, explain: bool = True) -> Any:
     from ._engine import run_audit
     from .datasets import load_adult
 
@@ -37,4 +37,4 @@ def run_demo(seed: int = 0, n_bootstrap: int = 1000) -> Any:
     model = adult_model(train, seed=seed)
     test = load_adult("test")
     return run_audit(model, test, label="income", positive_label=">50K", protected=["sex", "race"],
-                     seed=seed, n_bootstrap=n_bootstrap, train_data=train)
+                     seed=seed, n_bootstrap=n_bootstrap, train_data=train, explain=explain)

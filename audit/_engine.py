@@ -222,8 +222,8 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         t = time.perf_counter()
         try:
             sections.append(explanations.run(ctx, model, explain_cfg))
-        except (Exception, SystemExit) as exc:  # shap or lime failing on an unusual model: recorded, audit completes
-            if strict or isinstance(exc, AuditError):
+        except (Exception, SystemExit) as exc:  # shap, lime or the model failing on explainers' calls: recorded
+            if strict or isinstance(exc, ConfigError):
                 raise
             errors.append(ModuleError("explanations", type(exc).__name__, " ".join(str(exc).split())[:500]))
         timings["explanations"] = time.perf_counter() - t

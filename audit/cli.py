@@ -129,7 +129,7 @@ _CONFIG_TYPES: dict[str, str] = {
     "predictions": _STR, "scores": _STR, "reference": "a table of attribute = group", "threshold": _NUM,
     "seed": _INT, "n_bootstrap": _INT, "confidence": _NUM, "options": "a table of audit options", "json": _STR,
     "html": _STR, "junit": _STR, "markdown": _STR, "policy": _STR, "baseline": _STR, "trust_model": _BOOL,
-    "intersections": _BOOL,
+    "intersections": _BOOL, "explain": "true, false or a table of explain options",
 }
 
 
@@ -149,6 +149,8 @@ def _type_ok(kind: str, v: Any) -> bool:
                                                     and all(isinstance(x, str) for x in v))
     if kind.startswith("a list of"):
         return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    if kind.startswith("true, false or a table"):
+        return isinstance(v, (bool, dict))
     if kind.startswith("a table of attribute"):
         return isinstance(v, dict) and all(isinstance(x, (str, int, float, bool)) for x in v.values())
     return isinstance(v, dict)
@@ -207,6 +209,13 @@ def _read_config(path: Path | None) -> dict[str, Any]:
             AuditConfig.from_dict(dict(section["options"]))
         except ConfigError as exc:
             raise ConfigError(f"{path}, [audit.options]: {exc}", code=exc.code) from None
+    if "explain" in section:
+        from .explain import ExplainConfig
+
+        try:
+            ExplainConfig.build(section["explain"])
+        except (ConfigError, TypeError) as exc:
+            raise ConfigError(f"{path}{_config_line(text, 'explain')}: explain: {exc}", code="config_type") from None
     base = path.parent
     for key in ("model", "data", "train_data", "policy", "baseline", "json", "html", "junit", "markdown"):
         if isinstance(section.get(key), str) and section[key] != "-" and not Path(section[key]).is_absolute():
@@ -243,12 +252,17 @@ def _split(values: Sequence[str]) -> list[str]:
 @click.option("--n-bootstrap", type=int, help="Bootstrap resamples (default 1000; 0: no intervals).")
 @click.option("--confidence", type=float, help="Confidence level (default 0.95).")
 @click.option("--no-intersections", is_flag=True, default=None, help="Do not audit intersections of attributes.")
+@click.option("--explain/--no-explain", default=None,
+              help="Add explanations: SHAP importance, by group and gap attribution, LIME cases, proxy scan.")
+@click.option("--explain-rows", type=int, help="Rows explained with SHAP (default 1000).")
+@click.option("--lime-cases", type=int, help="LIME cases chosen automatically (default 3).")
 @_out_options
 def run(config_path: Path | None, model_path: str | None, trust_model: bool | None, data_path: str | None,
         train_path: str | None, label: str | None, positive_label: str | None, favorable: bool | None, protected: tuple[str, ...],
         features: tuple[str, ...], pred_col: str | None, score_col: str | None, reference: tuple[str, ...],
         threshold: float | None, seed: int | None, n_bootstrap: int | None, confidence: float | None,
-        no_intersections: bool | None, json_out: str | None, html_out: Path | None, junit_out: Path | None,
+        no_intersections: bool | None, explain: bool | None, explain_rows: int | None, lime_cases: int | None,
+        json_out: str | None, html_out: Path | None, junit_out: Path | None,
         markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool) -> None:
     """Audit a model (or precomputed predictions) on a data file."""
     cfg = _read_config(config_path)
@@ -314,14 +328,20 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
     feats = _split(features) if features else cfg.get("features")
     train_path = pick(train_path, "train_data")
     train = load_data(train_path, "training data") if train_path else None
-    _progress(f"auditing {len(data):,} rows ...")
+    explain_opts: Any = cfg.get("explain", False)
+    if explain is not None:
+        explain_opts = explain and (explain_opts if isinstance(explain_opts, dict) else True)
+    if explain_rows is not None or lime_cases is not None:
+        explain_opts = dict(explain_opts) if isinstance(explain_opts, dict) else {}
+        explain_opts.update({k: v for k, v in (("rows", explain_rows), ("lime_cases", lime_cases)) if v is not None})
+    _progress(f"auditing {len(data):,} rows" + (" with explanations" if explain_opts else "") + " ...")
     result = run_audit(
         model, data, label=label, positive_label=pos, favorable=pick(favorable, "favorable", True),
         protected=protected_list, reference=refs or None, features=feats,
         predictions=pred_col, scores=score_col,
         threshold=pick(threshold, "threshold", 0.5), seed=pick(seed, "seed", 0),
         n_bootstrap=pick(n_bootstrap, "n_bootstrap", 1000), confidence=pick(confidence, "confidence", 0.95),
-        train_data=train, **options)
+        train_data=train, explain=explain_opts, **options)
     _emit(result, json_out=json_out, html_out=Path(html_out) if html_out else None,
           junit_out=Path(junit_out) if junit_out else None, markdown_out=markdown_out,
           policy=Path(policy) if policy else None, baseline=Path(baseline) if baseline else None,
@@ -381,6 +401,10 @@ html = "audit-report.html"
 junit = "audit-junit.xml"
 markdown = "audit-summary.md"
 
+[audit.explain]                   # explanations (or: explain = true); delete the table to skip them
+rows = 1000                       # rows explained with SHAP
+lime_cases = 3
+
 [audit.options]                   # any other audit option
 min_group_size = 30
 correction = "holm"               # holm | bonferroni | fdr_bh | none
@@ -410,12 +434,13 @@ def init(directory: Path, force: bool) -> None:
               show_default=True, help="Folder for the outputs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random step.")
 @click.option("--n-bootstrap", type=int, default=1000, show_default=True, help="Bootstrap resamples for intervals.")
-def demo(out_dir: Path, seed: int, n_bootstrap: int) -> None:
+@click.option("--explain/--no-explain", default=True, show_default=True, help="Include the explanations.")
+def demo(out_dir: Path, seed: int, n_bootstrap: int, explain: bool) -> None:
     """Train a model on the bundled Adult data, audit it, print a summary and write the report and JSON."""
     from ._demo import run_demo
 
     _progress("training a logistic-regression pipeline on Adult (train split, 32,561 rows) ...")
-    result = run_demo(seed=seed, n_bootstrap=n_bootstrap)
+    result = run_demo(seed=seed, n_bootstrap=n_bootstrap, explain=explain)
     out_dir.mkdir(parents=True, exist_ok=True)
     _emit(result, json_out=str(out_dir / "adult-audit.json"), html_out=out_dir / "adult-audit.html", junit_out=None,
           markdown_out=None, policy=None, baseline=None, allow_different_data=False)

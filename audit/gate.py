@@ -47,6 +47,8 @@ HIGHER_IS_BETTER = ("accuracy", "balanced_accuracy", "precision", "recall", "spe
 LOWER_IS_BETTER = ("fpr", "fnr", "brier", "log_loss", "ece")
 PERFORMANCE_METRICS = HIGHER_IS_BETTER + LOWER_IS_BETTER + ("selection_rate", "base_rate", "mean_score",
                                                             "calibration_in_the_large")
+#: metrics read from the explanation section (run_audit(..., explain=True))
+EXPLANATION_METRICS = ("proxy_auc",)
 RULE_KEYS = {"name", "metric", "min", "max", "max_abs", "mode", "attributes", "intersections", "scope",
              "max_worsening", "on_inconclusive", "on_insufficient"}
 TOP_KEYS = {"version", "defaults", "rules"}
@@ -145,9 +147,10 @@ class Policy:
             if not isinstance(metric, str):
                 raise ConfigError(f"{where(i, 'metric')}: the rule needs metric = \"...\" (one of the disparity or "
                                   "performance metrics).", code="policy_value")
-            if metric not in DISPARITY_METRICS and metric not in PERFORMANCE_METRICS:
-                raise ConfigError(f"{where(i, 'metric')}: unknown metric {metric!r}"
-                                  f"{_hint(metric, DISPARITY_METRICS + PERFORMANCE_METRICS)}.", code="policy_value")
+            known_metrics = DISPARITY_METRICS + PERFORMANCE_METRICS + EXPLANATION_METRICS
+            if metric not in known_metrics:
+                raise ConfigError(f"{where(i, 'metric')}: unknown metric {metric!r}{_hint(metric, known_metrics)}.",
+                                  code="policy_value")
             for key in ("min", "max", "max_abs", "max_worsening"):
                 v = merged.get(key)
                 if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
@@ -387,6 +390,12 @@ def _rows(result: "AuditResult", rule: Rule) -> list[dict[str, Any]]:
             return rule.intersections and set(members) <= wanted
         return attribute in wanted
 
+    if rule.metric == "proxy_auc":
+        sec = result.section("explanations")
+        table = sec.table("proxy_auc") if sec is not None else None
+        return [{"attribute": r["attribute"], "group": "(from the other features)", "value": r["auc"],
+                 "ci_low": r["ci_low"], "ci_high": r["ci_high"], "status": "ok" if r["auc"] is not None else "undefined",
+                 "reason": r["reason"]} for r in (table.records() if table is not None else []) if attr_ok(r["attribute"])]
     if rule.is_disparity:
         comparison = "max_gap" if rule.scope == "max_gap" else "vs_reference"
         return [r for r in result.disparities_table.records()
@@ -411,6 +420,8 @@ def _nothing_matched(result: "AuditResult", rule: Rule) -> str:
     """Why no row of the result matches ``rule`` (the rule then blocks: it could judge nothing)."""
     wanted = rule.attributes or result.protected
     one_group = [a for a in wanted if sum(1 for g in result.groups_table.records() if g["attribute"] == a) < 2]
+    if rule.metric == "proxy_auc" and result.section("explanations") is None:
+        return "proxy_auc needs the proxy scan: audit with explain=True (audit run --explain)"
     if rule.is_disparity and one_group:
         return (f"no rows to judge: attribute(s) {', '.join(map(repr, one_group))} have a single group in this "
                 "data, so there is nothing to compare")

@@ -101,7 +101,8 @@ class Section:
 
     def __post_init__(self) -> None:  # one order (by name), so a section equals itself read back from any JSON
         object.__setattr__(self, "tables", tuple(sorted(self.tables, key=lambda kv: kv[0])))
-        object.__setattr__(self, "info", tuple(sorted(self.info, key=lambda kv: kv[0])))
+        object.__setattr__(self, "info", tuple(sorted(((k, _freeze(_thaw(v))) for k, v in self.info),
+                                                      key=lambda kv: kv[0])))
 
     def table(self, key: str) -> Table | None:
         return dict(self.tables).get(key)

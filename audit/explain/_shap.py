@@ -126,7 +126,8 @@ def _link_check(total: np.ndarray, candidates: dict[str, np.ndarray]) -> str | N
     return None
 
 
-def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray, pos: int | None) -> tuple[np.ndarray, float, str]:
+def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos: int | None
+                    ) -> tuple[np.ndarray, float, str]:
     """(values (n, Ft), base, space) for the positive class."""
     n_classes = len(getattr(est, "classes_", [0, 1]))
     if kind == "linear":
@@ -230,9 +231,9 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
             Xt_bg = _dense(pre.transform(X_bg))
         else:
             M, names, note = np.eye(X.shape[1]), list(features), ""
-            Xt, Xt_bg = X, (_dense(X_bg) if kind == "linear" else None)
+            Xt, Xt_bg = X, (_dense(X_bg) if kind == "linear" else None)  # trees take the frame (categoricals) as is
         pos = _positive_index(est, positive)
-        values, base, space = _tree_or_linear(kind, est, Xt, Xt_bg if Xt_bg is not None else _dense(X), pos)
+        values, base, space = _tree_or_linear(kind, est, Xt, Xt_bg, pos)
         label = ("TreeSHAP (exact, path-dependent), on the model's transformed columns" if kind == "tree"
                  else "linear SHAP (exact: coef x (x - background mean))")
         if M is None:

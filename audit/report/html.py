@@ -205,6 +205,11 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         findings.append(_plain_finding(d, result, cfg.confidence))
         if len(findings) == 3:
             break
+    from .explain_view import top_driver
+
+    driver = top_driver(result)
+    if driver:
+        findings.append([(driver, True)])
     insufficient = [g for g in groups if g["status"] != "ok" and g["attribute"] != "(overall)"]
     four_fifths = [d for d in vs_ref if d["metric"] == "demographic_parity_ratio" and d["flag"]]
 

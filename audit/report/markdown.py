@@ -70,6 +70,22 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
             out.append(f"\n{len(sig) - max_rows} more in the JSON result.")
     else:
         out.append("None at the configured significance level.")
+    sec = result.section("explanations")
+    if sec is not None:
+        from .explain_view import top_driver
+
+        out.append("\n### Explanations")
+        imp = sec.table("shap_importance").records() if sec.table("shap_importance") else []
+        if imp:
+            out.append("Most important features (mean \\|SHAP\\|): "
+                       + ", ".join(f"{md(r['feature'])} {fmt(r['mean_abs_shap'])}" for r in imp[:5]) + ".")
+        driver = top_driver(result)
+        if driver:
+            out.append(f"\n{md(driver)}")
+        for r in (sec.table("proxy_auc").records() if sec.table("proxy_auc") else []):
+            if r["auc"] is not None:
+                out.append(f"\nProxy scan: the other features predict {md(r['attribute'])} with AUC {fmt(r['auc'])}"
+                           + (f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]." if r["ci_low"] is not None else "."))
     below = [r for r in result.disparities_table.records()
              if r["comparison"] == "vs_reference" and r["metric"] == "demographic_parity_ratio" and r["flag"]]
     if below:

@@ -92,6 +92,22 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
                      f"{interval(r)} {fmt_p(r['p_value'])}{flag}")
     if len(sig) > max_rows:
         lines.append(f"  ... {len(sig) - max_rows} more (see the JSON result)")
+    sec = result.section("explanations")
+    if sec is not None and sec.table("shap_importance") is not None and len(sec.table("shap_importance")):
+        top = sec.table("shap_importance").records()[:5]
+        lines.append("")
+        lines.append("Explanations: most important features (mean |SHAP|, " + str(sec.get("output_space")) + "): "
+                     + ", ".join(f"{r['feature']} {fmt(r['mean_abs_shap'])}" for r in top))
+        from .explain_view import top_driver
+
+        driver = top_driver(result)
+        if driver:
+            lines.append(f"  {driver}")
+    if sec is not None and sec.table("proxy_auc") is not None:
+        for r in sec.table("proxy_auc").records():
+            if r["auc"] is not None:
+                lines.append(f"  proxy scan: the other features predict {r['attribute']} with AUC {fmt(r['auc'])}"
+                             f"{interval(r)}")
     for w in result.warnings:
         lines.append(f"warning: {w}")
     for e in result.errors:

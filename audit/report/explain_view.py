@@ -1,0 +1,126 @@
+"""The report's view of the explanation section: formatting and chart geometry only (no computation)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .text import fmt
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..results import AuditResult, Section
+
+TOTAL = "(total gap)"
+
+
+def _ci(r: dict[str, Any]) -> str:
+    return "" if r.get("ci_low") is None else f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
+
+
+def output_name(sec: "Section", result: "AuditResult") -> str:
+    space = sec.get("output_space", "model output")
+    return {"log-odds margin": "log-odds of the favourable outcome",
+            "probability": "predicted probability of the favourable outcome",
+            "decision score": "decision score of the favourable outcome"}.get(space, f"{space} (favourable outcome)")
+
+
+def gap_sentence(rows: list[dict[str, Any]], out: str, top: int = 4) -> str:
+    """"The gap of -0.18 [..] in mean <output> between A and B: f1 -0.09 [..], ..., other features +0.01."""
+    total = next(r for r in rows if r["feature"] == TOTAL)
+    parts = [r for r in rows if r["feature"] != TOTAL]
+    shown = parts[:top]
+    rest = sum(r["contribution"] for r in parts[top:])
+    text = (f"The gap of {fmt(total['contribution'])}{_ci(total)} in mean {out} between {total['group']} and "
+            f"{total['reference']}: " + ", ".join(f"{r['feature']} {fmt(r['contribution'])}{_ci(r)}" for r in shown))
+    if parts[top:]:
+        text += f", other features {fmt(rest)}"
+    return text + "."
+
+
+def top_driver(result: "AuditResult") -> str | None:
+    """The top driver of the largest significant demographic-parity gap (for the summary), or None."""
+    sec = result.section("explanations")
+    if sec is None or sec.table("gap_attribution") is None:
+        return None
+    sig = [d for d in result.significant() if d["metric"] == "demographic_parity_difference"
+           and d["attribute"] in result.protected]
+    if not sig:
+        return None
+    d = max(sig, key=lambda r: abs(r["value"]))
+    rows = [r for r in sec.table("gap_attribution").records() if r["attribute"] == d["attribute"]
+            and r["group"] == d["group"] and r["population"] == "all"]
+    drivers = [r for r in rows if r["feature"] != TOTAL]
+    total = next((r for r in rows if r["feature"] == TOTAL), None)
+    if not drivers or total is None:
+        return None
+    r = drivers[0]
+    return (f"Top driver of the largest significant gap ({d['group']} vs {d['reference']}): {r['feature']}, "
+            f"{fmt(r['contribution'])}{_ci(r)} of a {fmt(total['contribution'])} gap in mean "
+            f"{output_name(sec, result)}.")
+
+
+def blocks(sec: "Section", result: "AuditResult") -> list[dict[str, Any]]:
+    from .html import _chart
+
+    out: list[dict[str, Any]] = []
+    conf = f"{100 * result.config.confidence:g}%"
+    notes = list(sec.get("notes", ()) or ())
+    if sec.get("explainer"):
+        text = (f"{sec.get('explainer')}; output explained: {sec.get('output_space')}; {sec.get('rows_explained'):,} "
+                f"rows explained ({sec.get('sample')}); background {sec.get('background_size'):,} rows; seed "
+                f"{sec.get('seed')}. Values are per original column (one-hot columns summed row by row before any "
+                "magnitude is taken)." if sec.get("mapped_to_original_columns") else
+                f"{sec.get('explainer')}; output explained: {sec.get('output_space')}; values are per transformed "
+                "column (the map to original columns is unknown).")
+        out.append({"title": "What was explained", "text": " ".join([text] + notes), "columns": [], "rows": []})
+    elif notes:
+        out.append({"title": "What was explained", "text": " ".join(notes), "columns": [], "rows": []})
+    imp = sec.table("shap_importance").records() if sec.table("shap_importance") else []
+    if imp:
+        out.append({"title": "Most important features (mean |SHAP|)",
+                    "text": f"Mean absolute contribution to the model output per feature, with {conf} intervals "
+                            "from a bootstrap of the explained rows stratified by group.",
+                    "columns": ["Rank", "Feature", "Mean |SHAP|", f"{conf} interval"],
+                    "rows": [[r["rank"], r["feature"], r["mean_abs_shap"], _ci(r).strip()] for r in imp[:15]]})
+    gaps = sec.table("gap_attribution").records() if sec.table("gap_attribution") else []
+    if gaps:
+        out_name = output_name(sec, result)
+        protected = set(result.protected)
+        keys = list(dict.fromkeys((r["attribute"], r["group"]) for r in gaps
+                                  if r["population"] == "all" and r["attribute"] in protected))
+        for attr, group in keys:
+            rows = [r for r in gaps if r["attribute"] == attr and r["group"] == group and r["population"] == "all"]
+            chart_rows = [{"label": r["feature"], "value": r["contribution"], "ci_low": r["ci_low"],
+                           "ci_high": r["ci_high"]} for r in rows[:9]]
+            chart = _chart(f"Gap in mean {out_name}: {group} vs {rows[0]['reference']}", chart_rows, 0.0, "no gap",
+                           f"Dot-and-whisker chart of each feature's contribution to the gap in mean {out_name} "
+                           f"between {group} and {rows[0]['reference']}, with {conf} intervals; the first row is the "
+                           "whole gap.")
+            out.append({"title": f"What drives the gap: {attr} = {group}", "text": gap_sentence(rows, out_name),
+                        "chart": chart, "columns": [], "rows": []})
+        out.append({"title": "Reading the gap attribution",
+                    "text": f"This decomposes the gap in mean model output ({out_name}), not the gap in the "
+                            "thresholded rate, and ratios cannot be decomposed. Each feature's contribution is the "
+                            "difference of the two groups' mean SHAP values; with the model's base value they add "
+                            "up to the gap exactly. result.gap_attribution also holds intersections and the rows "
+                            "whose true outcome is favourable (the equal-opportunity view) or unfavourable.",
+                    "columns": [], "rows": []})
+    cases = sec.table("lime_cases").records() if sec.table("lime_cases") else []
+    for k in dict.fromkeys(r["case"] for r in cases):
+        rows = [r for r in cases if r["case"] == k]
+        r0 = rows[0]
+        out.append({"title": f"LIME case {k}: row {r0['row']}",
+                    "text": f"{r0['reason']}. Predicted {fmt(r0['prediction'])}; stability across seeds "
+                            f"{fmt(r0['stability'], 2)} (1 = the same top features every time).",
+                    "columns": ["Condition", "Weight"], "rows": [[r["condition"], r["weight"]] for r in rows]})
+    aucs = sec.table("proxy_auc").records() if sec.table("proxy_auc") else []
+    if aucs:
+        flagged = [r for r in sec.table("proxies").records() if r["flag"]]
+        out.append({"title": "Proxy scan",
+                    "text": "How well the model's other features predict each protected attribute (cross-validated "
+                            "ROC AUC: 0.5 = no trace of it, 1 = fully recoverable even if the model never sees it), "
+                            "and features associated with it (Cramér's V or correlation ratio of 0.3 or more).",
+                    "columns": ["Attribute", "AUC", f"{conf} interval", "Associated features (importance rank)"],
+                    "rows": [[r["attribute"], r["auc"], _ci(r).strip() or r["reason"],
+                              ", ".join(f"{p['feature']} ({p['importance_rank'] or '-'})" for p in flagged
+                                        if p["attribute"] == r["attribute"]) or "none"] for r in aucs]})
+    return out

@@ -65,12 +65,16 @@ def explain_cases(X_train: pd.DataFrame, rows: pd.DataFrame, row_ids: list[int],
 
     out = []
     encoded_rows = encode(rows)
+    # one explainer; its RandomState (shared by lime's sampler, discretizer and regression) is re-seeded in place
+    # before every explanation, so each depends on (seed, row, repeat) only, never on the calls before it
+    state = np.random.RandomState(0)
+    explainer = LimeTabularExplainer(train, mode="classification", feature_names=features,
+                                     categorical_features=categorical, categorical_names=names,
+                                     discretize_continuous=True, random_state=state)
     for i, row_id in enumerate(row_ids):
         runs = []
         for k in range(repeats):
-            explainer = LimeTabularExplainer(train, mode="classification", feature_names=features,
-                                             categorical_features=categorical, categorical_names=names,
-                                             discretize_continuous=True, random_state=_seed(seed, row_id, k))
+            state.seed(_seed(seed, row_id, k))
             exp = explainer.explain_instance(encoded_rows[i], proba, labels=(1,), num_features=top,
                                              num_samples=samples)
             runs.append([(c, float(w)) for c, w in exp.as_list(label=1)])

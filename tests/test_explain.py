@@ -286,3 +286,24 @@ def test_cli_explain(tmp_path):
     assert out.returncode == 0, out.stderr
     r = audit.AuditResult.from_json(tmp_path / "r.json")
     assert len(r.shap_importance) == 3 and r.lime_cases.case.nunique() == 1
+
+
+def test_xgboost_and_free_text_columns():
+    xgb = pytest.importorskip("xgboost")
+    df = _synthetic(2000)
+    rng = np.random.default_rng(1)
+    df["comment"] = [f"free text {i} {rng.integers(1e9)}" for i in range(len(df))]  # a column of unique strings
+    model = xgb.XGBClassifier(n_estimators=30, max_depth=3).fit(df[["driver", "noise", "other"]], df["y"])
+    r = audit.run_audit(model, df, label="y", positive_label=1, protected=["g"], features=["driver", "noise", "other"],
+                        explain={"rows": 400, "lime_cases": 1, "lime_seeds": 2, "proxy": False}, n_bootstrap=100,
+                        strict=True)
+    assert "TreeSHAP" in r.section("explanations").get("explainer")
+    assert r.section("explanations").get("output_space") == "log-odds margin"
+    assert r.shap_importance.feature.iloc[0] == "driver"
+    # the proxy scan leaves free text out of its classifier and says so, instead of failing
+    r = audit.run_audit(None, df, label="y", positive_label=1, protected=["g"], predictions="y",
+                        features=["driver", "comment"], explain={"lime_cases": 0}, n_bootstrap=0, strict=True)
+    auc = r.proxy_auc.iloc[0]
+    assert "free-text column(s)" in auc.reason and auc.auc is not None
+    p = r.proxies.set_index("feature")
+    assert p.loc["comment", "measure"].startswith("not measured: free text")

@@ -17,6 +17,10 @@ import numpy as np
 import pandas as pd
 
 
+#: text columns with more distinct values than this are free text, not categories (gradient boosting bins at 255)
+MAX_CATEGORIES = 200
+
+
 @dataclass(frozen=True)
 class ProxyAUC:
     attribute: str
@@ -55,8 +59,10 @@ def correlation_ratio(x: pd.Series, g: np.ndarray) -> float:
     return float(np.sqrt(between / ((v - v.mean()) ** 2).sum()))
 
 
-def association(x: pd.Series, g: np.ndarray) -> tuple[float, str]:
+def association(x: pd.Series, g: np.ndarray) -> tuple[float | None, str]:
     if _is_text(x):
+        if x.nunique(dropna=False) > MAX_CATEGORIES:
+            return None, f"not measured: free text (more than {MAX_CATEGORIES} distinct values)"
         return cramers_v(x, g), "Cramér's V"
     return correlation_ratio(x, g), "correlation ratio (eta)"
 
@@ -95,9 +101,17 @@ def proxy_auc(X: pd.DataFrame, g: np.ndarray, seed: int, n_boot: int = 200, conf
         return ProxyAUC(name, None, None, None, int(mask.sum()), "the model has no features besides the protected "
                                                                 "attributes")
     Xk = X.loc[mask].copy()
-    for col in Xk.columns:
+    skipped = []
+    for col in list(Xk.columns):
         if _is_text(Xk[col]):
+            if Xk[col].nunique(dropna=False) > MAX_CATEGORIES:  # free text: not a category the classifier can use
+                skipped.append(str(col))
+                Xk = Xk.drop(columns=[col])
+                continue
             Xk[col] = Xk[col].astype(str).astype("category")
+    if Xk.shape[1] == 0:
+        return ProxyAUC(name, None, None, None, int(mask.sum()), "no usable features (free-text columns left out: "
+                                                                f"{', '.join(skipped)})")
     y = np.searchsorted(keep_groups, g[mask])
     clf = HistGradientBoostingClassifier(max_iter=50, categorical_features="from_dtype", random_state=seed % (2**32))
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed % (2**32))
@@ -114,5 +128,8 @@ def proxy_auc(X: pd.DataFrame, g: np.ndarray, seed: int, n_boot: int = 200, conf
     alpha = (1 - confidence) / 2
     lo, hi = (np.quantile(reps, [alpha, 1 - alpha]) if len(reps) else (np.nan, np.nan))
     auc = float(point)
-    reason = f"{dropped} group(s) with fewer than 10 rows left out" if dropped else ""
+    reasons = [f"{dropped} group(s) with fewer than 10 rows left out"] if dropped else []
+    if skipped:
+        reasons.append(f"free-text column(s) with more than {MAX_CATEGORIES} values left out: {', '.join(skipped)}")
+    reason = "; ".join(reasons)
     return ProxyAUC(name, auc, float(lo), float(hi), int(mask.sum()), reason)

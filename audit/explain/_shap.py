@@ -234,7 +234,7 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
             Xt, Xt_bg = X, (_dense(X_bg) if kind == "linear" else None)  # trees take the frame (categoricals) as is
         pos = _positive_index(est, positive)
         values, base, space = _tree_or_linear(kind, est, Xt, Xt_bg, pos)
-        label = ("TreeSHAP (exact, path-dependent), on the model's transformed columns" if kind == "tree"
+        label = ("TreeSHAP (exact, path-dependent), on the columns the final estimator sees" if kind == "tree"
                  else "linear SHAP (exact: coef x (x - background mean))")
         if M is None:
             return ShapResult(values, base, base + values.sum(1), tuple(names), False, label, space, note)

@@ -158,7 +158,24 @@ def _choose_cases(ctx: AuditContext, ecfg: ExplainConfig) -> list[tuple[int, str
     return out
 
 
+def _progress_enabled(ecfg: ExplainConfig) -> bool:
+    if ecfg.progress is not None:
+        return ecfg.progress
+    import sys
+
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def _bar(items: list, enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, file=__import__("sys").stderr, leave=False)
+
+
 def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
+    progress = _progress_enabled(ecfg)
     timings: dict[str, float] = {}
     info: dict[str, Any] = {"options": ecfg.to_dict(), "seed": ctx.config.seed}
     tables: dict[str, list[dict[str, Any]]] = {k: [] for k in TABLES}
@@ -185,7 +202,7 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
         bg_rows = np.sort(rng.choice(len(data), size=min(ecfg.background, len(data)), replace=False))
         predict, space_hint = _predictor(model, ctx)
         res = explain_rows(model, X_all.iloc[rows], X_all.iloc[bg_rows], ctx.inputs.positive_label, predict,
-                           space_hint, ctx.config.seed, progress=bool(ecfg.progress))
+                           space_hint, ctx.config.seed, progress=progress)
         timings["shap"] = time.perf_counter() - t
         info.update({"explainer": res.explainer, "output_space": res.space, "rows_explained": int(len(rows)),
                      "background_size": int(len(bg_rows)), "mapped_to_original_columns": res.mapped,
@@ -274,7 +291,7 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
 
     if ecfg.proxy:
         t = time.perf_counter()
-        _proxy_scan(ctx, ecfg, X_all, importance_rank, tables)
+        _proxy_scan(ctx, ecfg, X_all, importance_rank, tables, progress)
         timings["proxy"] = time.perf_counter() - t
     info["notes"] = notes
     info["timings"] = {k: round(v, 4) for k, v in timings.items()}
@@ -283,7 +300,7 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
 
 
 def _proxy_scan(ctx: AuditContext, ecfg: ExplainConfig, X_all: pd.DataFrame, importance_rank: dict[str, int],
-                tables: dict[str, list[dict[str, Any]]]) -> None:
+                tables: dict[str, list[dict[str, Any]]], progress: bool = False) -> None:
     from ..explain._proxy import association, proxy_auc
 
     protected = {a.name for a in ctx.inputs.attributes}
@@ -292,7 +309,7 @@ def _proxy_scan(ctx: AuditContext, ecfg: ExplainConfig, X_all: pd.DataFrame, imp
     rng = np.random.default_rng([ctx.config.seed, 0x9F0])
     rows = np.sort(rng.choice(n, size=min(n, ecfg.proxy_rows), replace=False))
     X = X_all.iloc[rows][cols]
-    for a in ctx.inputs.attributes:
+    for a in _bar(list(ctx.inputs.attributes), progress, "proxy scan"):
         g = np.asarray(a.groups, dtype=object)[a.codes[rows]]
         res = proxy_auc(X, g, ctx.config.seed, confidence=ctx.config.confidence)
         tables["proxy_auc"].append({"attribute": a.name, "auc": res.auc, "ci_low": res.ci_low, "ci_high": res.ci_high,
@@ -300,7 +317,7 @@ def _proxy_scan(ctx: AuditContext, ecfg: ExplainConfig, X_all: pd.DataFrame, imp
         for col in cols:
             value, measure = association(X[col], g)
             rank = importance_rank.get(str(col))
-            strong = value >= PROXY_ASSOCIATION
+            strong = value is not None and value >= PROXY_ASSOCIATION
             important = rank is not None and rank <= ecfg.top_features
             flag = ("proxy: associated with the attribute and among the model's top features" if strong and important
                     else "associated with the attribute" if strong else "")

@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "run_audit": ("._engine", "run_audit"),
+    "reweighing_weights": (".mitigation", "reweighing_weights"),
     "AuditResult": (".results", "AuditResult"),
     "AuditConfig": (".config", "AuditConfig"),
     "AuditError": (".exceptions", "AuditError"),

@@ -37,4 +37,5 @@ def run_demo(seed: int = 0, n_bootstrap: int = 1000, explain: bool = True) -> An
     model = adult_model(train, seed=seed)
     test = load_adult("test")
     return run_audit(model, test, label="income", positive_label=">50K", protected=["sex", "race"],
-                     seed=seed, n_bootstrap=n_bootstrap, train_data=train, explain=explain)
+                     seed=seed, n_bootstrap=n_bootstrap, train_data=train, explain=explain,
+                     mitigate={"attributes": ["sex"]})

@@ -59,6 +59,7 @@ def run_audit(
     config: AuditConfig | None = None,
     train_data: Any = None,
     explain: Any = False,
+    mitigate: Any = False,
     strict: bool = False,
     **options: Any,
 ) -> AuditResult:
@@ -90,6 +91,8 @@ def run_audit(
             by group (data-level bias before any model) are reported beside the audited data's.
         explain: True (or a dict of budgets, see :class:`audit.explain.ExplainConfig`) adds the explanation
             module: SHAP importance, SHAP by group, gap attribution, LIME cases and a proxy scan.
+        mitigate: True (or ``{"attributes": [...]}``) adds reweighing: weights computed on ``train_data``, a
+            clone of the model refitted with them, and a paired before/after re-audit on ``data``.
         strict: re-raise a module's failure instead of recording it in the result.
     """
     timings: dict[str, float] = {}
@@ -109,6 +112,12 @@ def run_audit(
     from .explain import ExplainConfig
 
     explain_cfg = ExplainConfig.build(explain)
+    from .mitigation import MitigateConfig
+
+    mitigate_cfg = MitigateConfig.build(mitigate)
+    if mitigate_cfg is not None and train_data is None:
+        raise ConfigError("mitigate needs the training data: pass train_data= (audit run --train-data FILE); the "
+                          "weights are computed on it and the model is refitted with them.", code="invalid_option")
 
     if model is None and predictions is None and scores is None:
         raise InputError("model is None and neither predictions= nor scores= is given: pass a fitted model, or "
@@ -145,7 +154,8 @@ def run_audit(
     timings["predict"] = time.perf_counter() - t
 
     with _blas_single_threaded():
-        return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference, model, explain_cfg)
+        return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference, model, explain_cfg,
+                      mitigate_cfg)
 
 
 class _BlasLimit:
@@ -187,7 +197,7 @@ def _blas_single_threaded() -> Any:
 
 def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, float], t0: float, warn: list[str],
            strict: bool, train_data: Any, reference: dict[str, Any] | None, model: Any = None,
-           explain_cfg: Any = None) -> AuditResult:
+           explain_cfg: Any = None, mitigate_cfg: Any = None) -> AuditResult:
     t = time.perf_counter()
     ctx = build_context(inputs, out, cfg)
     check_reference(inputs.reference, {p.attribute: p.groups for p in ctx.partitions if p.members})
@@ -227,6 +237,19 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
                 raise
             errors.append(ModuleError("explanations", type(exc).__name__, " ".join(str(exc).split())[:500]))
         timings["explanations"] = time.perf_counter() - t
+    if mitigate_cfg is not None:
+        from .modules import mitigate as mitigation_module
+
+        t = time.perf_counter()
+        try:
+            sec = mitigation_module.run(ctx, model, mitigate_cfg, train_data)
+            sections.append(sec)
+            warn.extend(sec.get("warnings", ()) or ())
+        except (Exception, SystemExit) as exc:  # a remedy that fails is recorded; the audit completes
+            if strict or isinstance(exc, ConfigError):
+                raise
+            errors.append(ModuleError("mitigation", type(exc).__name__, " ".join(str(exc).split())[:500]))
+        timings["mitigation"] = time.perf_counter() - t
     if train_data is not None:
         t = time.perf_counter()
         sections.append(_training_summary(train_data, inputs, cfg, reference))

@@ -130,6 +130,7 @@ _CONFIG_TYPES: dict[str, str] = {
     "seed": _INT, "n_bootstrap": _INT, "confidence": _NUM, "options": "a table of audit options", "json": _STR,
     "html": _STR, "junit": _STR, "markdown": _STR, "policy": _STR, "baseline": _STR, "trust_model": _BOOL,
     "intersections": _BOOL, "explain": "true, false or a table of explain options",
+    "mitigate": "true, false or a table of mitigate options",
 }
 
 
@@ -149,7 +150,7 @@ def _type_ok(kind: str, v: Any) -> bool:
                                                     and all(isinstance(x, str) for x in v))
     if kind.startswith("a list of"):
         return isinstance(v, list) and all(isinstance(x, str) for x in v)
-    if kind.startswith("true, false or a table"):
+    if kind.startswith("true, false or a table"):  # explain, mitigate
         return isinstance(v, (bool, dict))
     if kind.startswith("a table of attribute"):
         return isinstance(v, dict) and all(isinstance(x, (str, int, float, bool)) for x in v.values())
@@ -256,12 +257,15 @@ def _split(values: Sequence[str]) -> list[str]:
               help="Add explanations: SHAP importance, by group and gap attribution, LIME cases, proxy scan.")
 @click.option("--explain-rows", type=int, help="Rows explained with SHAP (default 1000).")
 @click.option("--lime-cases", type=int, help="LIME cases chosen automatically (default 3).")
+@click.option("--mitigate/--no-mitigate", default=None,
+              help="Reweighing: weights from --train-data, a reweighed refit of the model, paired before/after.")
 @_out_options
 def run(config_path: Path | None, model_path: str | None, trust_model: bool | None, data_path: str | None,
         train_path: str | None, label: str | None, positive_label: str | None, favorable: bool | None, protected: tuple[str, ...],
         features: tuple[str, ...], pred_col: str | None, score_col: str | None, reference: tuple[str, ...],
         threshold: float | None, seed: int | None, n_bootstrap: int | None, confidence: float | None,
         no_intersections: bool | None, explain: bool | None, explain_rows: int | None, lime_cases: int | None,
+        mitigate: bool | None,
         json_out: str | None, html_out: Path | None, junit_out: Path | None,
         markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool) -> None:
     """Audit a model (or precomputed predictions) on a data file."""
@@ -341,7 +345,7 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
         predictions=pred_col, scores=score_col,
         threshold=pick(threshold, "threshold", 0.5), seed=pick(seed, "seed", 0),
         n_bootstrap=pick(n_bootstrap, "n_bootstrap", 1000), confidence=pick(confidence, "confidence", 0.95),
-        train_data=train, explain=explain_opts, **options)
+        train_data=train, explain=explain_opts, mitigate=pick(mitigate, "mitigate", False), **options)
     _emit(result, json_out=json_out, html_out=Path(html_out) if html_out else None,
           junit_out=Path(junit_out) if junit_out else None, markdown_out=markdown_out,
           policy=Path(policy) if policy else None, baseline=Path(baseline) if baseline else None,

@@ -34,7 +34,8 @@ GROUP_COLUMNS = ("attribute", "group", "n", "positives", "negatives", "predicted
                  "is_reference", "status", "reason")
 _FLOAT_COLUMNS = {"value", "ci_low", "ci_high", "p_value", "p_value_raw", "favorable_rate", "mean_abs_shap",
                   "mean_shap", "contribution", "gap", "weight", "stability", "prediction", "association", "auc",
-                  "base_rate"}
+                  "base_rate", "before", "before_low", "before_high", "after", "after_low", "after_high", "change",
+                  "change_low", "change_high", "base_rate_before", "base_rate_after"}
 
 
 def _clean(v: Any) -> Any:
@@ -407,6 +408,17 @@ class AuditResult:
     def proxies(self) -> "pd.DataFrame":
         """Per protected attribute and feature: association, the feature's importance rank and a proxy flag."""
         return self._explained("proxies")
+
+    @property
+    def mitigation(self) -> "pd.DataFrame":
+        """Reweighing's paired before/after re-audit: every metric before, after and the change, with intervals
+        (empty without mitigate=True or when no refit was possible; see ``section("mitigation")``)."""
+        sec = self.section("mitigation")
+        if sec is None or sec.table("changes") is None:
+            from .modules.mitigate import CHANGE_COLUMNS
+
+            return Table(CHANGE_COLUMNS).to_frame()
+        return sec.frame("changes")
 
     @property
     def proxy_auc(self) -> "pd.DataFrame":

@@ -124,3 +124,45 @@ def blocks(sec: "Section", result: "AuditResult") -> list[dict[str, Any]]:
                               ", ".join(f"{p['feature']} ({p['importance_rank'] or '-'})" for p in flagged
                                         if p["attribute"] == r["attribute"]) or "none"] for r in aucs]})
     return out
+
+
+def mitigation_blocks(sec: "Section", result: "AuditResult") -> list[dict[str, Any]]:
+    """The report's Mitigation blocks: the finding, the weights and base rates, the paired before/after table."""
+    out: list[dict[str, Any]] = []
+    conf = f"{100 * result.config.confidence:g}%"
+    text = sec.get("method", "")
+    if not sec.get("refit"):
+        text += f". No refit: {sec.get('why')}; the weights and their effect on the training data are below."
+    for w in sec.get("warnings", ()) or ():
+        text += f" {w}."
+    out.append({"title": "Reweighing", "text": sec.get("finding") or text, "columns": [], "rows": []})
+    if sec.get("finding"):
+        out.append({"title": "Method", "text": text + " The refit is a clone of the model fitted on the training "
+                    "data with the weights (sample_weight routed to the final step); the user's model is untouched. "
+                    "It is re-audited on the same data, threshold and seed; before, after and the change come from "
+                    "the same resamples (a joint table of label x prediction before x prediction after).",
+                    "columns": [], "rows": []})
+    weights = sec.table("weights")
+    if weights is not None:
+        out.append({"title": "Weights and label base rates in the training data",
+                    "text": "After weighting, every group has the same base rate.",
+                    "columns": ["Group", "Label", "Rows", "Weight", "Base rate before", "Base rate after"],
+                    "rows": [[r["group"], r["label"], r["n"], r["weight"], r["base_rate_before"], r["base_rate_after"]]
+                             for r in weights.records()]})
+    changes = sec.table("changes")
+    if changes is not None:
+        protected = set(result.protected) | {"(overall)"}
+        keep = [r for r in changes.records() if r["attribute"] in protected and (r["reference"] or r["group"] == "all")]
+
+        def ci(r: dict[str, Any], k: str) -> str:
+            return "" if r.get(f"{k}_low") is None else f" [{fmt(r[f'{k}_low'])}, {fmt(r[f'{k}_high'])}]"
+
+        out.append({"title": "Before and after reweighing (paired)",
+                    "text": f"{conf} intervals; the change's interval and p-value come from paired resamples "
+                            f"({result.config.correction}-adjusted across these rows).",
+                    "columns": ["Attribute", "Group", "Metric", "Before", "After", "Change", "Verdict"],
+                    "rows": [[r["attribute"], r["group"] if not r["reference"] else f"{r['group']} vs {r['reference']}",
+                              r["metric"].replace("_", " "), f"{fmt(r['before'])}{ci(r, 'before')}",
+                              f"{fmt(r['after'])}{ci(r, 'after')}", f"{fmt(r['change'])}{ci(r, 'change')}",
+                              r["verdict"]] for r in keep]})
+    return out

@@ -210,6 +210,9 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
     driver = top_driver(result)
     if driver:
         findings.append([(driver, True)])
+    mit = result.section("mitigation")
+    if mit is not None and mit.get("finding"):
+        findings.append([(mit.get("finding"), True)])
     insufficient = [g for g in groups if g["status"] != "ok" and g["attribute"] != "(overall)"]
     four_fifths = [d for d in vs_ref if d["metric"] == "demographic_parity_ratio" and d["flag"]]
 
@@ -304,7 +307,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         "limitations": LIMITATIONS, "model_fingerprint": model_fp,
         "timings": list(result.timings), "versions": list(result.versions), "config": sorted(cfg.to_dict().items()),
         "explanations": explanation_view(result.section("explanations"), result),
-        "mitigation": None,
+        "mitigation": _mitigation_view(result),
         "training": _training_view(result.section("training_data")),
         "payload": result.to_dict(), "ci_pct": f"{100 * cfg.confidence:g}",
     }
@@ -319,6 +322,15 @@ def _training_view(sec: Any) -> dict[str, Any] | None:
             "base_rates": [r for r in rates if r["comparison"] == "vs_reference"],
             "base_rates_by_group": {(r["attribute"], r["group"]): r["base_rate"]
                                     for r in sec.table("group_base_rates").records()}}
+
+
+def _mitigation_view(result: "AuditResult") -> list[dict[str, Any]] | None:
+    sec = result.section("mitigation")
+    if sec is None:
+        return None
+    from .explain_view import mitigation_blocks
+
+    return mitigation_blocks(sec, result)
 
 
 def explanation_view(sec: Any, result: "AuditResult") -> list[dict[str, Any]] | None:

@@ -86,6 +86,10 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
             if r["auc"] is not None:
                 out.append(f"\nProxy scan: the other features predict {md(r['attribute'])} with AUC {fmt(r['auc'])}"
                            + (f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]." if r["ci_low"] is not None else "."))
+    mit = result.section("mitigation")
+    if mit is not None:
+        out.append("\n### Mitigation")
+        out.append(md(mit.get("finding") or f"Reweighing: no refit ({mit.get('why')})."))
     below = [r for r in result.disparities_table.records()
              if r["comparison"] == "vs_reference" and r["metric"] == "demographic_parity_ratio" and r["flag"]]
     if below:

@@ -108,6 +108,10 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
             if r["auc"] is not None:
                 lines.append(f"  proxy scan: the other features predict {r['attribute']} with AUC {fmt(r['auc'])}"
                              f"{interval(r)}")
+    mit = result.section("mitigation")
+    if mit is not None:
+        lines.append("")
+        lines.append("Mitigation: " + (mit.get("finding") or f"reweighing weights computed; no refit ({mit.get('why')})"))
     for w in result.warnings:
         lines.append(f"warning: {w}")
     for e in result.errors:

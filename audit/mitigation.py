@@ -1,0 +1,165 @@
+"""Reweighing (Kamiran & Calders, as aif360's ``Reweighing``) and the paired before/after re-audit.
+
+``w(g, y) = P(g) P(y) / P(g, y)``: after weighting, every group has the same label base rate. Beyond aif360,
+groups may be multi-valued and are the combinations of all the chosen attributes (aif360 compares one
+privileged and one unprivileged group and leaves rows in neither at weight 1). A (group, label) cell with no
+rows cannot be reweighed into balance: it is named in a warning (aif360 would give it an infinite weight), and no
+row ever gets an infinite or NaN weight.
+
+The paired re-audit resamples, per combination of protected groups, the joint table label x prediction before x
+prediction after: the same resampled rows count for both models, so the change of every metric has its own
+interval from one set of resamples (narrower than two independent intervals would suggest).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import ConfigError
+
+
+@dataclass(frozen=True)
+class Weights:
+    weights: np.ndarray  # one per row
+    cells: pd.DataFrame  # group, label, n, weight, base_rate_before, base_rate_after
+    warnings: tuple[str, ...]
+
+
+def _groups(data: pd.DataFrame, protected: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    from ._keys import join_key
+    from ._validation import _factorize, _group_name
+
+    codes = np.zeros(len(data), dtype=np.int64)
+    names: list[list[str]] = [[]]
+    for col in protected:
+        c, uniques, _ = _factorize(data[col])
+        labels = [_group_name(u) for u in uniques]
+        codes = codes * len(labels) + c
+        names = [n + [lab] for n in names for lab in labels]
+    present, inv = np.unique(codes, return_inverse=True)
+    return inv, [join_key(names[p]) for p in present]
+
+
+def weights_for(data: pd.DataFrame, y: np.ndarray, protected: Sequence[str], label_names: tuple[str, str]) -> Weights:
+    """Reweighing weights of rows with 0/1 labels ``y`` (1 = positive label), groups = combinations of ``protected``."""
+    g, names = _groups(data, protected)
+    n = len(y)
+    G = len(names)
+    n_gy = np.bincount(g * 2 + y, minlength=2 * G).reshape(G, 2).astype(float)
+    n_g = n_gy.sum(1)
+    n_y = n_gy.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w_cell = (n_g[:, None] * n_y[None, :]) / (n * n_gy)
+    warnings = []
+    rows = []
+    for i, name in enumerate(names):
+        for lab in (1, 0):
+            if n_gy[i, lab] == 0 and n_y[lab] > 0:
+                warnings.append(f"reweighing: group {name!r} has no rows with label {label_names[1 - lab]!r}, so its "
+                                "base rate cannot be balanced (aif360 would give that empty cell an infinite weight)")
+            rows.append({"group": name, "label": label_names[1 - lab], "n": int(n_gy[i, lab]),
+                         "weight": float(w_cell[i, lab]) if n_gy[i, lab] else None})
+    w = w_cell[g, y]
+    assert np.isfinite(w).all()  # every row's own cell has rows: its weight is finite and positive
+    before = n_gy[:, 1] / n_g
+    wy = np.bincount(g, weights=w * y, minlength=G)
+    wn = np.bincount(g, weights=w, minlength=G)
+    after = wy / wn
+    cells = pd.DataFrame(rows)
+    cells["base_rate_before"] = np.repeat(before, 2)
+    cells["base_rate_after"] = np.repeat(after, 2)
+    return Weights(w, cells, tuple(warnings))
+
+
+def reweighing_weights(data: pd.DataFrame, *, label: str, protected: Sequence[str] | str, positive_label: Any = None,
+                       favorable: bool = True) -> pd.Series:
+    """One reweighing weight per row of ``data`` (a Series with its index), for users who train themselves::
+
+        w = audit.reweighing_weights(train, label="income", positive_label=">50K", protected=["sex"])
+        model.fit(X, y, sample_weight=w)          # a Pipeline: fit(X, y, logisticregression__sample_weight=w)
+
+    Groups are the combinations of the ``protected`` columns; after weighting, each has the data's overall
+    base rate. ``favorable`` does not change the weights (both labels are balanced); it is accepted for symmetry.
+    """
+    from ._validation import validate_inputs
+    from .config import AuditConfig
+
+    inputs = validate_inputs(data, label=label, positive_label=positive_label, favorable=favorable,
+                             protected=protected, reference=None, features=[], model_features=None,
+                             predictions=label, scores=None, config=AuditConfig(n_bootstrap=0))
+    names = (str(inputs.positive_label), str(inputs.negative_label))
+    res = weights_for(data, inputs.y.astype(np.int64), [a.name for a in inputs.attributes], names)
+    return pd.Series(res.weights, index=data.index, name="reweighing_weight")
+
+
+@dataclass(frozen=True)
+class MitigateConfig:
+    """``run_audit(mitigate=...)``: True, or a dict. ``attributes``: the protected columns whose combinations are
+    reweighed (default: all audited ones)."""
+
+    attributes: tuple[str, ...] | None = None
+
+    @classmethod
+    def build(cls, value: Any) -> "MitigateConfig | None":
+        if value is None or value is False:
+            return None
+        if value is True:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"attributes"})
+            if unknown:
+                raise ConfigError(f"unknown mitigate option(s) {', '.join(unknown)}; known: attributes.",
+                                  code="unknown_option")
+            attrs = value.get("attributes")
+            if attrs is not None:
+                if isinstance(attrs, str):
+                    attrs = [attrs]
+                if not (isinstance(attrs, (list, tuple)) and attrs and all(isinstance(a, str) for a in attrs)):
+                    raise ConfigError(f"mitigate attributes={attrs!r} is invalid: give a list of protected columns.",
+                                      code="invalid_option")
+                attrs = tuple(attrs)
+            return cls(attrs)
+        raise ConfigError(f"mitigate={value!r} is invalid: give True, False or a dict (attributes=[...]).",
+                          code="invalid_option")
+
+
+def refit_with_weights(model: Any, X: pd.DataFrame, y: pd.Series, w: np.ndarray) -> tuple[Any | None, str]:
+    """A clone of ``model`` fitted with ``sample_weight`` routed to its final step; (None, why) when impossible.
+    The user's fitted model is never touched."""
+    if model is None:
+        return None, "no model to refit (precomputed predictions)"
+    try:
+        from sklearn.base import clone
+        from sklearn.utils.validation import has_fit_parameter
+    except ImportError:  # pragma: no cover
+        return None, "scikit-learn is needed to refit"
+    if not hasattr(model, "fit") or not hasattr(model, "get_params"):
+        return None, f"{type(model).__name__} is not a scikit-learn estimator (it cannot be cloned and refitted)"
+    try:
+        fresh = clone(model)
+    except Exception as exc:  # noqa: BLE001
+        return None, f"the model cannot be cloned: {type(exc).__name__}: {exc}"
+    steps = getattr(fresh, "steps", None)
+    final = steps[-1][1] if isinstance(steps, list) and steps else fresh
+    if not has_fit_parameter(final, "sample_weight"):
+        return None, f"{type(final).__name__}.fit does not accept sample_weight"
+    kwargs = {f"{steps[-1][0]}__sample_weight": w} if isinstance(steps, list) and steps else {"sample_weight": w}
+    fresh.fit(X, y, **kwargs)
+    return fresh, ""
+
+
+def paired_p(change: float, reps: np.ndarray) -> float:
+    """Two-sided Wald p-value of a paired change from its bootstrap replicates (NaN if they cannot move)."""
+    from .stats.significance import wald_p
+
+    reps = reps[np.isfinite(reps)]
+    if len(reps) < 2:
+        return math.nan
+    return wald_p(change, float(np.std(reps, ddof=1)))

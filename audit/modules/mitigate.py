@@ -62,6 +62,69 @@ def _split(joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return before, after
 
 
+def paired_rows(ctx: AuditContext, after: np.ndarray, purpose: int) -> list[dict[str, Any]]:
+    """Every metric before (the audited model's predictions) and ``after`` (another set of predictions for the same
+    rows), with intervals and the change's interval from the same resamples of the joint table per finest group."""
+    inputs, cfg = ctx.inputs, ctx.config
+    before = ctx.model.predictions
+    F = len(ctx.finest_names)
+    cell = ctx.finest.astype(np.int64) * 8 + inputs.y.astype(np.int64) * 4 + before * 2 + after
+    joint_f = np.bincount(cell, minlength=F * 8).reshape(F, 8)
+    B = cfg.n_bootstrap
+    boot_f = None
+    if B:
+        seeds = [identity_seed(cfg.seed, purpose, n) for n in ctx.finest_names]
+        boot_f = multinomial_tables(joint_f, B, seeds).astype(float)
+    rows: list[dict[str, Any]] = []
+    for part in ctx.partitions:
+        jb = _joint(part, joint_f.astype(float))
+        cb, ca = _split(jb)
+        mb, ma = _fav_rates(cb, inputs.favorable), _fav_rates(ca, inputs.favorable)
+        rb = ra = None
+        if boot_f is not None:
+            cbr, car = _split(_joint(part, boot_f))
+            rb, ra = _fav_rates(cbr, inputs.favorable), _fav_rates(car, inputs.favorable)
+        items = []
+        for metric in PERFORMANCE:  # per group (and overall)
+            for gi, g in enumerate(part.groups):
+                items.append((g, "", metric, mb[metric][gi], ma[metric][gi],
+                              None if rb is None else rb[metric][:, gi], None if ra is None else ra[metric][:, gi]))
+        if part.members and len(part.groups) >= 2:
+            r = group_facts(ctx, part).reference
+            for metric in DISPARITIES:
+                vb, va = _disparity(metric, mb, r), _disparity(metric, ma, r)
+                repb = None if rb is None else _disparity(metric, rb, r)
+                repa = None if ra is None else _disparity(metric, ra, r)
+                for gi, g in enumerate(part.groups):
+                    if gi != r:
+                        items.append((g, part.groups[r], metric, vb[gi], va[gi], None if repb is None else repb[:, gi],
+                                      None if repa is None else repa[:, gi]))
+        for g, ref, metric, vb, va, repb, repa in items:
+            row = {"attribute": part.attribute, "group": g, "reference": ref, "metric": metric,
+                   "before": float(vb), "after": float(va), "change": float(va - vb)}
+            if repb is not None:
+                lo, hi, _ = percentile_interval(np.c_[repb, repa, repa - repb], cfg.confidence)
+                row.update({"before_low": lo[0], "before_high": hi[0], "after_low": lo[1], "after_high": hi[1],
+                            "change_low": lo[2], "change_high": hi[2],
+                            "_p": paired_p(float(va - vb), repa - repb)})
+            rows.append(row)
+    return rows
+
+
+def _decide(rows: list[dict[str, Any]], cfg: Any) -> None:
+    """p-values adjusted across ``rows`` (in place), and verdicts."""
+    ps = np.array([r.get("_p", np.nan) for r in rows], dtype=float)
+    for r, p in zip(rows, adjust(ps, cfg.correction)):
+        r.pop("_p", None)
+        if not (np.isfinite(r["before"]) and np.isfinite(r["after"])):
+            r["verdict"] = "undefined"
+        elif np.isfinite(p):
+            r["p_value"] = float(p)
+            r["verdict"] = "significant" if p < cfg.alpha else "not significant"
+        else:
+            r["verdict"] = "not tested"
+
+
 def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any) -> Section:
     t0 = time.perf_counter()
     inputs, cfg = ctx.inputs, ctx.config
@@ -95,75 +158,113 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any) ->
     else:
         refit, why = refit_with_weights(model, train_data[features], train_data[inputs.label], w.weights)
     info.update({"refit": refit is not None, "why": why})
-    if refit is None:
-        info["time"] = round(time.perf_counter() - t0, 4)
-        return Section("mitigation", tuple(tables.items()), tuple(info.items()))
-    info["refit_seconds"] = round(time.perf_counter() - t0, 4)
+    remedies: list[tuple[str, np.ndarray, str]] = []
+    if refit is not None:
+        info["refit_seconds"] = round(time.perf_counter() - t0, 4)
+        from .._model import run_model
 
-    from .._model import run_model
-
-    labels = [inputs.positive_label] + ([inputs.negative_label] if inputs.negative_label is not None else [])
-    after = run_model(refit, inputs.data.loc[:, features], positive=inputs.positive_label, label_values=labels,
-                      threshold=cfg.threshold, seed=cfg.seed, check_rows=0).predictions
-    before = ctx.model.predictions
-    F = len(ctx.finest_names)
-    cell = ctx.finest.astype(np.int64) * 8 + inputs.y.astype(np.int64) * 4 + before * 2 + after
-    joint_f = np.bincount(cell, minlength=F * 8).reshape(F, 8)
-    B = cfg.n_bootstrap
-    boot_f = None
-    if B:
-        seeds = [identity_seed(cfg.seed, 21, n) for n in ctx.finest_names]
-        boot_f = multinomial_tables(joint_f, B, seeds).astype(float)
-
-    rows: list[dict[str, Any]] = []
-    for part in ctx.partitions:
-        jb = _joint(part, joint_f.astype(float))
-        cb, ca = _split(jb)
-        mb, ma = _fav_rates(cb, inputs.favorable), _fav_rates(ca, inputs.favorable)
-        rb = ra = None
-        if boot_f is not None:
-            jrep = _joint(part, boot_f)
-            cbr, car = _split(jrep)
-            rb, ra = _fav_rates(cbr, inputs.favorable), _fav_rates(car, inputs.favorable)
-        items = []
-        for metric in PERFORMANCE:  # per group (and overall)
-            for gi, g in enumerate(part.groups):
-                items.append((g, "", metric, mb[metric][gi], ma[metric][gi],
-                              None if rb is None else rb[metric][:, gi], None if ra is None else ra[metric][:, gi]))
-        if part.members and len(part.groups) >= 2:
-            r = group_facts(ctx, part).reference
-            for metric in DISPARITIES:
-                vb, va = _disparity(metric, mb, r), _disparity(metric, ma, r)
-                repb = None if rb is None else _disparity(metric, rb, r)
-                repa = None if ra is None else _disparity(metric, ra, r)
-                for gi, g in enumerate(part.groups):
-                    if gi != r:
-                        items.append((g, part.groups[r], metric, vb[gi], va[gi], None if repb is None else repb[:, gi],
-                                      None if repa is None else repa[:, gi]))
-        for g, ref, metric, vb, va, repb, repa in items:
-            row = {"attribute": part.attribute, "group": g, "reference": ref, "metric": metric,
-                   "before": float(vb), "after": float(va), "change": float(va - vb)}
-            if repb is not None:
-                lo, hi, _ = percentile_interval(np.c_[repb, repa, repa - repb], cfg.confidence)
-                row.update({"before_low": lo[0], "before_high": hi[0], "after_low": lo[1], "after_high": hi[1],
-                            "change_low": lo[2], "change_high": hi[2],
-                            "_p": paired_p(float(va - vb), repa - repb)})
-            rows.append(row)
-    ps = np.array([r.get("_p", np.nan) for r in rows], dtype=float)
-    adjusted = adjust(ps, cfg.correction)
-    for r, p in zip(rows, adjusted):
-        r.pop("_p", None)
-        if not (np.isfinite(r["before"]) and np.isfinite(r["after"])):
-            r["verdict"] = "undefined"
-        elif np.isfinite(p):
-            r["p_value"] = float(p)
-            r["verdict"] = "significant" if p < cfg.alpha else "not significant"
-        else:
-            r["verdict"] = "not tested"
-    tables["changes"] = Table.from_records(CHANGE_COLUMNS, rows)
-    info["finding"] = _finding(rows, attrs, cfg.confidence)
+        labels = [inputs.positive_label] + ([inputs.negative_label] if inputs.negative_label is not None else [])
+        after = run_model(refit, inputs.data.loc[:, features], positive=inputs.positive_label, label_values=labels,
+                          threshold=cfg.threshold, seed=cfg.seed, check_rows=0).predictions
+        rows = paired_rows(ctx, after, 21)
+        _decide(rows, cfg)
+        tables["changes"] = Table.from_records(CHANGE_COLUMNS, rows)
+        info["finding"] = _finding(rows, attrs, cfg.confidence)
+        remedies.append(("reweighing (refit)", after, "retrains the model"))
+    t1 = time.perf_counter()
+    try:
+        found, notes = _threshold_remedies(ctx, attrs)
+        remedies.extend(found)
+        info["remedy_notes"] = notes
+    except Exception as exc:  # noqa: BLE001 - a remedy that fails is recorded; the rest completes
+        info["remedy_notes"] = [f"group thresholds failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"]
+    what_if: list[dict[str, Any]] = []
+    for k, (name, preds, note) in enumerate(remedies):
+        rows = [r for r in paired_rows(ctx, preds, 30 + k) if r["metric"] in WHAT_IF_METRICS
+                and (r["attribute"] in attrs or r["attribute"] == "(overall)")]
+        _decide(rows, cfg)
+        what_if.extend({**r, "remedy": name, "note": note} for r in rows)
+    if what_if:
+        tables["what_if"] = Table.from_records(("remedy", "note") + CHANGE_COLUMNS, what_if)
+    info["remedies_seconds"] = round(time.perf_counter() - t1, 4)
     info["time"] = round(time.perf_counter() - t0, 4)
     return Section("mitigation", tuple(tables.items()), tuple(info.items()))
+
+
+WHAT_IF_METRICS = ("demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
+                   "average_odds_difference", "accuracy", "balanced_accuracy")
+#: groups with fewer rows are pooled for the threshold optimiser (it needs each group in both halves)
+_MIN_THRESHOLD_GROUP = 20
+
+
+def _given_scores(probability: bool) -> Any:
+    """A fitted scikit-learn 'estimator' whose outputs are the audited model's scores (column 0 of X): lets
+    fairlearn's ThresholdOptimizer work from the scores alone, for any model or precomputed scores."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    class GivenScores(ClassifierMixin, BaseEstimator):
+        def __init__(self, probability: bool = True) -> None:
+            self.probability = probability
+
+        def fit(self, X: Any, y: Any = None) -> "GivenScores":
+            self.classes_ = np.array([0, 1])
+            return self
+
+        def predict_proba(self, X: Any) -> np.ndarray:
+            s = np.asarray(X, dtype=float)[:, 0]
+            return np.c_[1.0 - s, s]
+
+        def decision_function(self, X: Any) -> np.ndarray:
+            return np.asarray(X, dtype=float)[:, 0]
+
+        def predict(self, X: Any) -> np.ndarray:
+            return (np.asarray(X, dtype=float)[:, 0] >= (0.5 if self.probability else 0.0)).astype(int)
+
+    return GivenScores(probability).fit(None)
+
+
+def _threshold_remedies(ctx: AuditContext, attrs: list[str]) -> tuple[list[tuple[str, np.ndarray, str]], list[str]]:
+    """Group-specific thresholds (fairlearn's ThresholdOptimizer) for demographic parity and for equalized odds,
+    cross-fitted: fitted on one half of the rows and applied to the other, and the other way round, so no remedy
+    is graded on the rows it was fitted on. Their decisions are randomised (seeded) between two thresholds."""
+    scores = ctx.model.scores
+    if scores is None:
+        return [], ["group thresholds need scores (a model with predict_proba or decision_function, or scores=)"]
+    from fairlearn.postprocessing import ThresholdOptimizer
+
+    inputs, cfg = ctx.inputs, ctx.config
+    names = {a.name: a for a in inputs.attributes}
+    key = np.zeros(len(scores), dtype=np.int64)
+    for a in attrs:
+        key = key * len(names[a].groups) + names[a].codes
+    uniq, key = np.unique(key, return_inverse=True)
+    counts = np.bincount(key)
+    notes = []
+    small = counts < _MIN_THRESHOLD_GROUP
+    if small.any():
+        notes.append(f"{int(small.sum())} group(s) with fewer than {_MIN_THRESHOLD_GROUP} rows share one threshold")
+        key = np.where(small[key], -1, key)
+    y = inputs.y.astype(int)
+    rng = np.random.default_rng([cfg.seed, 0x7E5])
+    fold = np.empty(len(y), dtype=np.int8)
+    for stratum in np.unique(key * 2 + y):  # halves stratified by group and label
+        idx = np.flatnonzero(key * 2 + y == stratum)
+        fold[rng.permutation(idx)] = np.arange(len(idx)) % 2
+    X = scores.reshape(-1, 1)
+    probability = ctx.model.score_kind == "probability"
+    out = []
+    for constraint, label in (("demographic_parity", "group thresholds: demographic parity"),
+                              ("equalized_odds", "group thresholds: equalized odds")):
+        preds = np.empty(len(y), dtype=np.int8)
+        for k in (0, 1):
+            fit_rows, apply_rows = fold != k, fold == k
+            opt = ThresholdOptimizer(estimator=_given_scores(probability), constraints=constraint, prefit=True,
+                                     predict_method="predict_proba" if probability else "decision_function")
+            opt.fit(X[fit_rows], y[fit_rows], sensitive_features=key[fit_rows])
+            preds[apply_rows] = np.asarray(opt.predict(X[apply_rows], sensitive_features=key[apply_rows],
+                                                       random_state=int(cfg.seed) * 2 + k), dtype=np.int8)
+        out.append((label, preds, "no retraining; cross-fitted on two halves; randomised decisions (seeded)"))
+    return out, notes
 
 
 def _ci(r: dict[str, Any], key: str) -> str:

@@ -165,4 +165,85 @@ def mitigation_blocks(sec: "Section", result: "AuditResult") -> list[dict[str, A
                               r["metric"].replace("_", " "), f"{fmt(r['before'])}{ci(r, 'before')}",
                               f"{fmt(r['after'])}{ci(r, 'after')}", f"{fmt(r['change'])}{ci(r, 'change')}",
                               r["verdict"]] for r in keep]})
+        what_if = sec.table("what_if")
+    if what_if is not None:
+        out.extend(_what_if_blocks(what_if.records(), result, conf))
     return out
+
+
+def _scatter(title: str, desc: str, points: list[dict[str, Any]], xlabel: str, ylabel: str) -> dict[str, Any]:
+    """Geometry of a scatter with whiskers on both axes (formatting only)."""
+    left, right, top, bottom = 70, 560, 30, 300
+    xs = [v for p in points for v in (p["x"], p["x_lo"], p["x_hi"]) if v is not None]
+    ys = [v for p in points for v in (p["y"], p["y_lo"], p["y_hi"]) if v is not None] + [0.0]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    padx, pady = (x1 - x0) * 0.08 or 0.01, (y1 - y0) * 0.08 or 0.01
+    x0, x1, y0, y1 = x0 - padx, x1 + padx, y0 - pady, y1 + pady
+
+    def px(v: float | None) -> float | None:
+        return None if v is None else round(left + (right - left) * (v - x0) / (x1 - x0), 1)
+
+    def py(v: float | None) -> float | None:
+        return None if v is None else round(bottom - (bottom - top) * (v - y0) / (y1 - y0), 1)
+
+    pts = [{"label": p["label"], "original": p.get("original", False), "x": px(p["x"]), "y": py(p["y"]),
+            "x_lo": px(p["x_lo"]), "x_hi": px(p["x_hi"]), "y_lo": py(p["y_lo"]), "y_hi": py(p["y_hi"]),
+            "xv": fmt(p["x"]), "xlo_v": fmt(p["x_lo"]), "xhi_v": fmt(p["x_hi"]), "yv": fmt(p["y"]),
+            "ylo_v": fmt(p["y_lo"]), "yhi_v": fmt(p["y_hi"])} for p in points]
+    return {"title": title, "desc": desc, "points": pts, "width": 760, "height": bottom + 40, "left": left,
+            "right": right, "top": top, "bottom": bottom, "xlabel": xlabel, "ylabel": ylabel,
+            "xticks": [{"x": px(x0 + (x1 - x0) * k / 4), "label": f"{x0 + (x1 - x0) * k / 4:.3f}"} for k in range(5)],
+            "yticks": [{"y": py(y0 + (y1 - y0) * k / 4), "label": f"{y0 + (y1 - y0) * k / 4:.3f}"} for k in range(5)],
+            "zero_y": py(0.0) if y0 <= 0 <= y1 else None}
+
+
+def _what_if_blocks(rows: list[dict[str, Any]], result: "AuditResult", conf: str) -> list[dict[str, Any]]:
+    """The remedy table (the worst-off group of the first mitigated attribute) and its scatter chart."""
+    dp = [r for r in rows if r["metric"] == "demographic_parity_difference" and r["before"] is not None]
+    if not dp:
+        return []
+    worst = max(dp, key=lambda r: abs(r["before"]))
+    attr, group = worst["attribute"], worst["group"]
+    remedies = list(dict.fromkeys(r["remedy"] for r in rows))
+
+    def get(remedy: str, metric: str) -> dict[str, Any] | None:
+        grp = "all" if metric in ("accuracy", "balanced_accuracy") else group
+        a = "(overall)" if metric in ("accuracy", "balanced_accuracy") else attr
+        return next((r for r in rows if r["remedy"] == remedy and r["metric"] == metric and r["group"] == grp
+                     and r["attribute"] == a), None)
+
+    metrics = ("demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
+               "average_odds_difference", "accuracy", "balanced_accuracy")
+
+    def cell(r: dict[str, Any] | None, key: str) -> str:
+        if r is None:
+            return ""
+        lo, hi = r.get(f"{key}_low"), r.get(f"{key}_high")
+        return fmt(r[key]) + ("" if lo is None else f" [{fmt(lo)}, {fmt(hi)}]")
+
+    table_rows = [["the audited model"] + [cell(get(remedies[0], m), "before") for m in metrics]]
+    for rem in remedies:
+        table_rows.append([rem] + [f"{cell(get(rem, m), 'after')}; change {cell(get(rem, m), 'change')}"
+                                   for m in metrics])
+    notes = "; ".join(dict.fromkeys(f"{r['remedy']}: {r['note']}" for r in rows))
+    first = get(remedies[0], "demographic_parity_difference")
+    acc0 = get(remedies[0], "accuracy")
+    points = [{"label": "the audited model", "original": True, "x": acc0["before"], "x_lo": acc0.get("before_low"),
+               "x_hi": acc0.get("before_high"), "y": first["before"], "y_lo": first.get("before_low"),
+               "y_hi": first.get("before_high")}]
+    for rem in remedies:
+        d, a = get(rem, "demographic_parity_difference"), get(rem, "accuracy")
+        if d is not None and a is not None:
+            points.append({"label": rem, "x": a["after"], "x_lo": a.get("after_low"), "x_hi": a.get("after_high"),
+                           "y": d["after"], "y_lo": d.get("after_low"), "y_hi": d.get("after_high")})
+    chart = _scatter(f"Remedies: demographic parity difference of {group} vs {worst['reference']} against accuracy",
+                     f"Each remedy's demographic parity difference ({group} vs {worst['reference']}) against its "
+                     f"overall accuracy, with {conf} intervals on both axes; the dashed line is parity.",
+                     points, "overall accuracy", "demographic parity difference")
+    return [{"title": f"What if: remedies for {attr} = {group}",
+             "text": f"Each remedy graded on the same evaluation rows, with {conf} intervals and its paired change from "
+                     f"the audited model. {notes}. Group thresholds are fitted on one half of the rows and graded on "
+                     "the other (and the other way round), so no remedy is graded on the rows it was fitted on.",
+             "scatter": chart,
+             "columns": ["Remedy"] + [m.replace("_", " ") for m in metrics], "rows": table_rows}]

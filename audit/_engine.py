@@ -115,9 +115,6 @@ def run_audit(
     from .mitigation import MitigateConfig
 
     mitigate_cfg = MitigateConfig.build(mitigate)
-    if mitigate_cfg is not None and train_data is None:
-        raise ConfigError("mitigate needs the training data: pass train_data= (audit run --train-data FILE); the "
-                          "weights are computed on it and the model is refitted with them.", code="invalid_option")
 
     if model is None and predictions is None and scores is None:
         raise InputError("model is None and neither predictions= nor scores= is given: pass a fitted model, or "

@@ -130,8 +130,14 @@ def test_when_no_refit_is_possible_it_says_so_and_still_reports_weights():
         sec = r.section("mitigation")
         assert sec.get("refit") is False and why in sec.get("why")
         assert len(sec.frame("weights")) == 4 and len(r.mitigation) == 0
-    with pytest.raises(ConfigError, match="needs the training data"):
-        audit.run_audit(knn, df, label="y", positive_label=1, protected=["g"], features=["x"], mitigate=True)
+    # no training data: no weights and no refit, said in the result; remedies needing no retraining still run
+    r = audit.run_audit(knn, df, label="y", positive_label=1, protected=["g"], features=["x"], mitigate=True,
+                        n_bootstrap=0, strict=True)
+    sec = r.section("mitigation")
+    assert sec.get("refit") is False and "no training data" in sec.get("why") and sec.table("weights") is None
+    with pytest.raises(ConfigError, match="mitigate attributes"):
+        audit.run_audit(knn, df, label="y", positive_label=1, protected=["g"], features=["x"], train_data=df,
+                        mitigate={"attributes": ["nope"]})
 
 
 def test_cli_mitigate(tmp_path):

@@ -130,9 +130,12 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any) ->
     inputs, cfg = ctx.inputs, ctx.config
     info: dict[str, Any] = {"method": "reweighing (Kamiran & Calders; aif360's Reweighing, extended to several "
                                       "groups and their combinations)"}
-    if train_data is None:
-        return Section("mitigation", (), tuple({**info, "refit": False, "why": "no training data (train_data=)"}
-                                              .items()))
+    if train_data is None:  # no weights and no refit; the remedies that need no retraining still run
+        info.update({"refit": False, "why": "no training data (train_data=): no weights and no refit",
+                     "attributes": list(mcfg.attributes or [a.name for a in inputs.attributes])})
+        tables = _what_if(ctx, list(info["attributes"]), [], info)
+        info["time"] = round(time.perf_counter() - t0, 4)
+        return Section("mitigation", tuple(tables.items()), tuple(info.items()))
     from .._validation import validate_inputs
     from ..config import AuditConfig
 
@@ -171,7 +174,16 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any) ->
         tables["changes"] = Table.from_records(CHANGE_COLUMNS, rows)
         info["finding"] = _finding(rows, attrs, cfg.confidence)
         remedies.append(("reweighing (refit)", after, "retrains the model"))
+    tables.update(_what_if(ctx, attrs, remedies, info))
+    info["time"] = round(time.perf_counter() - t0, 4)
+    return Section("mitigation", tuple(tables.items()), tuple(info.items()))
+
+
+def _what_if(ctx: AuditContext, attrs: list[str], remedies: list[tuple[str, np.ndarray, str]],
+             info: dict[str, Any]) -> dict[str, Table]:
+    """The what-if table: ``remedies`` so far plus the group-threshold remedies, each against the audited model."""
     t1 = time.perf_counter()
+    remedies = list(remedies)
     try:
         found, notes = _threshold_remedies(ctx, attrs)
         remedies.extend(found)
@@ -182,13 +194,10 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any) ->
     for k, (name, preds, note) in enumerate(remedies):
         rows = [r for r in paired_rows(ctx, preds, 30 + k) if r["metric"] in WHAT_IF_METRICS
                 and (r["attribute"] in attrs or r["attribute"] == "(overall)")]
-        _decide(rows, cfg)
+        _decide(rows, ctx.config)
         what_if.extend({**r, "remedy": name, "note": note} for r in rows)
-    if what_if:
-        tables["what_if"] = Table.from_records(("remedy", "note") + CHANGE_COLUMNS, what_if)
     info["remedies_seconds"] = round(time.perf_counter() - t1, 4)
-    info["time"] = round(time.perf_counter() - t0, 4)
-    return Section("mitigation", tuple(tables.items()), tuple(info.items()))
+    return {"what_if": Table.from_records(("remedy", "note") + CHANGE_COLUMNS, what_if)} if what_if else {}
 
 
 WHAT_IF_METRICS = ("demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",

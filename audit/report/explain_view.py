@@ -132,7 +132,8 @@ def mitigation_blocks(sec: "Section", result: "AuditResult") -> list[dict[str, A
     conf = f"{100 * result.config.confidence:g}%"
     text = sec.get("method", "")
     if not sec.get("refit"):
-        text += f". No refit: {sec.get('why')}; the weights and their effect on the training data are below."
+        text += f". No refit: {sec.get('why')}" + ("; the weights and their effect on the training data are below."
+                                                   if sec.table("weights") is not None else ".")
     for w in sec.get("warnings", ()) or ():
         text += f" {w}."
     out.append({"title": "Reweighing", "text": sec.get("finding") or text, "columns": [], "rows": []})

@@ -111,7 +111,7 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
     mit = result.section("mitigation")
     if mit is not None:
         lines.append("")
-        lines.append("Mitigation: " + (mit.get("finding") or f"reweighing weights computed; no refit ({mit.get('why')})"))
+        lines.append("Mitigation: " + (mit.get("finding") or f"no reweighed refit ({mit.get('why')})"))
     for w in result.warnings:
         lines.append(f"warning: {w}")
     for e in result.errors:

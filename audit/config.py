@@ -12,6 +12,21 @@ from .exceptions import ConfigError
 CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
 
 
+def module_switch(value: Any, cls: type, name: str, from_dict: Any) -> Any:
+    """An optional module's argument to run_audit: None/False (off), True (defaults), an options object, or a dict
+    of options (``from_dict``)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, dict):
+        return from_dict(value)
+    raise ConfigError(f"{name}={value!r} is invalid: give True, False, or a dict of {name} options.",
+                      code="invalid_option")
+
+
 @dataclass(frozen=True)
 class AuditConfig:
     """Options of one audit. Every field is validated on construction.

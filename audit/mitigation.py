@@ -106,18 +106,15 @@ class MitigateConfig:
 
     @classmethod
     def build(cls, value: Any) -> "MitigateConfig | None":
-        if value is None or value is False:
-            return None
-        if value is True:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, dict):
-            unknown = sorted(set(value) - {"attributes"})
+        """``mitigate=`` as given to run_audit: False/None (off), True (all attributes), or a dict."""
+        from .config import module_switch
+
+        def from_dict(d: dict[str, Any]) -> "MitigateConfig":
+            unknown = sorted(set(d) - {"attributes"})
             if unknown:
                 raise ConfigError(f"unknown mitigate option(s) {', '.join(unknown)}; known: attributes.",
                                   code="unknown_option")
-            attrs = value.get("attributes")
+            attrs = d.get("attributes")
             if attrs is not None:
                 if isinstance(attrs, str):
                     attrs = [attrs]
@@ -126,8 +123,8 @@ class MitigateConfig:
                                       code="invalid_option")
                 attrs = tuple(attrs)
             return cls(attrs)
-        raise ConfigError(f"mitigate={value!r} is invalid: give True, False or a dict (attributes=[...]).",
-                          code="invalid_option")
+
+        return module_switch(value, cls, "mitigate", from_dict)
 
 
 def refit_with_weights(model: Any, X: pd.DataFrame, y: pd.Series, w: np.ndarray) -> tuple[Any | None, str]:

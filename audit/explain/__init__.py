@@ -71,21 +71,17 @@ class ExplainConfig:
     @classmethod
     def build(cls, value: Any) -> "ExplainConfig | None":
         """``explain=`` as given to run_audit: False/None (off), True (defaults), a dict of options, or a config."""
-        if value is None or value is False:
-            return None
-        if value is True:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, dict):
+        from ..config import module_switch
+
+        def from_dict(d: dict[str, Any]) -> "ExplainConfig":
             known = {f.name for f in dataclasses.fields(cls)}
-            unknown = sorted(set(value) - known)
+            unknown = sorted(set(d) - known)
             if unknown:
                 raise ConfigError(f"unknown explain option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}.",
                                   code="unknown_option")
-            return cls(**value)
-        raise ConfigError(f"explain={value!r} is invalid: give True, False, or a dict of explain options.",
-                          code="invalid_option")
+            return cls(**d)
+
+        return module_switch(value, cls, "explain", from_dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

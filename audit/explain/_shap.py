@@ -126,6 +126,25 @@ def _link_check(total: np.ndarray, candidates: dict[str, np.ndarray]) -> str | N
     return None
 
 
+def _native_contributions(est: Any, Xt: Any) -> np.ndarray | None:
+    """``(n, F + 1)`` exact TreeSHAP contributions (bias last) from lightgbm's or xgboost's own code, for binary
+    models; None for other models (shap's TreeExplainer is used)."""
+    root = type(est).__module__.split(".")[0]
+    try:
+        if root == "lightgbm":
+            out = np.asarray(est.predict(Xt, pred_contrib=True), dtype=float)
+        elif root == "xgboost":
+            import xgboost
+
+            out = np.asarray(est.get_booster().predict(xgboost.DMatrix(Xt, enable_categorical=True),
+                                                       pred_contribs=True), dtype=float)
+        else:
+            return None
+    except Exception:  # noqa: BLE001 - an unusual configuration: let shap try
+        return None
+    return out if out.ndim == 2 and out.shape[0] == len(Xt) else None
+
+
 def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos: int | None
                     ) -> tuple[np.ndarray, float, str]:
     """(values (n, Ft), base, space) for the positive class."""
@@ -140,13 +159,17 @@ def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos:
         if pos == 0:  # the margin is that of classes_[1]
             values, base = -values, -base
         return values, base, space
-    import shap
+    native = _native_contributions(est, Xt)
+    if native is not None:  # lightgbm / xgboost: their own C++ TreeSHAP (what shap delegates to), margin of class 1
+        raw, expected = native[:, :-1], np.array([float(native[0, -1])])
+    else:
+        import shap
 
-    explainer = shap.TreeExplainer(est)
-    raw = explainer.shap_values(Xt, check_additivity=False)
-    expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
-    if isinstance(raw, list):
-        raw = np.stack(raw, axis=-1)
+        explainer = shap.TreeExplainer(est)
+        raw = explainer.shap_values(Xt, check_additivity=False)
+        expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
+        if isinstance(raw, list):
+            raw = np.stack(raw, axis=-1)
     raw = np.asarray(raw, dtype=float)
     if raw.ndim == 3:  # one slice per class
         k = pos if pos is not None else raw.shape[2] - 1

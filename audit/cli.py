@@ -109,8 +109,8 @@ def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out
         for r in gate.rules:
             if r.verdict != "pass":
                 c = r.failing_checks[0] if r.failing_checks else r.checks[0]
-                _progress(f"  {r.verdict}{' (blocks)' if r.blocking else ''}: {r.rule.name}: "
-                          f"{c.attribute} {c.group}: {c.message}")
+                where = f"{c.attribute} {c.group}: " if c.attribute or c.group else ""
+                _progress(f"  {r.verdict}{' (blocks)' if r.blocking else ''}: {r.rule.name}: {where}{c.message}")
         if not gate.passed:
             raise GateFailed()
 

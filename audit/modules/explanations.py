@@ -19,7 +19,7 @@ from ..explain import ExplainConfig
 from ..results import Section, Table
 from ..stats.bootstrap import percentile_interval
 from ..stats.score_boot import identity_seed
-from ._groups import group_facts
+from ._groups import MIN_INTERVAL_ROWS, group_facts, shown_interval
 
 TABLES = {
     "shap_importance": ("feature", "mean_abs_shap", "ci_low", "ci_high", "rank"),
@@ -33,6 +33,12 @@ TABLES = {
 POPULATIONS = ("all", "favourable outcome", "unfavourable outcome")
 PROXY_ASSOCIATION = 0.3  # Cramér's V or eta at or above which a feature counts as associated with the attribute
 TOTAL = "(total gap)"
+
+
+def _ci(lo: float, hi: float) -> tuple[float | None, float | None]:
+    """An interval, or (None, None) when the resamples cannot move it (it would look certain without being so)."""
+    low, high, _ = shown_interval(float(lo), float(hi), MIN_INTERVAL_ROWS)
+    return low, high
 
 
 def empty_frame(name: str) -> pd.DataFrame:
@@ -221,8 +227,9 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
         order = np.argsort(-imp, kind="stable")
         for rank, j in enumerate(order, 1):
             importance_rank[feats[j]] = rank
-            tables["shap_importance"].append({"feature": feats[j], "mean_abs_shap": imp[j], "ci_low": low[j],
-                                              "ci_high": high[j], "rank": rank})
+            lo_j, hi_j = _ci(low[j], high[j])
+            tables["shap_importance"].append({"feature": feats[j], "mean_abs_shap": imp[j], "ci_low": lo_j,
+                                              "ci_high": hi_j, "rank": rank})
         fav_values = sign * res.values
         fav_output = sign * res.output
         y_fav = ctx.inputs.y[rows] if ctx.favorable else 1 - ctx.inputs.y[rows]
@@ -262,11 +269,13 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
                         lo, hi, _ = percentile_interval(reps, ctx.config.confidence)
                     base = {"attribute": part.attribute, "group": gname, "reference": part.groups[ref],
                             "population": pop, "gap": gap, "n_group": int(a.sum()), "n_reference": int(b.sum())}
+                    lo_t, hi_t = _ci(lo[-1], hi[-1])
                     tables["gap_attribution"].append({**base, "feature": TOTAL, "contribution": gap,
-                                                      "ci_low": lo[-1], "ci_high": hi[-1]})
+                                                      "ci_low": lo_t, "ci_high": hi_t})
                     for j in np.argsort(-np.abs(contrib), kind="stable"):
+                        lo_j, hi_j = _ci(lo[j], hi[j])
                         tables["gap_attribution"].append({**base, "feature": feats[j], "contribution": contrib[j],
-                                                          "ci_low": lo[j], "ci_high": hi[j]})
+                                                          "ci_low": lo_j, "ci_high": hi_j})
         timings["shap_summaries"] = time.perf_counter() - t
 
         t = time.perf_counter()

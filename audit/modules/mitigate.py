@@ -15,7 +15,7 @@ from ..stats.bootstrap import multinomial_tables, percentile_interval
 from ..stats.counts import count_metrics, favorable_frame
 from ..stats.score_boot import identity_seed
 from ..stats.significance import adjust
-from ._groups import group_facts
+from ._groups import MIN_INTERVAL_ROWS, group_facts, shown_interval
 
 WEIGHT_COLUMNS = ("group", "label", "n", "weight", "base_rate_before", "base_rate_after")
 CHANGE_COLUMNS = ("attribute", "group", "reference", "metric", "before", "before_low", "before_high", "after",
@@ -104,9 +104,10 @@ def paired_rows(ctx: AuditContext, after: np.ndarray, purpose: int) -> list[dict
                    "before": float(vb), "after": float(va), "change": float(va - vb)}
             if repb is not None:
                 lo, hi, _ = percentile_interval(np.c_[repb, repa, repa - repb], cfg.confidence)
-                row.update({"before_low": lo[0], "before_high": hi[0], "after_low": lo[1], "after_high": hi[1],
-                            "change_low": lo[2], "change_high": hi[2],
-                            "_p": paired_p(float(va - vb), repa - repb)})
+                for k, key in enumerate(("before", "after", "change")):  # withheld when the resamples cannot move it
+                    row[f"{key}_low"], row[f"{key}_high"], _ = shown_interval(float(lo[k]), float(hi[k]),
+                                                                              MIN_INTERVAL_ROWS)
+                row["_p"] = paired_p(float(va - vb), repa - repb)
             rows.append(row)
     return rows
 

@@ -49,7 +49,6 @@ def explain_cases(X_train: pd.DataFrame, rows: pd.DataFrame, row_ids: list[int],
     categorical = [j for j, col in enumerate(X_train.columns)
                    if not pd.api.types.is_numeric_dtype(X_train[col].dtype)
                    or isinstance(X_train[col].dtype, pd.CategoricalDtype)]
-    probe = decode(train[:1])
     names = {}
     for j in categorical:  # code -> category text, for readable conditions
         col = X_train.columns[j]
@@ -57,7 +56,6 @@ def explain_cases(X_train: pd.DataFrame, rows: pd.DataFrame, row_ids: list[int],
         a = np.repeat(train[:1], len(codes), axis=0)
         a[:, j] = codes
         names[j] = [str(v) for v in decode(a)[col].tolist()]
-    del probe
 
     def proba(a: np.ndarray) -> np.ndarray:
         p = np.clip(np.asarray(predict(decode(a)), dtype=float), 0.0, 1.0)

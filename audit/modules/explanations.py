@@ -284,7 +284,13 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
             from ..explain._lime import explain_cases
 
             X_train = X_all.iloc[rows]
-            explained = explain_cases(X_train, X_all.iloc[[c[0] for c in cases]], [c[0] for c in cases], predict,
+            lime_predict = predict
+            if space_hint == "decision score":  # LIME needs a probability: the logistic of the decision score
+
+                def lime_predict(X: pd.DataFrame) -> np.ndarray:
+                    return 1.0 / (1.0 + np.exp(-np.asarray(predict(X), dtype=float)))
+
+            explained = explain_cases(X_train, X_all.iloc[[c[0] for c in cases]], [c[0] for c in cases], lime_predict,
                                       ctx.config.seed, samples=ecfg.lime_samples, repeats=ecfg.lime_seeds,
                                       top=ecfg.top_features)
             for k, ((row, group, reason), case) in enumerate(zip(cases, explained), 1):
@@ -293,8 +299,9 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
                                                  "prediction": case.prediction, "feature": feature,
                                                  "condition": condition, "weight": weight,
                                                  "stability": case.stability})
-            info["lime"] = {"output": f"probability of {ctx.inputs.positive_label!s}" if space_hint == "probability"
-                            else space_hint, "samples": ecfg.lime_samples, "seeds_per_case": ecfg.lime_seeds,
+            output = {"probability": f"probability of {ctx.inputs.positive_label!s}",
+                      "decision score": "logistic of the decision score"}.get(space_hint, space_hint)
+            info["lime"] = {"output": output, "samples": ecfg.lime_samples, "seeds_per_case": ecfg.lime_seeds,
                             "stability": "mean pairwise Jaccard overlap of the top features across the seeds"}
         timings["lime"] = time.perf_counter() - t
 

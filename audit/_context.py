@@ -19,8 +19,8 @@ from ._validation import Attribute, ValidatedInputs
 from .config import AuditConfig
 from .stats.bootstrap import multinomial_tables
 from .stats.score_boot import binned_replicates, exact_replicates, identity_seed
-from .stats.scores import (RankAccumulator, chunk_terms, chunk_tie_runs, code_dtype, row_chunks, small_codes,
-                           sort_scores, tie_aligned_chunks)
+from .stats.scores import (RankAccumulator, cell_metrics, chunk_terms, chunk_tie_runs, code_dtype, row_chunks,
+                           small_codes, sort_scores, tie_aligned_chunks)
 
 OVERALL = "(overall)"
 OVERALL_GROUP = "all"
@@ -235,22 +235,17 @@ def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: 
 
 def _cell_point_metrics(cells: list[dict[str, np.ndarray]], probability: bool) -> dict[str, np.ndarray]:
     """Brier, log loss, ECE, mean score and calibration in the large of every group, exact, from its cells."""
-    count = np.concatenate([c["count"] for c in cells])  # (S, 2, K, E)
-    S = len(count)
     if not probability:
         return {}
-    n = count.sum((1, 2, 3))
-    pos = count[:, 1].sum(1)  # (S, E)
+    count = np.concatenate([c["count"] for c in cells])  # (S, 2, K, E)
+    S, _, K, E = count.shape
     score = np.concatenate([c["score"] for c in cells]).sum((1, 2))  # (S, E)
     brier = np.concatenate([c["brier"] for c in cells]).reshape(S, -1).sum(1)
     ll = np.concatenate([c["logloss"] for c in cells]).reshape(S, -1).sum(1)
-    tot = score.sum(1)
-    ok = n > 0
-    safe = np.where(ok, n, 1.0)
-    return {"brier": np.where(ok, brier / safe, np.nan), "log_loss": np.where(ok, ll / safe, np.nan),
-            "mean_score": np.where(ok, tot / safe, np.nan),
-            "calibration_in_the_large": np.where(ok, (tot - pos.sum(1)) / safe, np.nan),
-            "ece": np.where(ok, np.abs(score - pos).sum(1) / safe, np.nan)}
+    out = cell_metrics(count[:, 0].reshape(S, -1), count[:, 1].reshape(S, -1), score, brier, ll,
+                       np.tile(np.arange(E), K), E, True)
+    del out["roc_auc"], out["average_precision"]  # exact values come from the rank pass
+    return out
 
 
 def _score_replicates(specs: list, offsets: np.ndarray, accs: dict, cells: list[dict[str, np.ndarray]],

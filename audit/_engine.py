@@ -223,30 +223,29 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         warn.append(f"{n_insufficient} group(s) have insufficient data (fewer than {cfg.min_group_size} rows, "
                     f"{cfg.min_positives} positives or {cfg.min_negatives} negatives); their numbers are flagged.")
     sections: list[Section] = []
+
+    def optional(name: str, run: Any) -> None:
+        """Run an optional module; shap, lime, a remedy or the model failing in it is recorded and the audit
+        completes (bad options, and everything under ``strict``, are raised)."""
+        t = time.perf_counter()
+        try:
+            sec = run()
+            sections.append(sec)
+            warn.extend(sec.get("warnings", ()) or ())
+        except (Exception, SystemExit) as exc:
+            if strict or isinstance(exc, ConfigError):
+                raise
+            errors.append(ModuleError(name, type(exc).__name__, " ".join(str(exc).split())[:500]))
+        timings[name] = time.perf_counter() - t
+
     if explain_cfg is not None:
         from .modules import explanations
 
-        t = time.perf_counter()
-        try:
-            sections.append(explanations.run(ctx, model, explain_cfg))
-        except (Exception, SystemExit) as exc:  # shap, lime or the model failing on explainers' calls: recorded
-            if strict or isinstance(exc, ConfigError):
-                raise
-            errors.append(ModuleError("explanations", type(exc).__name__, " ".join(str(exc).split())[:500]))
-        timings["explanations"] = time.perf_counter() - t
+        optional("explanations", lambda: explanations.run(ctx, model, explain_cfg))
     if mitigate_cfg is not None:
-        from .modules import mitigate as mitigation_module
+        from .modules import mitigate
 
-        t = time.perf_counter()
-        try:
-            sec = mitigation_module.run(ctx, model, mitigate_cfg, train_data)
-            sections.append(sec)
-            warn.extend(sec.get("warnings", ()) or ())
-        except (Exception, SystemExit) as exc:  # a remedy that fails is recorded; the audit completes
-            if strict or isinstance(exc, ConfigError):
-                raise
-            errors.append(ModuleError("mitigation", type(exc).__name__, " ".join(str(exc).split())[:500]))
-        timings["mitigation"] = time.perf_counter() - t
+        optional("mitigation", lambda: mitigate.run(ctx, model, mitigate_cfg, train_data))
     if train_data is not None:
         t = time.perf_counter()
         sections.append(_training_summary(train_data, inputs, cfg, reference))

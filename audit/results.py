@@ -122,8 +122,9 @@ class Section:
 
     @classmethod
     def from_dict(cls, name: str, d: dict[str, Any]) -> "Section":
+        info = d.get("info")
         return cls(name, tuple((k, Table.from_dict(t)) for k, t in d.get("tables", {}).items()),
-                   tuple(_freeze(d.get("info", {})).items()) if isinstance(d.get("info"), dict) else ())
+                   tuple(info.items()) if isinstance(info, dict) else ())  # frozen in __post_init__
 
 
 def _freeze(v: Any) -> Any:

@@ -86,8 +86,9 @@ def orientation(d: Disparity, favorable: bool) -> float:
     return 1.0 if d.better == "higher" else -1.0
 
 
-def _components(ctx: AuditContext, part: Partition, counts: np.ndarray | None, score: dict[str, np.ndarray]
-                ) -> dict[str, np.ndarray]:
+def components(ctx: AuditContext, part: Partition, counts: np.ndarray | None, score: dict[str, np.ndarray]
+               ) -> dict[str, np.ndarray]:
+    """The per-group quantities the disparities compare (any leading axes: points or replicates)."""
     out: dict[str, np.ndarray] = {}
     if counts is None:
         return out
@@ -106,8 +107,8 @@ def _components(ctx: AuditContext, part: Partition, counts: np.ndarray | None, s
     return out
 
 
-def _compare(kind: str, a: np.ndarray, b: np.ndarray, a2: np.ndarray | None = None, b2: np.ndarray | None = None,
-             sign: float = 1.0) -> np.ndarray:
+def compare(kind: str, a: np.ndarray, b: np.ndarray, a2: np.ndarray | None = None, b2: np.ndarray | None = None,
+            sign: float = 1.0) -> np.ndarray:
     """Group ``a`` vs reference ``b``, signed so that negative (or a ratio below 1) is worse for the group."""
     with np.errstate(invalid="ignore", divide="ignore"):
         if kind == "difference":
@@ -115,6 +116,13 @@ def _compare(kind: str, a: np.ndarray, b: np.ndarray, a2: np.ndarray | None = No
         if kind == "ratio":
             return np.where(b != 0, a / np.where(b != 0, b, 1.0), np.nan)
         return np.minimum(a - b, a2 - b2)  # equalized odds: the worse of the two (NaN if either is)
+
+
+def disparity(d: Disparity, comp: dict[str, np.ndarray], r: int, favorable: bool) -> np.ndarray:
+    """Disparity ``d`` of every group against group ``r`` (last axis), from :func:`components` of any shape."""
+    a = comp[d.component]
+    a2 = comp["fav_fpr"] if d.kind == "equalized_odds" else None
+    return compare(d.kind, a, a[..., r:r + 1], a2, None if a2 is None else a2[..., r:r + 1], orientation(d, favorable))
 
 
 def _gap(kind: str, v: np.ndarray, v2: np.ndarray | None = None) -> np.ndarray:
@@ -192,8 +200,8 @@ def run(ctx: AuditContext) -> dict[str, Any]:
         facts: GroupFacts = group_facts(ctx, part)
         r = facts.reference
         references.append((part.attribute, part.groups[r]))
-        point = _components(ctx, part, part.counts, part.score_point)
-        boot = _components(ctx, part, part.boot_counts, part.score_boot) if part.boot_counts is not None else {}
+        point = components(ctx, part, part.counts, part.score_point)
+        boot = components(ctx, part, part.boot_counts, part.score_boot) if part.boot_counts is not None else {}
         keep = np.flatnonzero(facts.sufficient)  # the largest gap is taken among groups with sufficient data
         parts = _proportions(part.counts, ctx.favorable)
         for d in DISPARITIES:
@@ -204,12 +212,10 @@ def run(ctx: AuditContext) -> dict[str, Any]:
             a2 = point["fav_fpr"] if d.kind == "equalized_odds" else None
             ab = boot.get(d.component)
             ab2 = boot.get("fav_fpr") if d.kind == "equalized_odds" else None
-            sign = orientation(d, ctx.favorable)
-            values = _compare(d.kind, a, a[r], a2, None if a2 is None else a2[r], sign)
+            values = disparity(d, point, r, ctx.favorable)
             vs = gap = None
             if ab is not None:
-                vs = batch.add(_compare(d.kind, ab, ab[:, r:r + 1], ab2, None if ab2 is None else ab2[:, r:r + 1],
-                                        sign), se=d.test == "bootstrap")
+                vs = batch.add(disparity(d, boot, r, ctx.favorable), se=d.test == "bootstrap")
                 if len(keep) >= 2:
                     gap = batch.add(_gap(d.kind, ab[:, keep], None if ab2 is None else ab2[:, keep])[:, None])
             jobs.append(_Job(part, facts, parts, d, a, a2, values, vs, gap, keep))

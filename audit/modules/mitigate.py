@@ -12,39 +12,24 @@ from .._context import AuditContext, Partition
 from ..mitigation import MitigateConfig, paired_p, refit_with_weights, weights_for
 from ..results import Section, Table
 from ..stats.bootstrap import multinomial_tables, percentile_interval
-from ..stats.counts import count_metrics, favorable_frame
+from ..stats.counts import count_metrics
 from ..stats.score_boot import identity_seed
 from ..stats.significance import adjust
 from ._groups import MIN_INTERVAL_ROWS, group_facts, shown_interval
+from .bias import DISPARITIES as _ALL_DISPARITIES, components, disparity
 
 WEIGHT_COLUMNS = ("group", "label", "n", "weight", "base_rate_before", "base_rate_after")
 CHANGE_COLUMNS = ("attribute", "group", "reference", "metric", "before", "before_low", "before_high", "after",
                   "after_low", "after_high", "change", "change_low", "change_high", "p_value", "verdict")
-DISPARITIES = ("demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
-               "average_odds_difference", "accuracy_difference")
+DISPARITIES = tuple(d for d in _ALL_DISPARITIES if d.name in (
+    "demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
+    "average_odds_difference", "accuracy_difference"))
 PERFORMANCE = ("accuracy", "balanced_accuracy", "selection_rate")
 
 
-def _fav_rates(counts: np.ndarray, favorable: bool) -> dict[str, np.ndarray]:
-    fav = count_metrics(favorable_frame(counts, favorable), ("selection_rate", "recall", "fpr", "accuracy"))
-    perf = count_metrics(counts, ("accuracy", "balanced_accuracy", "selection_rate"))
-    return {"dp": fav["selection_rate"], "tpr": fav["recall"], "fpr": fav["fpr"], "acc": fav["accuracy"],
-            "accuracy": perf["accuracy"], "balanced_accuracy": perf["balanced_accuracy"],
-            "selection_rate": perf["selection_rate"]}
-
-
-def _disparity(name: str, m: dict[str, np.ndarray], r: int) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if name == "demographic_parity_difference":
-            return m["dp"] - m["dp"][..., r:r + 1]
-        if name == "demographic_parity_ratio":
-            ref = m["dp"][..., r:r + 1]
-            return np.where(ref != 0, m["dp"] / np.where(ref != 0, ref, 1.0), np.nan)
-        if name == "equal_opportunity_difference":
-            return m["tpr"] - m["tpr"][..., r:r + 1]
-        if name == "average_odds_difference":
-            return ((m["tpr"] - m["tpr"][..., r:r + 1]) + (m["fpr"] - m["fpr"][..., r:r + 1])) / 2
-        return m["acc"] - m["acc"][..., r:r + 1]
+def _rates(ctx: AuditContext, part: Partition, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """The disparities' per-group quantities (the bias module's own) and the performance metrics shown here."""
+    return {**components(ctx, part, counts, {}), **count_metrics(counts, PERFORMANCE)}
 
 
 def _joint(part: Partition, joint_f: np.ndarray) -> np.ndarray:
@@ -79,11 +64,11 @@ def paired_rows(ctx: AuditContext, after: np.ndarray, purpose: int) -> list[dict
     for part in ctx.partitions:
         jb = _joint(part, joint_f.astype(float))
         cb, ca = _split(jb)
-        mb, ma = _fav_rates(cb, inputs.favorable), _fav_rates(ca, inputs.favorable)
+        mb, ma = _rates(ctx, part, cb), _rates(ctx, part, ca)
         rb = ra = None
         if boot_f is not None:
             cbr, car = _split(_joint(part, boot_f))
-            rb, ra = _fav_rates(cbr, inputs.favorable), _fav_rates(car, inputs.favorable)
+            rb, ra = _rates(ctx, part, cbr), _rates(ctx, part, car)
         items = []
         for metric in PERFORMANCE:  # per group (and overall)
             for gi, g in enumerate(part.groups):
@@ -91,13 +76,14 @@ def paired_rows(ctx: AuditContext, after: np.ndarray, purpose: int) -> list[dict
                               None if rb is None else rb[metric][:, gi], None if ra is None else ra[metric][:, gi]))
         if part.members and len(part.groups) >= 2:
             r = group_facts(ctx, part).reference
-            for metric in DISPARITIES:
-                vb, va = _disparity(metric, mb, r), _disparity(metric, ma, r)
-                repb = None if rb is None else _disparity(metric, rb, r)
-                repa = None if ra is None else _disparity(metric, ra, r)
+            fav = inputs.favorable
+            for d in DISPARITIES:  # the bias module's definitions and signs
+                vb, va = disparity(d, mb, r, fav), disparity(d, ma, r, fav)
+                repb = None if rb is None else disparity(d, rb, r, fav)
+                repa = None if ra is None else disparity(d, ra, r, fav)
                 for gi, g in enumerate(part.groups):
                     if gi != r:
-                        items.append((g, part.groups[r], metric, vb[gi], va[gi], None if repb is None else repb[:, gi],
+                        items.append((g, part.groups[r], d.name, vb[gi], va[gi], None if repb is None else repb[:, gi],
                                       None if repa is None else repa[:, gi]))
         for g, ref, metric, vb, va, repb, repa in items:
             row = {"attribute": part.attribute, "group": g, "reference": ref, "metric": metric,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,8 @@ class AuditContext:
     warnings: tuple[str, ...]
     finest: np.ndarray  # per row: its finest group (every partition's group is ``part.finest_map[finest]``)
     finest_names: tuple[tuple[str, ...], ...]  # per finest group: (attribute, group, attribute, group, ...)
+    #: rows of the full data each row stands for, when the rows are a stratified sample of data an engine holds
+    row_weights: np.ndarray | None = None
 
     @property
     def favorable(self) -> bool:
@@ -125,8 +128,15 @@ def _partition_specs(attrs: tuple[Attribute, ...], combos: np.ndarray, config: A
     return specs
 
 
-def _finest_counts(finest: np.ndarray, n_finest: int, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
-    """Confusion counts ``(F, 4)`` of the finest groups, streamed over row chunks."""
+def _finest_counts(finest: np.ndarray, n_finest: int, y: np.ndarray, yhat: np.ndarray,
+                   weights: np.ndarray | None = None) -> np.ndarray:
+    """Confusion counts ``(F, 4)`` of the finest groups, streamed over row chunks (``weights``: rows per input
+    row, when the inputs are an engine's cells)."""
+    if weights is not None:
+        cell = finest.astype(np.int64) * 4 + y.astype(np.int64) * 2 + yhat
+        exact = np.zeros(n_finest * 4, dtype=np.int64)
+        np.add.at(exact, cell, np.asarray(weights, dtype=np.int64))  # integer sums: exact at any size
+        return exact.reshape(n_finest, 4)
     out = np.zeros(n_finest * 4, dtype=np.int64)
     for s in row_chunks(len(y)):
         cell = finest[s].astype(np.int32) * 4
@@ -136,7 +146,11 @@ def _finest_counts(finest: np.ndarray, n_finest: int, y: np.ndarray, yhat: np.nd
     return out.reshape(n_finest, 4)
 
 
-def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConfig) -> AuditContext:
+def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConfig, *,
+                  weights: np.ndarray | None = None, score_statistics: Any = None) -> AuditContext:
+    """The context of validated rows, or (``weights`` and ``score_statistics`` given) of an engine's cells: each
+    input row is then a cell holding ``weights[i]`` rows, and ``score_statistics(finest, specs, counts, offsets)``
+    computes the score metrics from the cells' own sums."""
     warnings: list[str] = []
     attrs = inputs.attributes
     y = inputs.y
@@ -160,7 +174,7 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
     # confusion counts of the finest groups and their bootstrap replicates
     finest_names = tuple(tuple(part for a, c in zip(attrs, combo) for part in (a.name, a.groups[c]))
                          for combo in combos.tolist())
-    finest_counts = _finest_counts(finest, n_finest, y, model.predictions)
+    finest_counts = _finest_counts(finest, n_finest, y, model.predictions, weights)
     counts = _stack(finest_counts, members, 0).round().astype(np.int64)
     B = config.n_bootstrap
     boot = None
@@ -171,7 +185,9 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
 
     score_point: dict[str, np.ndarray] = {}
     score_boot: dict[str, np.ndarray] = {}
-    if model.scores is not None:
+    if model.scores is not None and score_statistics is not None:
+        score_point, score_boot = score_statistics(finest, specs, counts, offsets)
+    elif model.scores is not None:
         score_point, score_boot = _score_statistics(finest, n_finest, y, model.scores, model.score_kind == "probability",
                                                     specs, counts, offsets, config)
 

@@ -61,6 +61,8 @@ def run_audit(
     explain: Any = False,
     mitigate: Any = False,
     strict: bool = False,
+    engine: str = "auto",
+    progress: bool | None = None,
     **options: Any,
 ) -> AuditResult:
     """Audit a binary classifier for performance and fairness by group.
@@ -69,7 +71,9 @@ def run_audit(
         model: a fitted classifier or pipeline (``predict_proba`` / ``decision_function`` / ``predict``),
             a function of the feature DataFrame returning probabilities or labels, or ``None`` when
             ``predictions`` and/or ``scores`` are given.
-        data: DataFrame with the features, the label and the protected columns.
+        data: the rows to audit, with the features, the label and the protected columns: a pandas DataFrame;
+            or, for data larger than memory, a Parquet or CSV path or glob, a DuckDB relation, a PySpark
+            DataFrame or a Polars frame, scanned where it lives (see ``engine``).
         label: the true-label column.
         protected: protected attribute columns; intersections are audited too (``intersections=False``
             turns that off).
@@ -94,6 +98,13 @@ def run_audit(
         mitigate: True (or ``{"attributes": [...]}``) adds reweighing: weights computed on ``train_data``, a
             clone of the model refitted with them, and a paired before/after re-audit on ``data``.
         strict: re-raise a module's failure instead of recording it in the result.
+        engine: ``"auto"`` (pandas data in memory; a file of up to 2 million rows read into memory, a larger one
+            scanned by DuckDB; a relation or Spark DataFrame by its own engine), ``"pandas"`` (read into memory),
+            ``"duckdb"`` or ``"spark"``. An engine reduces the rows to tables of counts and score sums: counts and
+            every count metric equal the in-memory audit's; ROC AUC and average precision come from
+            ``score_buckets`` score buckets with their error bound stated in ``result.section("data_source")``.
+            A model is applied batch by batch where the data lives; predictions and scores must be columns.
+        progress: show progress bars on long steps (default: only the command line shows them).
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -116,12 +127,26 @@ def run_audit(
 
     mitigate_cfg = MitigateConfig.build(mitigate)
 
+    from ._scale.sources import check_engine, is_engine_data, open_source
+
+    check_engine(engine)
+    source = None
+    if is_engine_data(data) or engine in ("duckdb", "spark"):
+        data, source = open_source(data, engine)
     if model is None and predictions is None and scores is None:
         raise InputError("model is None and neither predictions= nor scores= is given: pass a fitted model, or "
                          "precomputed predictions and/or scores.", code="nothing_to_audit")
     if model is not None and (predictions is not None or scores is not None):
         raise InputError("pass either a model or precomputed predictions/scores, not both (the audit would not know "
                          "which to trust).", code="ambiguous_predictions")
+    if source is not None:
+        try:
+            return _run_scaled(source, model, label=label, positive_label=positive_label, favorable=favorable,
+                               protected=protected, reference=reference, features=features, predictions=predictions,
+                               scores=scores, cfg=cfg, progress=progress, t0=t0, strict=strict, train_data=train_data,
+                               explain_cfg=explain_cfg, mitigate_cfg=mitigate_cfg)
+        finally:
+            source.close()
     inputs = validate_inputs(data, label=label, positive_label=positive_label, favorable=favorable,
                              protected=protected, reference=reference, features=features,
                              model_features=_model_features(model) if features is None else None,
@@ -192,11 +217,29 @@ def _blas_single_threaded() -> Any:
     return _BlasLimit()
 
 
+def _run_scaled(source: Any, model: Any, *, label: Any, positive_label: Any, favorable: bool, protected: Any,
+                reference: dict[str, Any] | None, features: Any, predictions: Any, scores: Any, cfg: AuditConfig,
+                progress: bool | None, t0: float, strict: bool, train_data: Any, explain_cfg: Any,
+                mitigate_cfg: Any) -> AuditResult:
+    """The audit of data an engine scans: the same modules and result, on the engine's cells."""
+    from ._scale.run import scaled_data
+
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    with _blas_single_threaded():
+        scaled = scaled_data(source, label=label, positive_label=positive_label, favorable=favorable,
+                             protected=protected, reference=reference, features=features, model=model,
+                             predictions=predictions, scores=scores, cfg=cfg, progress=progress)
+        timings["scan"] = time.perf_counter() - t
+        return _audit(scaled.ctx.inputs, scaled.model, cfg, timings, t0, [], strict, train_data, reference, model,
+                      explain_cfg, mitigate_cfg, scaled=scaled, source=source)
+
+
 def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, float], t0: float, warn: list[str],
            strict: bool, train_data: Any, reference: dict[str, Any] | None, model: Any = None,
-           explain_cfg: Any = None, mitigate_cfg: Any = None) -> AuditResult:
+           explain_cfg: Any = None, mitigate_cfg: Any = None, scaled: Any = None, source: Any = None) -> AuditResult:
     t = time.perf_counter()
-    ctx = build_context(inputs, out, cfg)
+    ctx = build_context(inputs, out, cfg) if scaled is None else scaled.ctx
     check_reference(inputs.reference, {p.attribute: p.groups for p in ctx.partitions if p.members})
     warn.extend(ctx.warnings)
     timings["statistics"] = time.perf_counter() - t
@@ -222,7 +265,7 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
     if n_insufficient:
         warn.append(f"{n_insufficient} group(s) have insufficient data (fewer than {cfg.min_group_size} rows, "
                     f"{cfg.min_positives} positives or {cfg.min_negatives} negatives); their numbers are flagged.")
-    sections: list[Section] = []
+    sections: list[Section] = [] if scaled is None else [scaled.section]
 
     def optional(name: str, run: Any) -> None:
         """Run an optional module; shap, lime, a remedy or the model failing in it is recorded and the audit
@@ -241,11 +284,21 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
     if explain_cfg is not None:
         from .modules import explanations
 
-        optional("explanations", lambda: explanations.run(ctx, model, explain_cfg))
+        if scaled is None:
+            optional("explanations", lambda: explanations.run(ctx, model, explain_cfg))
+        else:
+            from ._scale.sample import scaled_explanations
+
+            optional("explanations", lambda: scaled_explanations(scaled, source, model, explain_cfg))
     if mitigate_cfg is not None:
         from .modules import mitigate
 
-        optional("mitigation", lambda: mitigate.run(ctx, model, mitigate_cfg, train_data))
+        if scaled is None:
+            optional("mitigation", lambda: mitigate.run(ctx, model, mitigate_cfg, train_data))
+        else:
+            from ._scale.sample import scaled_mitigation
+
+            optional("mitigation", lambda: scaled_mitigation(scaled, source, model, mitigate_cfg, train_data))
     if train_data is not None:
         t = time.perf_counter()
         sections.append(_training_summary(train_data, inputs, cfg, reference))

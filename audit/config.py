@@ -50,6 +50,9 @@ class AuditConfig:
         score_bins: quantile bins of a large group's own scores (each split at the calibration-bin edges) on
             which its score metrics (AUC, AP, Brier, calibration) are resampled in the bootstrap.
         check_determinism_rows: rows re-predicted to detect a non-deterministic model (0 disables).
+        score_buckets: equal-width score buckets of the engine scan (data scanned by DuckDB or Spark); ROC AUC and
+            average precision treat scores within a bucket as tied, and the result states the bound on that error
+            (zero when each bucket holds one score value).
     """
 
     threshold: float = 0.5
@@ -69,6 +72,7 @@ class AuditConfig:
     exact_score_rows: int = 4000
     score_bins: int = 32
     check_determinism_rows: int = 256
+    score_buckets: int = 4096
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, what: str) -> None:
@@ -106,6 +110,8 @@ class AuditConfig:
              "give an integer between 16 and 4096")
         need(is_int("check_determinism_rows") and self.check_determinism_rows >= 0, "check_determinism_rows",
              "give a non-negative integer")
+        need(is_int("score_buckets") and 64 <= self.score_buckets <= 1 << 20, "score_buckets",
+             "give an integer between 64 and 1,048,576")
         if math.isnan(float(self.threshold)):
             raise ConfigError("threshold is NaN: give a probability between 0 and 1.", code="invalid_option")
 

@@ -45,12 +45,15 @@ def _groups(data: pd.DataFrame, protected: Sequence[str]) -> tuple[np.ndarray, l
     return inv, [join_key(names[p]) for p in present]
 
 
-def weights_for(data: pd.DataFrame, y: np.ndarray, protected: Sequence[str], label_names: tuple[str, str]) -> Weights:
-    """Reweighing weights of rows with 0/1 labels ``y`` (1 = positive label), groups = combinations of ``protected``."""
+def weights_for(data: pd.DataFrame, y: np.ndarray, protected: Sequence[str], label_names: tuple[str, str],
+                counts: np.ndarray | None = None) -> Weights:
+    """Reweighing weights of rows with 0/1 labels ``y`` (1 = positive label), groups = combinations of ``protected``;
+    with ``counts``, each row of ``data`` stands for that many rows (an engine's group x label counts)."""
     g, names = _groups(data, protected)
-    n = len(y)
+    mult = np.ones(len(y)) if counts is None else np.asarray(counts, dtype=float)
+    n = float(mult.sum())
     G = len(names)
-    n_gy = np.bincount(g * 2 + y, minlength=2 * G).reshape(G, 2).astype(float)
+    n_gy = np.bincount(g * 2 + y, weights=mult, minlength=2 * G).reshape(G, 2)
     n_g = n_gy.sum(1)
     n_y = n_gy.sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -67,8 +70,8 @@ def weights_for(data: pd.DataFrame, y: np.ndarray, protected: Sequence[str], lab
     w = w_cell[g, y]
     assert np.isfinite(w).all()  # every row's own cell has rows: its weight is finite and positive
     before = n_gy[:, 1] / n_g
-    wy = np.bincount(g, weights=w * y, minlength=G)
-    wn = np.bincount(g, weights=w, minlength=G)
+    wy = np.bincount(g, weights=w * y * mult, minlength=G)
+    wn = np.bincount(g, weights=w * mult, minlength=G)
     after = wy / wn
     cells = pd.DataFrame(rows)
     cells["base_rate_before"] = np.repeat(before, 2)

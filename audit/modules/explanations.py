@@ -46,12 +46,16 @@ def empty_frame(name: str) -> pd.DataFrame:
 
 
 def _stratified_sample(ctx: AuditContext, budget: int, small: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sample rows (sorted positions) and their weights (group size / rows sampled from it): every finest group
-    represented, groups of up to ``small`` rows whole, the rest in proportion to size; seeded per group name."""
+    """Sample rows (sorted positions) and their weights (group size in the data / rows sampled from it): every
+    finest group represented, groups of up to ``small`` rows whole, the rest in proportion to size; seeded per
+    group name."""
     fin = ctx.finest
     n = len(fin)
     order = np.argsort(fin, kind="stable")
     counts = np.bincount(fin, minlength=len(ctx.finest_names))
+    # rows of the data each finest group holds (a sample pulled from an engine stands for more rows)
+    population = counts if ctx.row_weights is None else np.bincount(fin, weights=ctx.row_weights,
+                                                                    minlength=len(ctx.finest_names))
     starts = np.r_[0, np.cumsum(counts)]
     rows, weights = [], []
     for f, names in enumerate(ctx.finest_names):
@@ -64,7 +68,7 @@ def _stratified_sample(ctx: AuditContext, budget: int, small: int) -> tuple[np.n
             rng = np.random.default_rng(identity_seed(ctx.config.seed, 11, names))
             members = np.sort(rng.choice(members, size=k, replace=False))
         rows.append(members)
-        weights.append(np.full(k, size / k))
+        weights.append(np.full(k, population[f] / k))
     rows_a, w = np.concatenate(rows), np.concatenate(weights)
     keep = np.argsort(rows_a, kind="stable")
     return rows_a[keep], w[keep]

@@ -66,9 +66,12 @@ def _harmonic(upto: int) -> np.ndarray:
 
 
 def exact_replicates(rng: np.random.Generator, n_boot: int, scores: np.ndarray, y: np.ndarray, cal: np.ndarray,
-                     brier: np.ndarray | None, logloss: np.ndarray | None, n_cal: int) -> dict[str, np.ndarray]:
+                     brier: np.ndarray | None, logloss: np.ndarray | None, n_cal: int,
+                     values: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Replicates ``(n_boot,)`` of every score metric of one group, from its rows in ascending score order
-    (``cal``: calibration bin per row; ``brier``/``logloss``: per-row terms, None for non-probability scores).
+    (``cal``: calibration bin per row; ``brier``/``logloss``: per-row terms, None for non-probability scores;
+    ``values``: the scores summed for mean score and calibration when ``scores`` is only an ordering key, such
+    as an engine's score bucket).
     """
     n = len(scores)
     order = np.lexsort((y, scores))  # ties: negatives first, so a mixed tie splits into two segments
@@ -125,7 +128,7 @@ def exact_replicates(rng: np.random.Generator, n_boot: int, scores: np.ndarray, 
             cols = np.zeros((n, 2 + n_cal))
             cols[:, 0] = brier[order]
             cols[:, 1] = logloss[order]
-            cols[np.arange(n), 2 + cb] = sc
+            cols[np.arange(n), 2 + cb] = sc if values is None else np.asarray(values, dtype=float)[order]
             sums = W @ cols  # (B, 2 + E): Brier and log-loss totals, score sums per calibration bin
             onehot = np.zeros((len(pos_idx), n_cal))
             onehot[np.arange(len(pos_idx)), cb[starts[pos_idx]]] = 1.0

@@ -258,11 +258,21 @@ class ChunkTerms:
     logloss: np.ndarray | None
 
 
+def calibration_bin(scores: np.ndarray, n_cal: int) -> np.ndarray:
+    """Equal-width calibration bin of each probability: bin ``j`` holds ``j < s * n_cal <= j + 1`` (0 in bin 0).
+
+    Written as ``ceil(s * n_cal) - 1`` so that a SQL engine computes the same bin bit for bit (the product is
+    one correctly rounded IEEE multiplication everywhere), which the pushed-down scan relies on."""
+    cal = np.ceil(scores * n_cal).astype(np.int64)
+    cal -= 1
+    np.clip(cal, 0, n_cal - 1, out=cal)
+    return cal
+
+
 def chunk_terms(scores: np.ndarray, y: np.ndarray, n_cal: int, probability: bool) -> ChunkTerms:
     if not probability:
         return ChunkTerms(np.zeros(len(scores), dtype=np.int64), scores, None, None)
-    cal_edges = np.linspace(0.0, 1.0, n_cal + 1)[1:-1]
-    cal = np.searchsorted(cal_edges, scores, side="left")  # bin j holds (edges[j-1], edges[j]]
+    cal = calibration_bin(scores, n_cal)
     pos = y.astype(bool)
     brier = scores - pos
     np.square(brier, out=brier)

@@ -1,0 +1,186 @@
+"""Score statistics of every group from an engine's cells (protected groups x label x prediction x score bucket x
+calibration bin, with rows, fixed-point score sums and the score range of each cell).
+
+* Brier score, log loss, mean score, calibration in the large and ECE are exact up to the fixed-point rounding of
+  the sums (below 1e-8): they are sums of per-row terms, and calibration bins are whole cells.
+* ROC AUC and average precision treat the scores within one bucket as tied. Where a group's bucket holds one
+  score value (every bucket when the scores have few distinct values) that *is* the data's tie, and the value is
+  exact. Otherwise the error is bounded from the cells alone: a (positive, negative) pair inside one bucket adds
+  one half instead of 0 or 1, so ROC AUC is within ``sum_b pos_b neg_b / 2`` (over mixed buckets) ``/ (P N)``;
+  the positives of a bucket add between ``sum_j (T + j) / (A + k + j)`` (its negatives first) and
+  ``m (T + m) / (A + m)`` (its positives tied at the top) to the precision sum, whatever the order inside it.
+  Both bounds are reported per group.
+* Replicates: groups of up to ``exact_score_rows`` rows are resampled row by row (each row carrying its cell's
+  bucket, label, calibration bin and mean terms); larger groups on cells of their own quantile bins of the buckets,
+  as in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._parallel import parallel_map
+from ..config import AuditConfig
+from ..stats.score_boot import binned_replicates, exact_replicates, identity_seed
+from . import scan
+
+PROB_METRICS = ("brier", "log_loss", "mean_score", "calibration_in_the_large", "ece")
+
+
+@dataclass(frozen=True)
+class CellArrays:
+    """The cells as arrays, in one canonical order (so results do not depend on the order an engine returns them)."""
+
+    y: np.ndarray  # 0/1 per cell
+    n: np.ndarray  # rows per cell (int64)
+    bucket: np.ndarray  # score bucket per cell
+    cal: np.ndarray  # calibration bin per cell
+    score: np.ndarray | None  # score sum per cell (float, from the fixed-point sum)
+    brier: np.ndarray | None
+    logloss: np.ndarray | None
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+def cell_arrays(cells: Any, y: np.ndarray, probability: bool) -> CellArrays:
+    def col(name: str, dtype: Any) -> np.ndarray:
+        return cells[name].to_numpy(dtype=dtype)
+
+    fix = (lambda name, scale: col(name, np.int64).astype(np.float64) / scale) if probability else None
+    return CellArrays(
+        y=y.astype(np.int64), n=col(scan.N, np.int64), bucket=col(scan.BUCKET, np.int64), cal=col(scan.CAL, np.int64),
+        score=fix(scan.S_SCORE, scan.FIX_SCORE) if fix else None,
+        brier=fix(scan.S_BRIER, scan.FIX_SCORE) if fix else None,
+        logloss=fix(scan.S_LOG, scan.FIX_LOG) if fix else None,
+        lo=col(scan.LO, np.float64), hi=col(scan.HI, np.float64))
+
+
+def _digamma(x: np.ndarray) -> np.ndarray:
+    from scipy.special import digamma
+
+    return digamma(x)
+
+
+def rank_metrics(pos: np.ndarray, neg: np.ndarray, mixed: np.ndarray) -> dict[str, np.ndarray]:
+    """ROC AUC and average precision of groups ``(G, nb)`` of bucket counts (ascending buckets), and bounds on
+    their error where a bucket holds several distinct scores (``mixed``)."""
+    P, N = pos.sum(1), neg.sum(1)
+    below_neg = np.cumsum(neg, 1) - neg
+    tp_at = np.cumsum(pos[:, ::-1], 1)[:, ::-1]  # positives at or above each bucket
+    all_at = np.cumsum((pos + neg)[:, ::-1], 1)[:, ::-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (pos * (below_neg + 0.5 * neg)).sum(1) / (P * N)
+        auc_err = 0.5 * (pos * neg * mixed).sum(1) / (P * N)
+        est = np.where(pos > 0, pos * tp_at / np.maximum(all_at, 1), 0.0)
+        ap = est.sum(1) / P
+        m, k = pos, neg
+        T = tp_at - m  # positives strictly above the bucket
+        A = all_at - m - k  # rows strictly above
+        upper = np.where(m > 0, m * (T + m) / np.maximum(A + m, 1), 0.0)
+        lower = np.where(m > 0, m - (A + k - T) * (_digamma(A + k + m + 1) - _digamma(A + k + 1)), 0.0)
+        use = mixed & (m > 0)
+        ap_err = np.maximum(((upper - est) * use).sum(1), ((est - lower) * use).sum(1)) / P
+    ok = (P > 0) & (N > 0)
+    return {"roc_auc": np.where(ok, auc, np.nan), "average_precision": np.where(P > 0, ap, np.nan),
+            "roc_auc_error": np.where(ok, np.maximum(auc_err, 0.0), np.nan),
+            "average_precision_error": np.where(P > 0, np.maximum(ap_err, 0.0), np.nan)}
+
+
+class CellScoreStatistics:
+    """``score_statistics`` for :func:`audit._context.build_context`: score metrics and replicates of every
+    reported group from the cells; the error bounds of ROC AUC and AP are kept in ``errors``."""
+
+    def __init__(self, cells: CellArrays, probability: bool, config: AuditConfig):
+        self.c, self.probability, self.config = cells, probability, config
+        self.errors: dict[str, np.ndarray] = {}
+
+    def __call__(self, finest: np.ndarray, specs: list, counts: np.ndarray, offsets: np.ndarray
+                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        c, cfg = self.c, self.config
+        ub, bidx = np.unique(c.bucket, return_inverse=True)
+        nb = len(ub)
+        K, E = cfg.score_bins, (cfg.calibration_bins if self.probability else 1)
+        S = int(offsets[-1])
+        point = {k: np.full(S, np.nan) for k in ("roc_auc", "average_precision", "roc_auc_error",
+                                                 "average_precision_error")}
+        group_cells: list[dict[str, np.ndarray]] = []
+        members_of: list[np.ndarray] = []  # per partition: cell -> group
+        for p, (_, _, groups, fmap) in enumerate(specs):
+            G = len(groups)
+            g = fmap[finest].astype(np.int64)
+            members_of.append(g)
+            key = g * nb + bidx
+            pos = np.bincount(key, weights=c.n * c.y, minlength=G * nb).reshape(G, nb)
+            tot = np.bincount(key, weights=c.n, minlength=G * nb).reshape(G, nb)
+            neg = tot - pos
+            lo = np.full(G * nb, np.inf)
+            hi = np.full(G * nb, -np.inf)
+            np.minimum.at(lo, key, c.lo)
+            np.maximum.at(hi, key, c.hi)
+            mixed = (hi > lo).reshape(G, nb)
+            rm = rank_metrics(pos, neg, mixed)
+            a, b = offsets[p], offsets[p + 1]
+            for k in point:
+                point[k][a:b] = rm[k]
+            # each group's quantile bins of its own buckets (a bucket is a tie run), as the in-memory cells
+            n_g = np.maximum(tot.sum(1), 1)
+            below = np.cumsum(tot, 1) - tot
+            qbin = (below * K // n_g[:, None]).astype(np.int64)[g, bidx]
+            ckey = ((g * 2 + c.y) * K + qbin) * E + (c.cal if self.probability else 0)
+            size = G * 2 * K * E
+            shape = (G, 2, K, E)
+            gc = {"count": np.bincount(ckey, weights=c.n, minlength=size).reshape(shape)}
+            if self.probability:
+                gc["score"] = np.bincount(ckey, weights=c.score, minlength=size).reshape(shape)
+                gc["brier"] = np.bincount(ckey, weights=c.brier, minlength=size).reshape(shape)
+                gc["logloss"] = np.bincount(ckey, weights=c.logloss, minlength=size).reshape(shape)
+            else:
+                gc["score"] = np.zeros(shape)
+            group_cells.append(gc)
+        from .._context import _cell_point_metrics
+
+        point.update(_cell_point_metrics(group_cells, self.probability))
+        self.errors = {"roc_auc": point.pop("roc_auc_error"), "average_precision": point.pop("average_precision_error")}
+        boot: dict[str, np.ndarray] = {}
+        if cfg.n_bootstrap:
+            boot = self._replicates(specs, offsets, counts, members_of, group_cells, point, bidx, E)
+        return point, boot
+
+    def _replicates(self, specs: list, offsets: np.ndarray, counts: np.ndarray, members_of: list[np.ndarray],
+                    group_cells: list[dict[str, np.ndarray]], point: dict[str, np.ndarray], bidx: np.ndarray,
+                    E: int) -> dict[str, np.ndarray]:
+        c, cfg, B = self.c, self.config, self.config.n_bootstrap
+        S = int(offsets[-1])
+        names = ("roc_auc", "average_precision") + (PROB_METRICS if self.probability else ())
+        out = {k: np.full((B, S), np.nan) for k in names}
+        n_all = counts.sum(-1)
+        jobs = []
+        for p, (name, _, groups, _) in enumerate(specs):
+            for g, group in enumerate(groups):
+                j = int(offsets[p] + g)
+                if n_all[j] > 0:
+                    jobs.append((j, p, g, identity_seed(cfg.seed, 2, (name, group))))
+
+        def job(item: tuple) -> tuple[int, dict[str, np.ndarray]]:
+            j, p, g, seq = item
+            rng = np.random.default_rng(seq)
+            if n_all[j] <= cfg.exact_score_rows:
+                idx = np.flatnonzero((members_of[p] == g) & (c.n > 0))
+                rows = np.repeat(idx, c.n[idx])
+                per = (lambda v: None if v is None else (v / np.maximum(c.n, 1))[rows])
+                return j, exact_replicates(rng, B, bidx[rows].astype(np.float64), c.y[rows],
+                                           c.cal[rows] if self.probability else np.zeros(len(rows), dtype=np.int64),
+                                           per(c.brier), per(c.logloss), E, values=per(c.score))
+            gc = {k: v[g] for k, v in group_cells[p].items()}
+            return j, binned_replicates(rng, B, gc["count"], gc["score"], gc.get("brier"), gc.get("logloss"),
+                                        float(point["roc_auc"][j]), float(point["average_precision"][j]),
+                                        self.probability)
+
+        for j, reps in parallel_map(job, jobs):
+            for k, v in reps.items():
+                if k in out:
+                    out[k][:, j] = v
+        return out

@@ -115,6 +115,23 @@ def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out
             raise GateFailed()
 
 
+def _label_kind(data: Any, source: Any, label: str) -> str:
+    """numpy kind letter of the label column ("" when unknown), in memory or from the engine's schema."""
+    if source is None:
+        return data[label].dtype.kind if label in data.columns else ""
+    import narwhals as nw
+
+    try:
+        dtype = source.frame.collect_schema()[label]
+    except Exception:  # noqa: BLE001 - a missing column is reported by the audit itself
+        return ""
+    if dtype == nw.Boolean:
+        return "b"
+    if dtype.is_integer():
+        return "i"
+    return "f" if dtype.is_float() else ""
+
+
 def _check_outputs(junit_out: Any, policy: Any, baseline: Any) -> None:
     if junit_out and not policy:
         raise click.UsageError("--junit needs --policy (one test case per policy rule).")
@@ -130,7 +147,7 @@ _CONFIG_TYPES: dict[str, str] = {
     "seed": _INT, "n_bootstrap": _INT, "confidence": _NUM, "options": "a table of audit options", "json": _STR,
     "html": _STR, "junit": _STR, "markdown": _STR, "policy": _STR, "baseline": _STR, "trust_model": _BOOL,
     "intersections": _BOOL, "explain": "true, false or a table of explain options",
-    "mitigate": "true, false or a table of mitigate options",
+    "mitigate": "true, false or a table of mitigate options", "engine": "one of auto, pandas, duckdb, spark",
 }
 
 
@@ -152,6 +169,8 @@ def _type_ok(kind: str, v: Any) -> bool:
         return isinstance(v, list) and all(isinstance(x, str) for x in v)
     if kind.startswith("true, false or a table"):  # explain, mitigate
         return isinstance(v, (bool, dict))
+    if kind.startswith("one of auto"):
+        return v in ("auto", "pandas", "duckdb", "spark")
     if kind.startswith("a table of attribute"):
         return isinstance(v, dict) and all(isinstance(x, (str, int, float, bool)) for x in v.values())
     return isinstance(v, dict)
@@ -259,13 +278,16 @@ def _split(values: Sequence[str]) -> list[str]:
 @click.option("--lime-cases", type=int, help="LIME cases chosen automatically (default 3).")
 @click.option("--mitigate/--no-mitigate", default=None,
               help="Reweighing: weights from --train-data, a reweighed refit of the model, paired before/after.")
+@click.option("--engine", type=click.Choice(["auto", "pandas", "duckdb", "spark"]), default=None,
+              help="Where the rows are scanned: auto (default: files of up to 2 million rows in memory, larger ones "
+                   "with DuckDB), pandas (in memory), duckdb or spark (a local session unless one is configured).")
 @_out_options
 def run(config_path: Path | None, model_path: str | None, trust_model: bool | None, data_path: str | None,
         train_path: str | None, label: str | None, positive_label: str | None, favorable: bool | None, protected: tuple[str, ...],
         features: tuple[str, ...], pred_col: str | None, score_col: str | None, reference: tuple[str, ...],
         threshold: float | None, seed: int | None, n_bootstrap: int | None, confidence: float | None,
         no_intersections: bool | None, explain: bool | None, explain_rows: int | None, lime_cases: int | None,
-        mitigate: bool | None,
+        mitigate: bool | None, engine: str | None,
         json_out: str | None, html_out: Path | None, junit_out: Path | None,
         markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool) -> None:
     """Audit a model (or precomputed predictions) on a data file."""
@@ -300,13 +322,32 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
     policy, baseline = pick(policy, "policy"), pick(baseline, "baseline")
     _check_outputs(junit_out, policy, baseline)  # before any work: a usage error should not cost an audit
 
+    from ._scale.sources import check_engine, open_source
+
+    engine = check_engine(pick(engine, "engine", "auto"))
+    _progress(f"reading {data_path} ...")
+    data, source = open_source(data_path, engine)
+    try:
+        _run_opened(cfg, pick, data, source, engine, model_path, trust_model, label, protected_list, positive_label,
+                    favorable, features, pred_col, score_col, refs, threshold, seed, n_bootstrap, confidence,
+                    no_intersections, train_path, explain, explain_rows, lime_cases, mitigate, json_out, html_out,
+                    junit_out, markdown_out, policy, baseline, allow_different_data, data_path)
+    finally:
+        if source is not None:
+            source.close()
+
+
+def _run_opened(cfg: dict[str, Any], pick: Any, data: Any, source: Any, engine: str, model_path: Any,
+                trust_model: Any, label: str, protected_list: list[str], positive_label: Any, favorable: Any,
+                features: Any, pred_col: Any, score_col: Any, refs: dict[str, Any], threshold: Any, seed: Any,
+                n_bootstrap: Any, confidence: Any, no_intersections: Any, train_path: Any, explain: Any,
+                explain_rows: Any, lime_cases: Any, mitigate: Any, json_out: Any, html_out: Any, junit_out: Any,
+                markdown_out: Any, policy: Any, baseline: Any, allow_different_data: bool, data_path: str) -> None:
+    import sys
     import warnings
 
     from ._engine import run_audit
     from ._io import load_data, load_model
-
-    _progress(f"reading {data_path} ...")
-    data = load_data(data_path)
     model = None
     if model_path:
         from ._io import pickle_warning
@@ -320,10 +361,10 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
         for w in caught:
             _progress(f"warning: {w.message}")
     pos: Any = pick(positive_label, "positive_label")
-    if isinstance(pos, str) and label in data.columns and data[label].dtype.kind in "iufb":
+    kind = _label_kind(data, source, label)
+    if isinstance(pos, str) and kind in ("i", "u", "f", "b"):
         try:
-            pos = int(pos) if data[label].dtype.kind in "iu" else (pos.lower() == "true" if data[label].dtype.kind == "b"
-                                                                   else float(pos))
+            pos = int(pos) if kind in "iu" else (pos.lower() == "true" if kind == "b" else float(pos))
         except ValueError:
             pass
     options = dict(cfg.get("options", {}))
@@ -331,21 +372,23 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
         options["intersections"] = not no_intersections if no_intersections is not None else bool(cfg["intersections"])
     feats = _split(features) if features else cfg.get("features")
     train_path = pick(train_path, "train_data")
-    train = load_data(train_path, "training data") if train_path else None
+    train = (train_path if source is not None else load_data(train_path, "training data")) if train_path else None
     explain_opts: Any = cfg.get("explain", False)
     if explain is not None:
         explain_opts = explain and (explain_opts if isinstance(explain_opts, dict) else True)
     if explain_rows is not None or lime_cases is not None:
         explain_opts = dict(explain_opts) if isinstance(explain_opts, dict) else {}
         explain_opts.update({k: v for k, v in (("rows", explain_rows), ("lime_cases", lime_cases)) if v is not None})
-    _progress(f"auditing {len(data):,} rows" + (" with explanations" if explain_opts else "") + " ...")
+    what = f"{len(data):,} rows" if source is None else f"{source.description} with {source.kind}"
+    _progress(f"auditing {what}" + (" with explanations" if explain_opts else "") + " ...")
     result = run_audit(
-        model, data, label=label, positive_label=pos, favorable=pick(favorable, "favorable", True),
+        model, data if source is None else data_path, label=label, positive_label=pos, favorable=pick(favorable, "favorable", True),
         protected=protected_list, reference=refs or None, features=feats,
         predictions=pred_col, scores=score_col,
         threshold=pick(threshold, "threshold", 0.5), seed=pick(seed, "seed", 0),
         n_bootstrap=pick(n_bootstrap, "n_bootstrap", 1000), confidence=pick(confidence, "confidence", 0.95),
-        train_data=train, explain=explain_opts, mitigate=pick(mitigate, "mitigate", False), **options)
+        train_data=train, explain=explain_opts, mitigate=pick(mitigate, "mitigate", False),
+        engine=engine if source is not None else "pandas", progress=sys.stderr.isatty(), **options)
     _emit(result, json_out=json_out, html_out=Path(html_out) if html_out else None,
           junit_out=Path(junit_out) if junit_out else None, markdown_out=markdown_out,
           policy=Path(policy) if policy else None, baseline=Path(baseline) if baseline else None,

@@ -57,7 +57,7 @@ def _with_uniform(source: Source, columns: list[str], seed: int) -> Any:
         from pyspark.sql import functions as F
 
         h = F.xxhash64(*[F.col(c) for c in columns], F.lit(int(seed)))
-        return nw.from_native(source.native.withColumn(U, F.bitwise_and(h, F.lit((1 << 53) - 1)).cast("double")
+        return nw.from_native(source.native.withColumn(U, h.bitwiseAND(F.lit((1 << 53) - 1)).cast("double")
                                                        / float(1 << 53)))
     import polars as pl
 

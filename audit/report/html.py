@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .text import fmt, fmt_p, visible
+from .text import data_source_sentence, fmt, fmt_p, visible
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..gate import GateResult
@@ -309,6 +309,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         "explanations": explanation_view(result.section("explanations"), result),
         "mitigation": _mitigation_view(result),
         "training": _training_view(result.section("training_data")),
+        "data_source": data_source_sentence(result),
         "payload": result.to_dict(), "ci_pct": f"{100 * cfg.confidence:g}",
     }
 

@@ -54,6 +54,12 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
     out.append(f"{result.n_rows:,} rows; label `{md(result.label)}` (positive {md(repr(result.positive_label))}, "
                f"{'favourable' if result.favorable else 'unfavourable'}); protected: "
                + ", ".join(md(p) for p in result.protected) + f"; model: {md(result.model.description)}")
+    from .text import data_source_sentence
+
+    scanned = data_source_sentence(result)
+    if scanned:
+        out.append("")
+        out.append(md(scanned))
     sig = sorted(result.significant(), key=lambda r: (r["p_value"], -abs(r["value"] or 0)))
     out.append("")
     out.append(f"### Significant disparities ({len(sig)})")

@@ -48,6 +48,26 @@ def interval(row: dict[str, Any]) -> str:
     return f" [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
 
 
+def data_source_sentence(result: "AuditResult") -> str | None:
+    """Where the rows were scanned and how exact the rank metrics are (engine audits only), in plain text."""
+    sec = result.section("data_source")
+    if sec is None:
+        return None
+    text = (f"Scanned by {sec.get('engine')} from {sec.get('source')}: {sec.get('rows', 0):,} rows reduced to "
+            f"{sec.get('cells', 0):,} cells in {sec.get('scan_seconds', 0):g} s"
+            + (", the model applied batch by batch" if sec.get("model_applied_in_batches") else "") + ".")
+    if sec.get("score_buckets"):
+        if sec.get("exact_rank_metrics"):
+            text += (f" ROC AUC and average precision are exact (each of the {sec.get('score_buckets'):,} score "
+                     "buckets holds one score value per group).")
+        else:
+            text += (f" ROC AUC and average precision treat scores within one of {sec.get('score_buckets'):,} buckets "
+                     f"as tied: they are within {sec.get('roc_auc_max_error'):.2g} and "
+                     f"{sec.get('average_precision_max_error'):.2g} of the exact values (largest bound over "
+                     "groups; each group's bound is in the JSON). Counts and every other metric are exact.")
+    return text
+
+
 def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
     cfg = result.config
     fav = "favourable" if result.favorable else "unfavourable"
@@ -58,6 +78,9 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
         + ("" if result.model.deterministic is None else
            ", deterministic" if result.model.deterministic else ", NON-DETERMINISTIC") + "]",
     ]
+    scanned = data_source_sentence(result)
+    if scanned:
+        lines.append(scanned)
     overall = {r["metric"]: r for r in result.metrics_table.records() if r["attribute"] == "(overall)"}
     parts = []
     for m in ("accuracy", "balanced_accuracy", "roc_auc", "selection_rate", "base_rate"):

@@ -85,11 +85,12 @@ def pull_sample(source: Source, columns: list[str], protected: list[str], strata
     for values, f in zip(strata[protected].itertuples(index=False, name=None), fractions):
         if f <= 0:
             continue
-        term = nw.when(_group_condition(protected, values)).then(nw.lit(float(f)))
-        frac = term if frac is None else frac.when(_group_condition(protected, values)).then(nw.lit(float(f)))
+        # the groups exclude each other: the sum of these terms is the row's own group's fraction
+        term = nw.when(_group_condition(protected, values)).then(nw.lit(float(f))).otherwise(nw.lit(0.0))
+        frac = term if frac is None else frac + term
     if frac is None:
         return pd.DataFrame(columns=columns)
-    out = lf.filter(nw.col(U) < frac.otherwise(nw.lit(0.0))).select(*columns)
+    out = lf.filter(nw.col(U) < frac).select(*columns)
     df = scan._to_pandas(out)
     return df.sort_values(columns, kind="stable", ignore_index=True) if len(df) else df
 
@@ -183,7 +184,8 @@ def _uniform_sample(source: Source, columns: list[str], protected: list[str], ro
 
 
 def weight_expression(protected: list[str], label: str, cells: pd.DataFrame) -> str:
-    """A SQL ``CASE`` expression giving each row its reweighing weight (identifiers and literals quoted)."""
+    """A SQL ``CASE`` expression giving each row its reweighing weight (identifiers and literals quoted);
+    ``cells`` holds the protected values, the label value and the weight, one row per cell."""
     def lit(v: Any) -> str:
         if isinstance(v, (bool, np.bool_)):
             return "TRUE" if v else "FALSE"
@@ -194,12 +196,11 @@ def weight_expression(protected: list[str], label: str, cells: pd.DataFrame) -> 
         return "'" + str(v).replace("'", "''") + "'"
 
     parts = ["CASE"]
-    for row in cells.itertuples(index=False):
-        d = row._asdict()
-        if d["_w"] is None or not math.isfinite(d["_w"]):
+    for *values, weight in cells.itertuples(index=False, name=None):
+        if weight is None or not math.isfinite(weight):
             continue
-        cond = " AND ".join(f"{_quote_duckdb(c)} = {lit(d[f'_c{i}'])}" for i, c in enumerate([*protected, label]))
-        parts.append(f"  WHEN {cond} THEN {d['_w']!r}")
+        cond = " AND ".join(f"{_quote_duckdb(c)} = {lit(v)}" for c, v in zip([*protected, label], values))
+        parts.append(f"  WHEN {cond} THEN {float(weight)!r}")
     parts.append("END")
     return "\n".join(parts)
 
@@ -219,33 +220,34 @@ def scaled_mitigation(scaled: Any, source: Source, model: Any, mcfg: Any, train_
     train_sample = None
     weights_table = None
     if train_data is not None:
-        tdf, tsrc = open_source(train_data, "auto" if not isinstance(train_data, pd.DataFrame) else "pandas",
+        # the training data is scanned by the audited data's engine (a pandas frame stays in memory)
+        engine = source.kind if source.kind in ("duckdb", "spark") else "auto"
+        tdf, tsrc = open_source(train_data, "pandas" if isinstance(train_data, pd.DataFrame) else engine,
                                 "training data")
         try:
-            if tsrc is not None:
-                plan = scan.ScanPlan(inputs.label, tuple(attrs), inputs.positive_label, None, None, cfg.threshold,
-                                     cfg.score_buckets, cfg.calibration_bins)
-                keys = scan.key_counts(tsrc.frame, plan)
-                scan.refuse_missing_keys(keys, plan, "training data")
-                kin = validate_inputs(keys, label=inputs.label, positive_label=inputs.positive_label,
-                                      favorable=inputs.favorable, protected=attrs, reference=None, features=[],
-                                      model_features=None, predictions=None, scores=None,
-                                      config=AuditConfig(n_bootstrap=0, max_groups=cfg.max_groups))
-                names = (str(inputs.positive_label), str(inputs.negative_label))
-                w = weights_for(keys, kin.y.astype(np.int64), attrs, names, counts=keys[scan.N].to_numpy())
-                weights_table = Table.from_records(WEIGHT_COLUMNS, w.cells.to_dict("records"))
-                per_key = keys[[*attrs, inputs.label]].copy()
-                per_key.columns = [f"_c{i}" for i in range(len(per_key.columns))]
-                per_key["_w"] = w.weights
-                per_key = per_key.drop_duplicates()
-                info_extra["weight_expression"] = weight_expression(attrs, inputs.label, per_key)
-                info_extra["n_train_rows"] = int(keys[scan.N].sum())
-                if model is not None:
-                    tcols = [c for c in dict.fromkeys([*inputs.features, *attrs, inputs.label]) if c in tsrc.columns]
-                    train_sample = _uniform_sample(tsrc, tcols, attrs, MITIGATE_SAMPLE_ROWS,
-                                                   int(keys[scan.N].sum()), seed)
-            else:
+            plan = scan.ScanPlan(inputs.label, tuple(attrs), inputs.positive_label, None, None, cfg.threshold,
+                                 cfg.score_buckets, cfg.calibration_bins)
+            keys = (scan.key_counts(tsrc.frame, plan) if tsrc is not None else
+                    tdf.groupby([*attrs, inputs.label], dropna=False, sort=False, observed=True).size()
+                    .rename(scan.N).reset_index())
+            scan.refuse_missing_keys(keys, plan, "training data")
+            kin = validate_inputs(keys, label=inputs.label, positive_label=inputs.positive_label,
+                                  favorable=inputs.favorable, protected=attrs, reference=None, features=[],
+                                  model_features=None, predictions=None, scores=None,
+                                  config=AuditConfig(n_bootstrap=0, max_groups=cfg.max_groups))
+            names = (str(inputs.positive_label), str(inputs.negative_label))
+            w = weights_for(keys, kin.y.astype(np.int64), attrs, names, counts=keys[scan.N].to_numpy())
+            weights_table = Table.from_records(WEIGHT_COLUMNS, w.cells.to_dict("records"))
+            per_key = pd.DataFrame({**{f"c{i}": keys[c].to_numpy() for i, c in enumerate([*attrs, inputs.label])},
+                                    "w": w.weights})
+            info_extra["weight_expression"] = weight_expression(attrs, inputs.label, per_key)
+            info_extra["n_train_rows"] = int(keys[scan.N].sum())
+            if tsrc is None:
                 train_sample = tdf
+            elif model is not None:
+                tcols = [c for c in dict.fromkeys([*inputs.features, *attrs, inputs.label]) if c in tsrc.columns]
+                train_sample = _uniform_sample(tsrc, tcols, attrs, MITIGATE_SAMPLE_ROWS,
+                                               int(keys[scan.N].sum()), seed)
         finally:
             if tsrc is not None:
                 tsrc.close()

@@ -179,7 +179,8 @@ def arrow_batches(native: Any, kind: str, columns: list[str], rows: int) -> Iter
     """Batches of rows as pandas frames, never the whole table: Arrow record batches from DuckDB, streamed batches
     from Polars."""
     if kind == "duckdb":
-        reader = native.select(*[_quote(c) for c in columns]).to_arrow_reader(rows)
+        rel = native.select(*[_quote(c) for c in columns])
+        reader = rel.to_arrow_reader(rows) if hasattr(rel, "to_arrow_reader") else rel.fetch_record_batch(rows)
         for rb in reader:
             yield rb.to_pandas()
     elif kind == "polars":

@@ -1,0 +1,80 @@
+"""The same audit on a Spark DataFrame (local mode): identical to DuckDB's, with the model applied through
+mapInPandas and samples pulled by Spark. Slow (a JVM starts), run in CI."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import pandas as pd
+import pytest
+
+import audit
+
+pytestmark = pytest.mark.slow
+pyspark = pytest.importorskip("pyspark")
+duckdb = pytest.importorskip("duckdb")
+if shutil.which("java") is None:  # pragma: no cover - .ci/run installs Java
+    pytest.skip("Spark needs Java 17 (.ci/run installs openjdk-17-jre-headless)", allow_module_level=True)
+
+KW = dict(label="income", positive_label=">50K", protected=["sex", "race"])
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from audit._scale.sources import spark_session
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        session = spark_session()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def adult_spark(spark, adult_scored):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return spark.createDataFrame(adult_scored)
+
+
+def _duckdb(df, **kw):
+    con = duckdb.connect()
+    return audit.run_audit(None, con.from_df(df), **kw)
+
+
+def test_spark_gives_duckdbs_result_exactly(adult_spark, adult_scored):
+    sp = audit.run_audit(None, adult_spark, scores="score", **KW)
+    dk = _duckdb(adult_scored, scores="score", **KW)
+    assert sp.section("data_source").get("engine") == "spark"
+    pd.testing.assert_frame_equal(sp.metrics_table.to_frame(), dk.metrics_table.to_frame())
+    pd.testing.assert_frame_equal(sp.disparities_table.to_frame(), dk.disparities_table.to_frame())
+    assert sp.data_fingerprint == dk.data_fingerprint  # the same cells, whatever engine summed them
+
+
+def test_the_model_runs_in_mapinpandas_and_predicts_like_in_memory(adult_spark, adult_model, adult_test):
+    sp = audit.run_audit(adult_model, adult_spark, **KW)
+    mem = audit.run_audit(adult_model, adult_test, **KW)
+    assert sp.section("data_source").get("model_applied_in_batches")
+    pd.testing.assert_frame_equal(sp.groups_table.to_frame(), mem.groups_table.to_frame())
+    a = mem.metrics_table.to_frame().set_index(["attribute", "group", "metric"])
+    b = sp.metrics_table.to_frame().set_index(["attribute", "group", "metric"])
+    counts = a.index.get_level_values("metric").isin(["accuracy", "selection_rate", "fpr", "fnr", "precision"])
+    pd.testing.assert_frame_equal(a[counts], b[counts])
+
+
+def test_explanations_sample_and_bad_input_on_spark(spark, adult_spark, adult_model, adult_scored):
+    opts = {"rows": 200, "proxy_rows": 500, "lime_cases": 1, "lime_samples": 300, "lime_seeds": 1}
+    res = audit.run_audit(adult_model, adult_spark, explain=opts, n_bootstrap=200, **KW)
+    assert not res.errors, res.errors
+    assert res.section("explanations").get("sample")["rows_in_data"] == 16281
+    assert len(res.shap_importance) > 5
+    bad = adult_scored[["sex", "race", "income", "score"]].iloc[:500].copy()
+    bad.loc[3, "score"] = float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sdf = spark.createDataFrame(bad)
+    with pytest.raises(audit.InputError) as exc:
+        audit.run_audit(None, sdf, scores="score", **KW)
+    assert exc.value.code == "nonfinite_scores" and exc.value.column == "score"

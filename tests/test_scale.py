@@ -215,6 +215,21 @@ def test_bad_input_is_refused_by_the_engine_naming_the_column(bad_table):
         audit.run_audit(None, con.from_df(bad_table), scores=bad_table.score.to_numpy(), **KW)
 
 
+@pytest.mark.parametrize("bad", ["'NaN'::DOUBLE", "'Infinity'::DOUBLE", "NULL"])
+def test_nan_infinite_and_null_scores_are_counted_exactly(bad):
+    con = duckdb.connect()
+    rel = con.sql(f"""SELECT CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END AS g, (i % 3 = 0)::INT AS y,
+                      CASE WHEN i IN (5, 17, 400) THEN {bad} ELSE (i % 97) / 97.0 END AS s FROM range(1000) t(i)""")
+    with pytest.raises(InputError) as exc:
+        audit.run_audit(None, rel, label="y", protected="g", scores="s")
+    assert exc.value.code == "nonfinite_scores" and "3 missing, NaN or infinite" in str(exc.value)
+    pl = pytest.importorskip("polars")
+    df = rel.df()
+    with pytest.raises(InputError) as exc:
+        audit.run_audit(None, pl.from_pandas(df, nan_to_null=False).lazy(), label="y", protected="g", scores="s")
+    assert exc.value.code == "nonfinite_scores" and "3 missing" in str(exc.value)
+
+
 def test_predictions_columns_and_their_missing_values(bad_table):
     df = bad_table.assign(pred=np.where(bad_table.score >= 0.5, ">50K", "<=50K"))
     con = duckdb.connect()
@@ -244,7 +259,7 @@ def test_a_parquet_file_larger_than_the_memory_allowed_audits_without_loading_it
     assert size > 64 * 2**20
     script = textwrap.dedent(f"""
         import json, resource, duckdb, audit
-        con = duckdb.connect(config={{"memory_limit": "64MB", "threads": 2}})
+        con = duckdb.connect(config={{"memory_limit": "64MB", "threads": 1}})
         rel = con.read_parquet({str(path)!r})
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         res = audit.run_audit(None, rel, label="label", protected=["sex", "race"], scores="score", n_bootstrap=200)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .._context import AuditContext, build_context
 from .._model import ModelOutput, _predict_fn, describe, model_fingerprint
-from .._validation import TOO_MANY_GROUPS, _require_column, validate_inputs
+from .._validation import TOO_MANY_GROUPS, _infer_positive, _require_column, validate_inputs
 from ..config import AuditConfig
 from ..exceptions import InputError
 from ..results import Section, Table
@@ -24,6 +24,8 @@ from .tables import CellScoreStatistics, cell_arrays
 BOUND_COLUMNS = ("attribute", "group", "metric", "value", "max_error")
 #: rows per batch when the model is applied where the data lives
 BATCH_ROWS = 200_000
+#: rows whose protected values are counted before the grouped scan (too many groups is refused early)
+HEAD_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class ScaledData:
     plan: scan.ScanPlan
     model: ModelOutput
     cells: pd.DataFrame
-    key_counts: pd.DataFrame
+    key_counts: pd.DataFrame  # rows per (protected groups, label value), from the cells
 
 
 def _column_arg(value: Any, what: str, source: Source) -> str | None:
@@ -48,22 +50,53 @@ def _column_arg(value: Any, what: str, source: Source) -> str | None:
     return value
 
 
-def _too_many(frame: Any, plan: scan.ScanPlan, cfg: AuditConfig) -> InputError:
-    """The key check hit its cap: find which column has too many values."""
+def _label_values(frame: Any, label: str, limit: int = 3) -> list[Any]:
+    """Distinct label values (at most ``limit``), computed by the engine."""
     import narwhals as nw
 
-    cols = [*plan.protected, plan.label] + ([plan.predictions] if plan.predictions else [])
-    counts = scan._to_pandas(frame.select(*[nw.col(c).n_unique().alias(c) for c in dict.fromkeys(cols)]))
+    vals = scan._to_pandas(frame.select(nw.col(label)).unique().head(limit))[label].tolist()
+    return [v.item() if isinstance(v, np.generic) else v for v in vals]
+
+
+def _positive(frame: Any, label: str, positive_label: Any) -> Any:
+    """The positive label the engine compares with: the argument, else 1 (or True) for a numeric (boolean)
+    label, as in memory; the values it finally holds are checked on the cells."""
+    import narwhals as nw
+
+    if positive_label is not None:
+        return positive_label.item() if isinstance(positive_label, np.generic) else positive_label
+    dtype = frame.collect_schema()[label]
+    if dtype == nw.Boolean:
+        return True
+    if dtype.is_numeric():
+        return 1
+    _infer_positive(_label_values(frame, label), label)  # raises: which value is positive, listing them
+    return None  # pragma: no cover
+
+
+def _look_ahead(frame: Any, plan: scan.ScanPlan, cfg: AuditConfig) -> None:
+    """Refuse a protected column with far too many values from the first rows, before the grouped scan would
+    build millions of groups (the cells are checked exactly after the scan)."""
+    import narwhals as nw
+
+    head = frame.head(HEAD_ROWS)
+    counts = scan._to_pandas(head.select(*[nw.col(c).n_unique().alias(c) for c in plan.protected]))
     for c in plan.protected:
-        if int(counts[c].iloc[0]) > cfg.max_groups:
-            return InputError(TOO_MANY_GROUPS.format(name=c, count=int(counts[c].iloc[0]), max_groups=cfg.max_groups),
-                              code="too_many_groups", column=c)
-    if int(counts[plan.label].iloc[0]) > 2:
-        return InputError(f"label column {plan.label!r} has {int(counts[plan.label].iloc[0]):,} distinct values; a "
-                          "binary classifier audit needs exactly two. Map the label to two classes first.",
-                          code="too_many_labels", column=plan.label)
-    return InputError(f"the protected columns {list(plan.protected)} have more than {scan.KEY_CAP:,} combinations; "
-                      "bin them, or audit fewer at once.", code="too_many_groups")
+        n = int(counts[c].iloc[0])
+        if n > cfg.max_groups:
+            raise InputError(TOO_MANY_GROUPS.format(name=c, count=n, max_groups=cfg.max_groups).replace(
+                "distinct values", f"distinct values in its first {HEAD_ROWS:,} rows"), code="too_many_groups",
+                column=c)
+
+
+def _check_cells(cells: pd.DataFrame, plan: scan.ScanPlan, cfg: AuditConfig, what: str, frame: Any) -> None:
+    scan.refuse_missing_keys(cells, plan, what)
+    for c in plan.protected:
+        n_groups = cells[c].nunique()
+        if n_groups > cfg.max_groups:
+            raise InputError(TOO_MANY_GROUPS.format(name=c, count=n_groups, max_groups=cfg.max_groups),
+                             code="too_many_groups", column=c)
+    scan.refuse_bad_cells(cells, plan, what, frame)
 
 
 def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: bool, protected: Any,
@@ -77,27 +110,18 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
     if not isinstance(protected, (list, tuple)) or not protected or not all(isinstance(p, str) for p in protected):
         raise InputError(f"protected must be a non-empty list of column names; got {protected!r}.",
                          code="bad_protected")
+    if len(set(protected)) != len(protected):
+        raise InputError(f"protected lists a column twice: {protected!r}. List each column once.", code="bad_protected")
     for p in protected:
         _column_arg(p, "protected", source)
+        if p == label:
+            raise InputError(f"protected column {p!r} is the label column; choose a different protected attribute.",
+                             code="bad_protected", column=p)
     predictions = _column_arg(predictions, "predictions", source)
     scores = _column_arg(scores, "scores", source)
-    plan = scan.ScanPlan(label, tuple(protected), None, predictions, scores, cfg.threshold, cfg.score_buckets,
-                         cfg.calibration_bins)
-
-    # 1. the key check: rows per combination of the key columns, refused before the big scan
-    keys = scan.key_counts(frame, plan)
-    if len(keys) > scan.KEY_CAP:
-        raise _too_many(frame, plan, cfg)
-    scan.refuse_missing_keys(keys, plan, what)
-    for c in protected:
-        n_groups = keys[c].nunique()
-        if n_groups > cfg.max_groups:
-            raise InputError(TOO_MANY_GROUPS.format(name=c, count=n_groups, max_groups=cfg.max_groups),
-                             code="too_many_groups", column=c)
-    pre = validate_inputs(keys, label=label, positive_label=positive_label, favorable=favorable, protected=protected,
-                          reference=reference, features=[], model_features=None,
-                          predictions=scan.PRED if predictions else None, scores=None, config=cfg)
-    plan = replace(plan, positive=pre.positive_label)
+    plan = scan.ScanPlan(label, tuple(protected), _positive(frame, label, positive_label), predictions, scores,
+                         cfg.threshold, cfg.score_buckets, cfg.calibration_bins)
+    _look_ahead(frame, plan, cfg)
     t_keys = time.perf_counter() - t0
 
     # 2. the grouped scan: pushed down, or the model applied batch by batch where the data lives
@@ -117,8 +141,8 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
             feats = (features,)
         for f in feats:
             _column_arg(f, "feature", source)
-        label_values = [pre.positive_label] + ([pre.negative_label] if pre.negative_label is not None else [])
-        method, fn, kind = _predict_fn(model, pre.positive_label, label_values, cfg.threshold)
+        label_values = list(dict.fromkeys([plan.positive, *_label_values(frame, label)]))
+        method, fn, kind = _predict_fn(model, plan.positive, label_values, cfg.threshold)
         probe = _first_rows(source, list(feats))
         probe_preds, probe_scores = fn(probe) if len(probe) else (np.zeros(0), None)
         if method == "callable" and probe_scores is not None:
@@ -131,11 +155,15 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
 
         plan = replace(plan, scores=scan.SCORE if kind is not None else None, probability=kind == "probability")
         show = bool(progress) if progress is not None else False
-        cells, _ = scan.model_cells(source, plan, predict, feat_list, BATCH_ROWS, int(keys[scan.N].sum()), show)
+        import narwhals as nw
+
+        total = int(scan._to_pandas(frame.select(nw.len().alias("n")))["n"].iloc[0]) if show else 0
+        cells, _ = scan.model_cells(source, plan, predict, feat_list, BATCH_ROWS, total, show)
         model_out_desc, fp = describe(model), model_fingerprint(model)
     if plan.scores is None:
         plan = replace(plan, probability=False)
-    scan.refuse_bad_cells(cells, plan, what)
+    _check_cells(cells, plan, cfg, what, frame if model is None else None)
+    cells = scan.integer_cells(cells, plan)
     t_scan = time.perf_counter() - t
 
     # 3. the cells validated like rows, in one canonical order
@@ -143,7 +171,7 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
     cells = cells.sort_values(key_cols, kind="stable", ignore_index=True)
     cells = cells[cells[scan.N] > 0].reset_index(drop=True)
     inputs = validate_inputs(cells[[c for c in dict.fromkeys(key_cols)]], label=label,
-                             positive_label=pre.positive_label, favorable=favorable, protected=protected,
+                             positive_label=plan.positive, favorable=favorable, protected=protected,
                              reference=reference, features=[], model_features=None, predictions=scan.PRED, scores=None,
                              config=cfg)
     n_rows = int(cells[scan.N].sum())
@@ -155,6 +183,7 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
     stats = CellScoreStatistics(cell_arrays(cells, inputs.y, probability), probability, cfg) if plan.scores else None
     ctx = build_context(inputs, out, cfg, weights=cells[scan.N].to_numpy(np.int64), score_statistics=stats)
     section = _section(source, ctx, stats, n_rows, len(cells), cfg, t_keys, t_scan, model is not None)
+    keys = (cells.groupby([*protected, label], dropna=False, sort=True, observed=True)[scan.N].sum().reset_index())
     return ScaledData(ctx, section, plan, out, cells, keys)
 
 
@@ -166,8 +195,12 @@ def _first_rows(source: Source, columns: list[str], n: int = 64) -> pd.DataFrame
 def _cells_fingerprint(cells: pd.DataFrame, keys: list[str], label: str, protected: Sequence[str]) -> str:
     """sha256 of the audited tables (the engine path's fingerprint: the cells, in canonical order)."""
     digest = hashlib.sha256(b"fairness-audit cells v1\x00")
-    digest.update(repr((label, list(protected), keys)).encode("utf-8", "surrogatepass"))
-    digest.update(cells.to_csv(index=False).encode("utf-8", "surrogatepass"))
+    digest.update(repr((label, list(protected), keys, list(cells.columns))).encode("utf-8", "surrogatepass"))
+    for col in cells.columns:  # column by column: a hash per value (pandas' fixed-key hash), in canonical order
+        values = cells[col]
+        if values.dtype == object or str(values.dtype) in ("str", "string"):
+            values = values.map(lambda v: repr(v))
+        digest.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
 

@@ -1,15 +1,15 @@
-"""The engine's two scans, written once as narwhals expressions (DuckDB, Spark, Polars and, for batches of a
-model's predictions, pandas run the same ones).
+"""The engine's scan, written once as narwhals expressions (DuckDB, Spark, Polars run the same ones; batches of a
+model's predictions get the same cells from numpy).
 
-1. ``key_counts``: rows per combination of the key columns (protected attributes, label, prediction column),
-   capped, so bad keys (missing values, too many groups, a third label value) are refused before the big scan
-   and the big scan can never explode into millions of groups.
-2. ``cells``: one grouped scan by (protected attributes, label, prediction, score bucket, calibration bin)
-   giving rows, score sums and the score range of every cell.
+One grouped scan by (protected attributes, label, prediction, score bucket, calibration bin) gives the rows,
+score sums and score range of every cell. Bad keys (missing values, too many groups, a third label value) and
+bad scores are refused from the cells, with counts the engine computed; a look at the first rows refuses a
+protected column with far too many values before the scan would build millions of groups.
 
-Score sums are fixed-point integers (``round(x * 2**32)``; log-loss terms ``* 2**26``): integer sums do not
-depend on the order an engine adds rows in, so DuckDB, Spark and a rerun with other partitions give identical
-tables, hence identical results.
+Score sums are fixed point (``round(x * 2**24)``: each row's score, Brier and log-loss term off by at most 3e-8),
+integers held in doubles:
+their sums are exact whatever order an engine adds rows in, so DuckDB, Spark and a rerun with other partitions
+give identical tables, hence identical results (the log itself is each engine's own function).
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ PREFIX = "_fa_"
 PRED, BUCKET, CAL, N = PREFIX + "pred", PREFIX + "b", PREFIX + "cal", PREFIX + "n"
 S_SCORE, S_BRIER, S_LOG, LO, HI = PREFIX + "s1", PREFIX + "s2", PREFIX + "s3", PREFIX + "lo", PREFIX + "hi"
 SCORE, BUCKET_SOURCE = PREFIX + "score", PREFIX + "bsrc"
-FIX_SCORE = float(1 << 32)  # score and Brier terms are summed as round(x * 2**32)
-FIX_LOG = float(1 << 26)  # log-loss terms (at most -log(eps) = 36.04) as round(x * 2**26)
+FIX_SCORE = float(1 << 24)  # score and Brier terms are summed as round(x * 2**24): each row off by at most 3e-8
+FIX_LOG = float(1 << 24)  # log-loss terms likewise
+#: fixed-point sums of non-negative terms are exact in doubles while the total stays below this
+MAX_EXACT_SUM = float(1 << 53)
 EPS = float(np.finfo(np.float64).eps)  # scikit-learn's log-loss clipping, as in memory
 #: the key check reads at most this many key combinations (more means a column has far too many values)
 KEY_CAP = 100_000
@@ -82,31 +84,36 @@ def _to_pandas(lf: Any) -> pd.DataFrame:
 
 
 def _cell_frame(lf: Any, plan: ScanPlan, score: str | None, pred: Any, bucket_source: str | None) -> Any:
-    """The grouped scan of ``lf`` as a narwhals LazyFrame (not yet run)."""
+    """The grouped scan of ``lf`` as a narwhals LazyFrame (not yet run).
+
+    Written for speed on two cores: no per-expression guards. A NaN, null or infinite score shows up in the
+    cells (a NaN or null bucket, an infinite range) and is refused after the scan; buckets stay floating point
+    until then (a cast of NaN would fail inside the engine). The fixed-point terms are integers held in doubles,
+    so the engine's double sums are exact (below 2**53) in any order."""
     import narwhals as nw
 
     cols: dict[str, Any] = {PRED: pred}
     aggs = [nw.len().alias(N)]
     if score is not None:
         s = nw.col(score)
-        bad = s.is_null() | s.is_nan()
         src = nw.col(bucket_source) if bucket_source else s
         k = plan.buckets
-        cols[BUCKET] = nw.when(bad).then(-1).otherwise((src * k).floor().clip(0, k - 1)).cast(nw.Int32)
+        cols[BUCKET] = nw.min_horizontal((src * k).floor(), nw.lit(float(k - 1)))
         aggs += [s.min().alias(LO), s.max().alias(HI)]
         if plan.probability:
             e = plan.n_cal
-            cols[CAL] = nw.when(bad).then(-1).otherwise((s * e).ceil().clip(1, e) - 1).cast(nw.Int32)
-            y = (nw.col(plan.label) == plan.positive).cast(nw.Float64)
-            clipped = s.clip(EPS, 1 - EPS)
-            log = nw.when(nw.col(plan.label) == plan.positive).then(clipped.log()).otherwise((1 - clipped).log())
-            fixed = {S_SCORE: (s * FIX_SCORE + 0.5).floor(), S_BRIER: ((s - y) * (s - y) * FIX_SCORE + 0.5).floor(),
-                     S_LOG: (log * -FIX_LOG + 0.5).floor()}
-            for name, expr in fixed.items():
-                cols[name] = nw.when(bad).then(0).otherwise(expr).cast(nw.Int64)
-                aggs.append(nw.col(name).sum().cast(nw.Int64).alias(name))
+            cols[CAL] = nw.max_horizontal((s * e).ceil(), nw.lit(1.0)) - 1.0
+            is_pos = nw.col(plan.label) == plan.positive
+            y = is_pos.cast(nw.Float64)
+            # the probability given to the actual label, clipped like scikit-learn's log_loss
+            q = nw.max_horizontal(nw.min_horizontal(nw.when(is_pos).then(s).otherwise(1.0 - s), nw.lit(1.0 - EPS)),
+                                  nw.lit(EPS))
+            cols[S_SCORE] = (s * FIX_SCORE + 0.5).floor()
+            cols[S_BRIER] = ((s - y) * (s - y) * FIX_SCORE + 0.5).floor()
+            cols[S_LOG] = (q.log() * -FIX_LOG + 0.5).floor()
+            aggs += [nw.col(c).sum().alias(c) for c in (S_SCORE, S_BRIER, S_LOG)]
         else:
-            cols[CAL] = nw.lit(0).cast(nw.Int32)
+            cols[CAL] = nw.lit(0.0)
     keys = [*plan.protected, plan.label, PRED] + ([BUCKET, CAL] if score is not None else [])
     return lf.with_columns(**cols).group_by(*keys).agg(*aggs)
 
@@ -143,35 +150,31 @@ def batch_cells(batch: pd.DataFrame, plan: ScanPlan, predict: Callable[[pd.DataF
     how: dict[str, str] = {}
     if scores is not None:
         s = np.asarray(scores, dtype=np.float64)
-        bad = ~np.isfinite(s)
         probability = kind == "probability"
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             src = s if probability else 1.0 / (1.0 + np.exp(-s))  # decision scores: buckets of their logistic
             k = plan.buckets
-            cols[BUCKET] = np.where(bad, -1, np.clip(np.floor(src * k), 0, k - 1)).astype(np.int32)
+            cols[BUCKET] = np.minimum(np.floor(src * k), float(k - 1))
             if probability:
-                e = plan.n_cal
-                cols[CAL] = np.where(bad, -1, np.clip(np.ceil(s * e), 1, e) - 1).astype(np.int32)
-                y = (batch[plan.label].to_numpy() == plan.positive)
-                clipped = np.clip(s, EPS, 1 - EPS)
-                log = np.where(y, np.log(clipped), np.log(1 - clipped))
-                yf = y.astype(np.float64)
-                for name, v in ((S_SCORE, np.floor(s * FIX_SCORE + 0.5)), (S_BRIER, np.floor((s - yf) * (s - yf) * FIX_SCORE + 0.5)),
-                                (S_LOG, np.floor(log * -FIX_LOG + 0.5))):
-                    cols[name] = np.where(bad, 0, v).astype(np.int64)
-                    how[name] = "sum"
+                cols[CAL] = np.maximum(np.ceil(s * plan.n_cal), 1.0) - 1.0
+                is_pos = batch[plan.label].to_numpy() == plan.positive
+                y = is_pos.astype(np.float64)
+                q = np.maximum(np.minimum(np.where(is_pos, s, 1.0 - s), 1.0 - EPS), EPS)
+                cols[S_SCORE] = np.floor(s * FIX_SCORE + 0.5)
+                cols[S_BRIER] = np.floor((s - y) * (s - y) * FIX_SCORE + 0.5)
+                cols[S_LOG] = np.floor(np.log(q) * -FIX_LOG + 0.5)
+                how.update({S_SCORE: "sum", S_BRIER: "sum", S_LOG: "sum"})
             else:
-                cols[CAL] = np.zeros(len(s), dtype=np.int32)
-        cols[LO] = cols[HI] = s
+                cols[CAL] = np.zeros(len(s))
         how[LO], how[HI] = "min", "max"
-    df = pd.DataFrame({k: v for k, v in cols.items() if k not in (LO, HI)})
-    if scores is not None:
-        df[LO] = cols[LO]
-        df[HI] = cols[HI]
+        df = pd.DataFrame(cols)
+        df[LO] = s
+        df[HI] = s
+    else:
+        df = pd.DataFrame(cols)
     df[N] = 1
     how[N] = "sum"
-    keys = [*plan.protected, plan.label, PRED] + ([BUCKET, CAL] if scores is not None else [])
-    keys = list(dict.fromkeys(keys))
+    keys = list(dict.fromkeys([*plan.protected, plan.label, PRED] + ([BUCKET, CAL] if scores is not None else [])))
     return df.groupby(keys, dropna=False, sort=False, observed=True).agg(how).reset_index()
 
 
@@ -235,11 +238,11 @@ def _spark_model_cells(sdf: Any, plan: ScanPlan, predict: Callable[[pd.DataFrame
     out_fields = [fields[c] for c in dict.fromkeys([*plan.protected, plan.label])]
     out_fields.append(T.StructField(PRED, T.BooleanType()))
     if plan.has_scores:
-        out_fields += [T.StructField(BUCKET, T.IntegerType()), T.StructField(CAL, T.IntegerType())]
+        out_fields += [T.StructField(BUCKET, T.DoubleType()), T.StructField(CAL, T.DoubleType())]
     out_fields.append(T.StructField(N, T.LongType()))
     if plan.has_scores:
         out_fields += [T.StructField(LO, T.DoubleType()), T.StructField(HI, T.DoubleType())]
-        out_fields += [T.StructField(c, T.LongType()) for c in (S_SCORE, S_BRIER, S_LOG)]
+        out_fields += [T.StructField(c, T.DoubleType()) for c in (S_SCORE, S_BRIER, S_LOG)]
     schema = T.StructType(out_fields)
     names = [f.name for f in out_fields]
 
@@ -270,20 +273,32 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - t
 
 
-def refuse_bad_cells(cells: pd.DataFrame, plan: ScanPlan, what: str = "data") -> None:
-    """Errors the engine's tables reveal, each naming the column, with counts computed by the engine."""
+def count_bad_scores(frame: Any, score: str) -> int:
+    """Rows whose score is missing, NaN or infinite (a second, small query, run only to word the error)."""
+    import narwhals as nw
+
+    s = nw.col(score)
+    out = _to_pandas(frame.filter(s.is_null() | ~s.is_finite()).select(nw.len().alias(N)))
+    return int(out[N].iloc[0])
+
+
+def refuse_bad_cells(cells: pd.DataFrame, plan: ScanPlan, what: str = "data", frame: Any = None) -> None:
+    """Errors the engine's tables reveal, each naming the column, with counts computed by the engine (``frame``:
+    the scanned data, to count bad scores exactly when they share cells with good ones)."""
     if plan.has_scores and len(cells):
-        bad = cells[BUCKET] == -1
+        lo = pd.to_numeric(cells[LO], errors="coerce").to_numpy(dtype=float)
+        hi = pd.to_numeric(cells[HI], errors="coerce").to_numpy(dtype=float)
+        bucket = pd.to_numeric(cells[BUCKET], errors="coerce").to_numpy(dtype=float)
+        bad = ~(np.isfinite(bucket) & np.isfinite(lo) & np.isfinite(hi))
+        if plan.probability:
+            bad |= ~np.isfinite(pd.to_numeric(cells[S_LOG], errors="coerce").to_numpy(dtype=float))
         if bad.any():
             col = plan.scores or "the model's scores"
-            count = int(cells.loc[bad, N].sum())
+            count = count_bad_scores(frame, plan.scores) if frame is not None else int(cells.loc[bad, N].sum())
             raise InputError(f"scores column {col!r} has {count:,} missing, NaN or infinite value(s) in {what}. Scores "
                              "must be finite probabilities of the positive label.", code="nonfinite_scores",
                              column=plan.scores)
-        lo, hi = float(cells[LO].min()), float(cells[HI].max())
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise InputError(f"scores column {plan.scores!r} has infinite value(s) in {what}. Scores must be finite "
-                             "probabilities of the positive label.", code="nonfinite_scores", column=plan.scores)
+        lo, hi = float(lo.min()), float(hi.max())
         if plan.probability and (lo < 0 or hi > 1):
             raise InputError(f"scores column {plan.scores!r} must hold probabilities of the positive label in [0, 1]; "
                              f"found values from {lo!r} to {hi!r}. Pass predict_proba()[:, positive column], or give "
@@ -304,3 +319,21 @@ def refuse_missing_keys(keys: pd.DataFrame, plan: ScanPlan, what: str = "data") 
                      if role == "protected" else "")
             raise InputError(f"{role} column {name!r} has {count:,} missing value(s) (NULL/NaN) in {what}. Drop or "
                              f"fill those rows before auditing{extra}.", code=code, column=str(name))
+
+
+def integer_cells(cells: pd.DataFrame, plan: ScanPlan) -> pd.DataFrame:
+    """Checked cells with integer buckets, calibration bins and fixed-point sums (exact below 2**53)."""
+    out = cells.copy()
+    out[N] = out[N].astype(np.int64)
+    if plan.has_scores:
+        out[BUCKET] = out[BUCKET].astype(np.int64)
+        out[CAL] = out[CAL].astype(np.int64)
+        if plan.probability:
+            for c in (S_SCORE, S_BRIER, S_LOG):
+                out[c] = out[c].astype(np.float64).astype(np.int64)
+        if plan.probability and len(out):
+            big = max(float(cells[c].max()) for c in (S_SCORE, S_BRIER, S_LOG))
+            if big >= MAX_EXACT_SUM:  # non-negative terms: every partial sum was below the total, hence exact
+                raise InputError(f"one score bucket of one group holds {int(out[N].max()):,} rows, too many for its "
+                                 "fixed-point score sums to stay exact; raise score_buckets.", code="cell_too_large")
+    return out

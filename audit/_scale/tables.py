@@ -2,7 +2,7 @@
 calibration bin, with rows, fixed-point score sums and the score range of each cell).
 
 * Brier score, log loss, mean score, calibration in the large and ECE are exact up to the fixed-point rounding of
-  the sums (below 1e-8): they are sums of per-row terms, and calibration bins are whole cells.
+  the sums (each row off by at most 3e-8): they are sums of per-row terms, and calibration bins are whole cells.
 * ROC AUC and average precision treat the scores within one bucket as tied. Where a group's bucket holds one
   score value (every bucket when the scores have few distinct values) that *is* the data's tie, and the value is
   exact. Otherwise the error is bounded from the cells alone: a (positive, negative) pair inside one bucket adds

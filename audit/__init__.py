@@ -9,9 +9,17 @@ Heavy libraries (pandas, scikit-learn, shap, lime, aif360) load only when used.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # for type checkers and the API reference; at run time the names load lazily (below)
+    from . import datasets
+    from ._engine import run_audit
+    from .config import AuditConfig
+    from .exceptions import AuditError, AuditWarning, ConfigError, InputError, ModelError, NonDeterministicModelWarning
+    from .mitigation import reweighing_weights
+    from .results import AuditResult
 
 _LAZY = {
     "run_audit": ("._engine", "run_audit"),

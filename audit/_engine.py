@@ -67,44 +67,102 @@ def run_audit(
 ) -> AuditResult:
     """Audit a binary classifier for performance and fairness by group.
 
-    Args:
-        model: a fitted classifier or pipeline (``predict_proba`` / ``decision_function`` / ``predict``),
-            a function of the feature DataFrame returning probabilities or labels, or ``None`` when
-            ``predictions`` and/or ``scores`` are given.
-        data: the rows to audit, with the features, the label and the protected columns: a pandas DataFrame;
-            or, for data larger than memory, a Parquet or CSV path or glob, a DuckDB relation, a PySpark
-            DataFrame or a Polars frame, scanned where it lives (see ``engine``).
-        label: the true-label column.
-        protected: protected attribute columns; intersections are audited too (``intersections=False``
-            turns that off).
-        positive_label: the predicted (positive) class; inferred only for 0/1 or boolean labels.
-        favorable: True when receiving the positive label helps the person (a loan granted), False
-            when it harms them (flagged for recidivism). Reference groups, ratios, the four-fifths rule
-            and "advantaged/disadvantaged" follow the favourable outcome.
-        reference: optional ``{attribute: group}``; default the group with the highest rate of
-            favourable predictions (the EEOC four-fifths convention). Intersections are named
-            ``"sex & race"`` with groups like ``"Female & Black"``.
-        features: model inputs; default the model's ``feature_names_in_``, else all columns but the label.
-        predictions, scores: precomputed predicted labels (label values or booleans) and/or positive-class
-            probabilities: arrays in data's row order, Series indexed like data, or column names.
-        threshold: probability at or above which a score counts as a positive prediction.
-        seed, n_bootstrap, confidence: bootstrap settings; the same inputs and seed give the same result.
-        config: a full :class:`AuditConfig`; keyword ``options`` set any of its other fields
-            (``min_group_size``, ``max_groups``, ``correction``, ...).
-        train_data: optional training data with the same label and protected columns: its label base rates
-            by group (data-level bias before any model) are reported beside the audited data's.
-        explain: True (or a dict of budgets, see :class:`audit.explain.ExplainConfig`) adds the explanation
-            module: SHAP importance, SHAP by group, gap attribution, LIME cases and a proxy scan.
-        mitigate: True (or ``{"attributes": [...]}``) adds reweighing: weights computed on ``train_data``, a
-            clone of the model refitted with them, and a paired before/after re-audit on ``data``.
-        strict: re-raise a module's failure instead of recording it in the result.
-        engine: ``"auto"`` (pandas data in memory; a file of up to 2 million rows read into memory, a larger one
-            scanned by DuckDB; a relation or Spark DataFrame by its own engine), ``"pandas"`` (read into memory),
-            ``"duckdb"`` or ``"spark"``. An engine reduces the rows to tables of counts and score sums: counts and
-            every count metric equal the in-memory audit's; ROC AUC and average precision come from
-            ``score_buckets`` score buckets with their error bound stated in ``result.section("data_source")``.
-            A model is applied batch by batch where the data lives; predictions and scores must be columns.
-        progress: show progress bars on long steps (default: only the command line shows them).
+    Validates the inputs once, predicts once, then computes every metric by group and every disparity with
+    bootstrap intervals and corrected p-values (plus the optional explanation and mitigation modules), and
+    returns a frozen result that renders to HTML, JSON, JUnit and Markdown.
+
+    Parameters
+    ----------
+    model : estimator, callable or None
+        A fitted classifier or pipeline (``predict_proba`` / ``decision_function`` / ``predict``), a function
+        of the feature DataFrame returning probabilities or labels, or ``None`` when ``predictions`` and/or
+        ``scores`` are given.
+    data : DataFrame, path, DuckDB relation, Spark or Polars frame
+        The rows to audit, with the features, the label and the protected columns: a pandas DataFrame; or, for
+        data larger than memory, a Parquet or CSV path or glob, a DuckDB relation, a PySpark DataFrame or a
+        Polars frame, scanned where it lives (see ``engine``).
+    label : str
+        The true-label column.
+    protected : str or list of str
+        Protected attribute columns; their intersections are audited too (``intersections=False`` turns that
+        off).
+    positive_label : optional
+        The predicted (positive) class; inferred only for 0/1 or boolean labels.
+    favorable : bool, default True
+        True when receiving the positive label helps the person (a loan granted), False when it harms them
+        (flagged for recidivism). Reference groups, ratios, the four-fifths rule and "advantaged" follow the
+        favourable outcome.
+    reference : dict, optional
+        ``{attribute: group}``; by default the group with the highest rate of favourable predictions (the EEOC
+        four-fifths convention). Intersections are named ``"sex & race"`` with groups like ``"Female & Black"``.
+    features : list of str, optional
+        Model inputs; by default the model's ``feature_names_in_``, else all columns but the label.
+    predictions, scores : array, Series or str, optional
+        Precomputed predicted labels (label values or booleans) and/or positive-class probabilities: arrays in
+        data's row order, Series indexed like data, or column names (column names only for engine data).
+    threshold : float, default 0.5
+        Probability at or above which a score counts as a positive prediction.
+    seed : int, default 0
+        Seed of every random step; the same inputs and seed give the same result in any process.
+    n_bootstrap : int, default 1000
+        Bootstrap resamples of the intervals (0: no intervals or Wald tests).
+    confidence : float, default 0.95
+        Confidence level of the intervals; ``1 - confidence`` is the significance level.
+    config : AuditConfig, optional
+        A full configuration; keyword ``options`` set any of its other fields (``min_group_size``,
+        ``max_groups``, ``correction``, ``score_buckets``, ...).
+    train_data : DataFrame or path, optional
+        Training data with the same label and protected columns: its label base rates by group (data-level
+        bias before any model) are reported, and reweighing uses it.
+    explain : bool or dict, default False
+        True, or a dict of budgets (see :class:`audit.explain.ExplainConfig`), adds SHAP importance, SHAP by
+        group, gap attribution, LIME cases and a proxy scan.
+    mitigate : bool or dict, default False
+        True, or ``{"attributes": [...]}``, adds reweighing: weights computed on ``train_data``, a clone of the
+        model refitted with them, a paired before/after re-audit and a what-if table of remedies.
+    strict : bool, default False
+        Re-raise a module's failure instead of recording it in ``result.errors``.
+    engine : {"auto", "pandas", "duckdb", "spark"}, default "auto"
+        Where the rows are scanned. ``"auto"``: a pandas DataFrame in memory; a file of up to 2 million rows
+        read into memory, a larger one scanned by DuckDB; a relation or Spark DataFrame by its own engine. An
+        engine reduces the rows to tables of counts and score sums: counts and every count metric equal the
+        in-memory audit's; ROC AUC and average precision come from ``score_buckets`` score buckets with their
+        error bound stated in ``result.section("data_source")``. A model is applied batch by batch where the
+        data lives.
+    progress : bool, optional
+        Show progress bars on long steps (default: only the command line shows them).
+    **options
+        Any other :class:`audit.AuditConfig` field.
+
+    Returns
+    -------
+    AuditResult
+        The frozen result: ``metrics``, ``disparities``, ``groups`` tables, sections of the optional modules,
+        warnings and module errors.
+
+    Raises
+    ------
+    InputError
+        Bad data: a missing column (with a suggestion), missing label or group values, non-binary labels,
+        NaN or out-of-range scores, too many groups, misaligned predictions.
+    ModelError
+        The model raised, returned the wrong shape, or exited.
+    ConfigError
+        An invalid option.
+
+    Examples
+    --------
+    >>> import audit
+    >>> from audit.datasets import load_compas
+    >>> data = load_compas()
+    >>> data["score"] = data["decile_score"] / 10
+    >>> result = audit.run_audit(None, data, label="two_year_recid", positive_label=1, favorable=False,
+    ...                          protected=["race"], scores="score", n_bootstrap=200)
+    >>> result.n_rows
+    6172
+    >>> row = result.disparities.query("group == 'African-American' and metric == 'fpr_difference'").iloc[0]
+    >>> bool(row.value < 0), row.verdict      # Black defendants were flagged wrongly more often
+    (True, 'significant')
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

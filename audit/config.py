@@ -31,28 +31,56 @@ def module_switch(value: Any, cls: type, name: str, from_dict: Any) -> Any:
 class AuditConfig:
     """Options of one audit. Every field is validated on construction.
 
-    Attributes:
-        threshold: score at or above which a probability counts as a positive prediction.
-        seed: seed of every random step (bootstrap, determinism check sample).
-        n_bootstrap: number of bootstrap resamples for confidence intervals (0 disables intervals).
-        confidence: confidence level of the intervals, and ``1 - confidence`` is the significance level.
-        min_group_size: groups with fewer rows are flagged ``insufficient data``.
-        min_positives / min_negatives: groups with fewer true positives / negatives are flagged too.
-        max_groups: a protected attribute with more distinct values is refused (bin it first).
-        intersections: audit intersections of the protected attributes (all pairs, up to ``intersection_order``).
-        intersection_order: largest number of attributes combined in one intersection.
-        max_intersection_groups: intersections with more cells are skipped with a warning.
-        correction: multiple-comparison correction of disparity p-values across the audit.
-        four_fifths: the disparate-impact threshold of the four-fifths rule.
-        calibration_bins: equal-width bins of the expected calibration error.
-        exact_score_rows: groups with at most this many rows get score-metric replicates computed exactly on
-            their resampled rows; larger groups are resampled on cells of their own scores (``score_bins``).
-        score_bins: quantile bins of a large group's own scores (each split at the calibration-bin edges) on
-            which its score metrics (AUC, AP, Brier, calibration) are resampled in the bootstrap.
-        check_determinism_rows: rows re-predicted to detect a non-deterministic model (0 disables).
-        score_buckets: equal-width score buckets of the engine scan (data scanned by DuckDB or Spark); ROC AUC and
-            average precision treat scores within a bucket as tied, and the result states the bound on that error
-            (zero when each bucket holds one score value).
+    Attributes
+    ----------
+    threshold : float
+        Score at or above which a probability counts as a positive prediction.
+    seed : int
+        Seed of every random step (bootstrap, determinism check sample).
+    n_bootstrap : int
+        Bootstrap resamples for confidence intervals (0 disables intervals).
+    confidence : float
+        Confidence level of the intervals; ``1 - confidence`` is the significance level.
+    min_group_size : int
+        Groups with fewer rows are flagged ``insufficient data``.
+    min_positives, min_negatives : int
+        Groups with fewer true positives / negatives are flagged too.
+    max_groups : int
+        A protected attribute with more distinct values is refused (bin it first).
+    intersections : bool
+        Audit intersections of the protected attributes (up to ``intersection_order`` at a time).
+    intersection_order : int
+        Largest number of attributes combined in one intersection.
+    max_intersection_groups : int
+        Intersections with more groups are skipped with a warning.
+    correction : {"holm", "bonferroni", "fdr_bh", "none"}
+        Multiple-comparison correction of disparity p-values across the audit.
+    four_fifths : float
+        The disparate-impact threshold of the four-fifths rule.
+    calibration_bins : int
+        Equal-width bins of the expected calibration error.
+    exact_score_rows : int
+        Groups with at most this many rows get score-metric replicates computed exactly on their resampled
+        rows; larger groups are resampled on cells of their own scores (``score_bins``).
+    score_bins : int
+        Quantile bins of a large group's own scores on which its score metrics (AUC, AP, Brier, calibration)
+        are resampled in the bootstrap.
+    check_determinism_rows : int
+        Rows re-predicted to detect a non-deterministic model (0 disables).
+    score_buckets : int
+        Equal-width score buckets of an engine scan (data scanned by DuckDB or Spark); ROC AUC and average
+        precision treat scores within a bucket as tied, and the result states the bound on that error (zero
+        when each bucket holds one score value).
+
+    Examples
+    --------
+    >>> from audit import AuditConfig
+    >>> round(AuditConfig(n_bootstrap=2000, correction="fdr_bh").alpha, 10)
+    0.05
+    >>> AuditConfig(confidence=95)
+    Traceback (most recent call last):
+    ...
+    audit.exceptions.ConfigError: confidence=95 is invalid: give a level between 0.5 and 1, such as 0.95.
     """
 
     threshold: float = 0.5

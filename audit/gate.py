@@ -89,6 +89,24 @@ class Rule:
 
 @dataclass(frozen=True)
 class Policy:
+    """A validated policy: the rules a release must keep.
+
+    Build it with :meth:`from_toml` or :meth:`from_dict`; every key is type-checked and impossible rules are
+    refused with the key (and the line, for TOML).
+
+    Examples
+    --------
+    >>> from audit.gate import Policy
+    >>> policy = Policy.from_dict({"rules": [{"name": "four-fifths", "metric": "demographic_parity_ratio",
+    ...                                       "min": 0.8}]})
+    >>> [(r.name, r.mode) for r in policy.rules]
+    [('four-fifths', 'significant')]
+    >>> Policy.from_dict({"rules": [{"metric": "demographic_parity_ratio", "min": 0.9, "max": 0.8}]})
+    Traceback (most recent call last):
+    ...
+    audit.exceptions.ConfigError: <policy>, rule 1: min = 0.9 is above max = 0.8: no value can pass; swap them.
+    """
+
     rules: tuple[Rule, ...]
     source: str = "<policy>"
 
@@ -430,7 +448,25 @@ def _nothing_matched(result: "AuditResult", rule: Rule) -> str:
 
 def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | None" = None, *,
              allow_different_data: bool = False) -> GateResult:
-    """Judge ``result`` against ``policy`` (and ``baseline`` for max_worsening rules). Pure: no I/O."""
+    """Judge ``result`` against ``policy``; a pure function (no I/O).
+
+    Parameters
+    ----------
+    result : AuditResult
+        The audit to judge.
+    policy : Policy
+        The rules.
+    baseline : AuditResult, optional
+        The previous model's audit of the same data, for ``max_worsening`` rules.
+    allow_different_data : bool, default False
+        Compare with a baseline whose data fingerprint differs.
+
+    Returns
+    -------
+    GateResult
+        Verdicts per rule and check; ``passed`` is False when a blocking rule failed, was inconclusive under
+        ``on_inconclusive = "fail"``, or judged nothing.
+    """
     notes = []
     _check_attributes(result, policy)
     if baseline is not None and baseline.data_fingerprint != result.data_fingerprint:

@@ -81,13 +81,44 @@ def weights_for(data: pd.DataFrame, y: np.ndarray, protected: Sequence[str], lab
 
 def reweighing_weights(data: pd.DataFrame, *, label: str, protected: Sequence[str] | str, positive_label: Any = None,
                        favorable: bool = True) -> pd.Series:
-    """One reweighing weight per row of ``data`` (a Series with its index), for users who train themselves::
+    """One reweighing weight per row of ``data``, for users who train themselves.
 
-        w = audit.reweighing_weights(train, label="income", positive_label=">50K", protected=["sex"])
-        model.fit(X, y, sample_weight=w)          # a Pipeline: fit(X, y, logisticregression__sample_weight=w)
+    Kamiran and Calders' reweighing (aif360's ``Reweighing``, extended to several attributes): each
+    (group, label) cell gets the weight ``P(group) P(label) / P(group, label)``, so that every combination of
+    the ``protected`` columns has the data's overall base rate once weighted.
 
-    Groups are the combinations of the ``protected`` columns; after weighting, each has the data's overall
-    base rate. ``favorable`` does not change the weights (both labels are balanced); it is accepted for symmetry.
+    Parameters
+    ----------
+    data : DataFrame
+        Training rows with the label and the protected columns.
+    label : str
+        The label column.
+    protected : str or list of str
+        Protected columns; groups are their combinations.
+    positive_label : optional
+        The positive class; inferred for 0/1 or boolean labels.
+    favorable : bool, default True
+        Accepted for symmetry with :func:`audit.run_audit`; both labels are balanced, so it does not change
+        the weights.
+
+    Returns
+    -------
+    Series
+        The weights, indexed like ``data`` (name ``reweighing_weight``).
+
+    Examples
+    --------
+    >>> import audit
+    >>> from audit.datasets import load_adult
+    >>> train = load_adult("train")
+    >>> w = audit.reweighing_weights(train, label="income", positive_label=">50K", protected=["sex"])
+    >>> positive = train["income"] == ">50K"
+    >>> rates = (w * positive).groupby(train["sex"]).sum() / w.groupby(train["sex"]).sum()
+    >>> [round(float(r), 4) for r in rates]           # equal once weighted
+    [0.2408, 0.2408]
+
+    Pass them to your own fit: ``model.fit(X, y, sample_weight=w)`` (a pipeline:
+    ``fit(X, y, logisticregression__sample_weight=w)``).
     """
     from ._validation import validate_inputs
     from .config import AuditConfig

@@ -347,7 +347,41 @@ def _upgrade_v1(d: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class AuditResult:
-    """Everything an audit found. Frozen; render it, gate it, or store it as JSON."""
+    """Everything an audit found. Frozen; render it, gate it, or store it as JSON.
+
+    Returned by :func:`audit.run_audit`. The tables are tuples of plain values; the DataFrame properties
+    (``metrics``, ``disparities``, ``groups`` and the explanation tables) return fresh copies. Renderers
+    (``to_html``, ``summary``) and the gate (``gate``) read it and never compute.
+
+    Attributes
+    ----------
+    n_rows : int
+        Rows audited.
+    protected : tuple of str
+        The protected attributes.
+    data_fingerprint : str
+        sha256 of the audited data, independent of row order (of the engine's cells for data an engine
+        scanned); a baseline with another fingerprint is refused by the gate.
+    config : AuditConfig
+        The options the audit ran with.
+    warnings : tuple of str
+        What a reader must know (insufficient groups, one-group attributes, a non-deterministic model).
+    errors : tuple of ModuleError
+        Optional modules that failed (the rest of the audit completed).
+
+    Examples
+    --------
+    >>> import audit
+    >>> from audit.datasets import load_german
+    >>> data = load_german()
+    >>> result = audit.run_audit(None, data, label="credit", positive_label="good", protected="sex",
+    ...                          predictions="credit", n_bootstrap=0)
+    >>> result.groups[["group", "n"]].to_dict("records")
+    [{'group': 'all', 'n': 1000}, {'group': 'female', 'n': 310}, {'group': 'male', 'n': 690}]
+    >>> text = result.to_json()
+    >>> audit.AuditResult.from_json(text) == result
+    True
+    """
 
     created: str
     library_version: str
@@ -448,9 +482,21 @@ class AuditResult:
                 if r["verdict"] == "significant" and r["comparison"] == "vs_reference"]
 
     def gate(self, policy: Any, baseline: "AuditResult | None" = None, *, allow_different_data: bool = False) -> Any:
-        """Judge this result against a policy (a :class:`audit.gate.Policy`, a TOML path, or a dict).
+        """Judge this result against a policy.
 
-        Returns a :class:`audit.gate.GateResult` (plain data); nothing is modified.
+        Parameters
+        ----------
+        policy : Policy, str, Path or dict
+            A :class:`audit.gate.Policy`, a TOML file path, or the policy as a dict.
+        baseline : AuditResult, optional
+            The previous model's audit of the same data, for ``max_worsening`` rules.
+        allow_different_data : bool, default False
+            Compare with a baseline audited on different data (refused otherwise).
+
+        Returns
+        -------
+        GateResult
+            Plain data: ``passed``, ``counts()``, and per rule its verdict and checks. Nothing is modified.
         """
         from .gate import Policy, evaluate
 

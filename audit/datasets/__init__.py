@@ -101,16 +101,36 @@ def load(name: str, split: str | None = None) -> "pd.DataFrame":
 def load_adult(split: str | None = None) -> "pd.DataFrame":
     """UCI Adult census income: label ``income`` (positive ``>50K``, favourable), protected ``sex``, ``race``.
 
-    ``split='train'`` gives the 32,561 rows of adult.data, ``'test'`` the 16,281 of adult.test, ``None`` both.
+    Parameters
+    ----------
+    split : {None, "train", "test"}
+        The original training (32,561 rows) or test (16,281 rows) split; None: both, with a ``split`` column.
+
+    Examples
+    --------
+    >>> from audit.datasets import load_adult
+    >>> len(load_adult("train")), len(load_adult("test"))
+    (32561, 16281)
+
+    Cite: Becker, B. and Kohavi, R. (1996). Adult. UCI Machine Learning Repository.
+    https://doi.org/10.24432/C5XW20 (CC BY 4.0).
     """
     return load("adult", split)
 
 
 def load_compas() -> "pd.DataFrame":
-    """ProPublica COMPAS: label ``two_year_recid`` (positive 1 = reoffended, unfavourable), protected ``race``, ``sex``."""
+    """ProPublica COMPAS: label ``two_year_recid`` (positive 1 = reoffended, unfavourable), protected ``race``, ``sex``.
+
+    ProPublica's filter of ``compas-scores-two-years.csv`` (6,172 rows). Cite: Angwin, J., Larson, J., Mattu, S.
+    and Kirchner, L. (2016). Machine Bias. ProPublica. https://github.com/propublica/compas-analysis
+    """
     return load("compas")
 
 
 def load_german() -> "pd.DataFrame":
-    """Statlog German credit: label ``credit`` (positive ``good``, favourable), protected ``sex``, ``age_group``."""
+    """Statlog German credit: label ``credit`` (positive ``good``, favourable), protected ``sex``, ``age_group``.
+
+    Cite: Hofmann, H. (1994). Statlog (German Credit Data). UCI Machine Learning Repository.
+    https://doi.org/10.24432/C5NC77 (CC BY 4.0).
+    """
     return load("german")

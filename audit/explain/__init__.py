@@ -12,22 +12,43 @@ from ..exceptions import ConfigError
 
 @dataclass(frozen=True)
 class ExplainConfig:
-    """Budgets of the explanation module (all validated; ``run_audit(explain={...})`` or ``[audit.explain]``).
+    """Budgets of the explanation module, all validated (``run_audit(explain={...})`` or ``[audit.explain]``).
 
-    Attributes:
-        rows: rows explained with SHAP, a seeded sample stratified by group (every group represented; groups of
-            up to ``small_group`` rows whole). Tree and linear models.
-        agnostic_rows: rows explained when the model needs shap's model-agnostic explainer (slow: each row
-            costs about 2 x features x background model calls).
-        background: background rows (linear models: their mean; model-agnostic: the masker's data).
-        small_group: finest groups with at most this many rows are explained whole.
-        lime_cases: LIME cases chosen automatically (borderline, false negative, false positive of the group with
-            the worst disparity); ``cases`` adds rows the user names (positions in the data).
-        lime_samples: perturbed samples per LIME explanation.
-        lime_seeds: each case is explained with this many seeds; ``stability`` is the overlap of their top features.
-        top_features: features shown per LIME case and counted as "important" by the proxy scan.
-        proxy: run the proxy scan; ``proxy_rows``: rows it uses (seeded sample).
-        progress: a progress bar on stderr (None: only when stderr is a terminal).
+    Attributes
+    ----------
+    rows : int
+        Rows explained with SHAP: a seeded sample stratified by group (every group represented; groups of up to
+        ``small_group`` rows whole). Tree and linear models.
+    agnostic_rows : int
+        Rows explained when the model needs shap's model-agnostic explainer (slow: each row costs about
+        2 x features x background model calls).
+    background : int
+        Background rows (linear models: their mean; model-agnostic: the masker's data).
+    small_group : int
+        Finest groups with at most this many rows are explained whole.
+    lime_cases : int
+        LIME cases chosen automatically (borderline, false negative, false positive of the group with the
+        worst disparity).
+    lime_samples : int
+        Perturbed samples per LIME explanation.
+    lime_seeds : int
+        Each case is explained with this many seeds; ``stability`` is the overlap of their top features.
+    cases : tuple of int
+        Rows the user names (positions in the data), explained with LIME too.
+    top_features : int
+        Features shown per LIME case and counted as "important" by the proxy scan.
+    proxy : bool
+        Run the proxy scan.
+    proxy_rows : int
+        Rows the proxy scan uses (a seeded sample).
+    progress : bool, optional
+        A progress bar on stderr (None: only when stderr is a terminal).
+
+    Examples
+    --------
+    >>> from audit.explain import ExplainConfig
+    >>> ExplainConfig.build({"rows": 500, "lime_cases": 0}).rows
+    500
     """
 
     rows: int = 1000

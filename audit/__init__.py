@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for type checkers and the API reference; at run time the names load lazily (below)
-    from . import datasets
-    from ._engine import run_audit
-    from .config import AuditConfig
-    from .exceptions import AuditError, AuditWarning, ConfigError, InputError, ModelError, NonDeterministicModelWarning
-    from .mitigation import reweighing_weights
-    from .results import AuditResult
+    from . import datasets  # noqa: F401
+    from ._engine import run_audit  # noqa: F401
+    from .config import AuditConfig  # noqa: F401
+    from .exceptions import (AuditError, AuditWarning, ConfigError, InputError, ModelError,  # noqa: F401
+                             NonDeterministicModelWarning)
+    from .mitigation import reweighing_weights  # noqa: F401
+    from .results import AuditResult  # noqa: F401
 
 _LAZY = {
     "run_audit": ("._engine", "run_audit"),

@@ -348,3 +348,33 @@ def test_the_cli_scans_a_parquet_file_with_duckdb(adult_parquet, tmp_path):
     payload = json.loads(out.read_text())
     assert payload["sections"]["data_source"]["info"]["engine"] == "duckdb"
     assert "Scanned by duckdb" in res.output
+
+
+def test_a_hostile_file_name_reaches_no_output_unescaped(adult_scored, tmp_path):
+    from audit.report.markdown import render_markdown
+
+    name = "evil\n::error::<img src=x onerror=alert(1)>\x1b[31m.parquet"
+    path = tmp_path / name
+    adult_scored.iloc[:3000].to_parquet(path)
+    res = audit.run_audit(None, str(path), scores="score", engine="duckdb", n_bootstrap=0, **KW)
+    assert res.section("data_source").get("source").endswith(name)
+    html = res.to_html()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    summary = res.summary()
+    assert "\x1b" not in summary and "\n::error::" not in summary
+    md = render_markdown(res)
+    assert "\n::error::" not in md and "\x1b" not in md
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(md)  # backslash-escaped: shown as text, never a tag
+    assert "<img" not in rendered and "&lt;img src=x onerror=alert(1)&gt;" in rendered
+
+
+def test_precomputed_scores_at_scale_still_get_a_proxy_scan(adult_scored, tmp_path):
+    path = tmp_path / "a.parquet"
+    adult_scored.to_parquet(path)
+    res = audit.run_audit(None, path, scores="score", engine="duckdb", n_bootstrap=200,
+                          explain={"proxy_rows": 1000}, **KW)
+    assert not res.errors, res.errors
+    assert set(res.proxy_auc.attribute) == {"sex", "race"}
+    assert "score" not in set(res.proxies.feature) and "income" not in set(res.proxies.feature)

@@ -128,7 +128,12 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
     t = time.perf_counter()
     if model is None:
         cells = scan.pushdown_cells(frame, plan)
-        method, kind, feats = "precomputed", ("probability" if scores else None), ()
+        method, kind = "precomputed", ("probability" if scores else None)
+        # as in memory: the features (for the proxy scan) default to every column but the label and the outputs
+        feats = (tuple([features] if isinstance(features, str) else features) if features is not None else
+                 tuple(c for c in source.columns if c not in (label, predictions, scores)))
+        for f in feats:
+            _column_arg(f, "feature", source)
         model_out_desc, fp = describe(None), None
     else:
         if predictions is not None or scores is not None:  # pragma: no cover - refused by run_audit

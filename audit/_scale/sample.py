@@ -135,6 +135,17 @@ def _sample_context(scaled: Any, sample: pd.DataFrame, model: Any, weights_by_gr
     return replace(ctx, partitions=full.partitions if same else ctx.partitions, row_weights=row_w)
 
 
+def _group_weights(scaled: Any, sample: pd.DataFrame, strata: pd.DataFrame, n_full: np.ndarray
+                   ) -> tuple[list[tuple[str, ...]], dict[tuple[str, ...], int], dict[tuple[str, ...], float]]:
+    """Per finest group (by group names): its names, the rows the sample holds, and the rows of the full data
+    each sampled row stands for."""
+    names = [tuple(_group_name(v) for v in row) for row in strata.itertuples(index=False, name=None)]
+    got = sample.groupby(list(scaled.plan.protected), dropna=False, sort=False).size()
+    got_by = {tuple(_group_name(v) for v in (k if isinstance(k, tuple) else (k,))): int(c) for k, c in got.items()}
+    weights = {k: n / got_by[k] for k, n in zip(names, n_full) if got_by.get(k)}
+    return names, got_by, weights
+
+
 def _needed_columns(scaled: Any, model: Any) -> list[str]:
     plan = scaled.plan
     cols = [*scaled.ctx.inputs.features, *plan.protected, plan.label]
@@ -156,10 +167,7 @@ def scaled_explanations(scaled: Any, source: Source, model: Any, ecfg: Any) -> S
     sample = pull_sample(source, columns, list(scaled.plan.protected), strata, fractions, scaled.ctx.config.seed)
     if not len(sample):
         raise InputError("the explanation sample pulled from the engine is empty.", code="empty_sample")
-    names = [tuple(_group_name(v) for v in row) for row in strata.itertuples(index=False, name=None)]
-    got = sample.groupby(list(scaled.plan.protected), dropna=False, sort=False).size()
-    got_by = {tuple(_group_name(v) for v in (k if isinstance(k, tuple) else (k,))): int(c) for k, c in got.items()}
-    weights = {k: n / got_by[k] for k, n in zip(names, n_full) if got_by.get(k)}
+    names, got_by, weights = _group_weights(scaled, sample, strata, n_full)
     sctx = _sample_context(scaled, sample, model, weights, all(got_by.get(k) for k in names))
     sec = explanations.run(sctx, model, ecfg)
     info = dict(sec.info)
@@ -255,10 +263,7 @@ def scaled_mitigation(scaled: Any, source: Source, model: Any, mcfg: Any, train_
     total = int(n_full.sum())
     columns = _needed_columns(scaled, model)
     sample = _uniform_sample(source, columns, list(scaled.plan.protected), MITIGATE_SAMPLE_ROWS, total, seed)
-    names = [tuple(_group_name(v) for v in row) for row in strata.itertuples(index=False, name=None)]
-    got = sample.groupby(list(scaled.plan.protected), dropna=False, sort=False).size()
-    got_by = {tuple(_group_name(v) for v in (k if isinstance(k, tuple) else (k,))): int(c) for k, c in got.items()}
-    weights = {k: n / got_by[k] for k, n in zip(names, n_full) if got_by.get(k)}
+    _, _, weights = _group_weights(scaled, sample, strata, n_full)
     sctx = _sample_context(scaled, sample, model, weights, False, cfg.n_bootstrap)
     sec = mitigate.run(sctx, model, mcfg, train_sample)
     tables = dict(sec.tables)

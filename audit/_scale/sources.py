@@ -71,7 +71,7 @@ def is_engine_data(data: Any) -> bool:
 def expand_path(path: str | os.PathLike, what: str = "data") -> tuple[list[str], str]:
     """The files a path or glob names, and their format ("parquet" or "csv")."""
     text = os.fspath(path)
-    if any(ch in text for ch in "*?["):
+    if any(ch in text for ch in "*?[") and not Path(text).exists():  # an existing name is never a pattern
         files = sorted(_glob.glob(text, recursive=True))
         if not files:
             raise InputError(f"{what} glob {text!r} matches no file.", code="missing_file")

@@ -206,6 +206,9 @@ def test_bad_input_is_refused_by_the_engine_naming_the_column(bad_table):
     df = bad_table.copy()
     df.loc[4, "income"] = "unknown"
     _refused(df, "too_many_labels", "income")
+    msg = _refused(bad_table, "positive_label_absent", "income", positive_label=1)
+    assert "'>50K'" in msg and "mind the type" in msg
+    _refused(bad_table, "positive_label_absent", "income", positive_label=">50k")  # checked on the cells
     msg = _refused(bad_table, "missing_column", "Sex", protected=["Sex"])
     assert "did you mean 'sex'" in msg
     with pytest.raises(ConfigError):

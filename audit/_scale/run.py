@@ -63,9 +63,17 @@ def _positive(frame: Any, label: str, positive_label: Any) -> Any:
     label, as in memory; the values it finally holds are checked on the cells."""
     import narwhals as nw
 
-    if positive_label is not None:
-        return positive_label.item() if isinstance(positive_label, np.generic) else positive_label
     dtype = frame.collect_schema()[label]
+    if positive_label is not None:
+        positive = positive_label.item() if isinstance(positive_label, np.generic) else positive_label
+        text = dtype == nw.String or dtype == nw.Categorical or dtype == nw.Enum
+        if text != isinstance(positive, str):  # the engine would fail to compare them: say what the label holds
+            from .._validation import POSITIVE_ABSENT, _list
+
+            raise InputError(POSITIVE_ABSENT.format(positive=positive, name=label,
+                                                    values=_list(_label_values(frame, label, 10))),
+                             code="positive_label_absent", column=label)
+        return positive
     if dtype == nw.Boolean:
         return True
     if dtype.is_numeric():

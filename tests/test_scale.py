@@ -381,3 +381,16 @@ def test_precomputed_scores_at_scale_still_get_a_proxy_scan(adult_scored, tmp_pa
     assert not res.errors, res.errors
     assert set(res.proxy_auc.attribute) == {"sex", "race"}
     assert "score" not in set(res.proxies.feature) and "income" not in set(res.proxies.feature)
+
+
+def test_a_model_on_a_polars_lazyframe_runs_batch_by_batch(adult_model, adult_test):
+    pl = pytest.importorskip("polars")
+    lazy = pl.from_pandas(adult_test).lazy()
+    if not hasattr(lazy, "collect_batches"):  # older polars: refused clearly, never collected whole
+        with pytest.raises(InputError, match="collect_batches"):
+            audit.run_audit(adult_model, lazy, n_bootstrap=0, **KW)
+        return
+    res = audit.run_audit(adult_model, lazy, n_bootstrap=0, **KW)
+    mem = audit.run_audit(adult_model, adult_test, n_bootstrap=0, **KW)
+    assert res.section("data_source").get("model_applied_in_batches")
+    pd.testing.assert_frame_equal(res.groups_table.to_frame(), mem.groups_table.to_frame())

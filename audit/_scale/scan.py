@@ -26,7 +26,7 @@ from ..exceptions import InputError
 PREFIX = "_fa_"
 PRED, BUCKET, CAL, N = PREFIX + "pred", PREFIX + "b", PREFIX + "cal", PREFIX + "n"
 S_SCORE, S_BRIER, S_LOG, LO, HI = PREFIX + "s1", PREFIX + "s2", PREFIX + "s3", PREFIX + "lo", PREFIX + "hi"
-SCORE, BUCKET_SOURCE = PREFIX + "score", PREFIX + "bsrc"
+SCORE = PREFIX + "score"
 FIX_SCORE = float(1 << 24)  # score and Brier terms are summed as round(x * 2**24): each row off by at most 3e-8
 FIX_LOG = float(1 << 24)  # log-loss terms likewise
 #: fixed-point sums of non-negative terms are exact in doubles while the total stays below this
@@ -83,7 +83,7 @@ def _to_pandas(lf: Any) -> pd.DataFrame:
     return out
 
 
-def _cell_frame(lf: Any, plan: ScanPlan, score: str | None, pred: Any, bucket_source: str | None) -> Any:
+def _cell_frame(lf: Any, plan: ScanPlan, score: str | None, pred: Any) -> Any:
     """The grouped scan of ``lf`` as a narwhals LazyFrame (not yet run).
 
     Written for speed on two cores: no per-expression guards. A NaN, null or infinite score shows up in the
@@ -96,9 +96,8 @@ def _cell_frame(lf: Any, plan: ScanPlan, score: str | None, pred: Any, bucket_so
     aggs = [nw.len().alias(N)]
     if score is not None:
         s = nw.col(score)
-        src = nw.col(bucket_source) if bucket_source else s
         k = plan.buckets
-        cols[BUCKET] = nw.min_horizontal((src * k).floor(), nw.lit(float(k - 1)))
+        cols[BUCKET] = nw.min_horizontal((s * k).floor(), nw.lit(float(k - 1)))
         aggs += [s.min().alias(LO), s.max().alias(HI)]
         if plan.probability:
             e = plan.n_cal
@@ -126,7 +125,7 @@ def pushdown_cells(frame: Any, plan: ScanPlan) -> pd.DataFrame:
         pred = nw.col(plan.predictions)
     else:
         pred = nw.col(plan.scores) >= plan.threshold
-    return _to_pandas(_cell_frame(frame, plan, plan.scores, pred, None))
+    return _to_pandas(_cell_frame(frame, plan, plan.scores, pred))
 
 
 def combine(parts: list[pd.DataFrame], plan: ScanPlan) -> pd.DataFrame:
@@ -187,6 +186,12 @@ def arrow_batches(native: Any, kind: str, columns: list[str], rows: int) -> Iter
         for rb in reader:
             yield rb.to_pandas()
     elif kind == "polars":
+        if not hasattr(native, "collect_batches"):
+            import polars
+
+            raise InputError(f"applying a model to a Polars LazyFrame needs LazyFrame.collect_batches, which polars "
+                             f"{polars.__version__} lacks: upgrade polars, or pass precomputed scores/predictions "
+                             "columns.", code="missing_dependency")
         for df in native.select(columns).collect_batches(chunk_size=rows):
             yield df.to_pandas()
     else:  # pragma: no cover - Spark goes through mapInPandas

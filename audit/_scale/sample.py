@@ -91,8 +91,8 @@ def pull_sample(source: Source, columns: list[str], protected: list[str], strata
     if frac is None:
         return pd.DataFrame(columns=columns)
     out = lf.filter(nw.col(U) < frac).select(*columns)
-    df = scan._to_pandas(out)
-    return df.sort_values(columns, kind="stable", ignore_index=True) if len(df) else df
+    df = scan.canonical_missing(scan._to_pandas(out))
+    return df.sort_values(columns, kind="stable", ignore_index=True, na_position="last") if len(df) else df
 
 
 def _strata(scaled: Any) -> tuple[pd.DataFrame, np.ndarray]:
@@ -187,8 +187,8 @@ def _uniform_sample(source: Source, columns: list[str], protected: list[str], ro
 
     frac = min(1.0, rows / max(total, 1))
     lf = _with_uniform(source, columns, seed)
-    return scan._to_pandas(lf.filter(nw.col(U) < frac).select(*columns)).sort_values(columns, kind="stable",
-                                                                                       ignore_index=True)
+    df = scan.canonical_missing(scan._to_pandas(lf.filter(nw.col(U) < frac).select(*columns)))
+    return df.sort_values(columns, kind="stable", ignore_index=True)
 
 
 def weight_expression(protected: list[str], label: str, cells: pd.DataFrame) -> str:

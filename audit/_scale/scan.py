@@ -140,10 +140,22 @@ def combine(parts: list[pd.DataFrame], plan: ScanPlan) -> pd.DataFrame:
     return df.groupby(keys, dropna=False, sort=False, observed=True).agg(how).reset_index()
 
 
+def canonical_missing(batch: pd.DataFrame) -> pd.DataFrame:
+    """Missing values of text columns as NaN, as pandas reads them from a CSV file: Arrow batches turn a NULL into
+    None, which some estimators (scikit-learn's imputers before 1.5) would take for a category of its own."""
+    out = None
+    for col in batch.columns:
+        values = batch[col]
+        if values.dtype == object and values.isna().any():
+            out = batch.copy() if out is None else out
+            out[col] = values.where(values.notna(), np.nan)
+    return batch if out is None else out
+
+
 def batch_cells(batch: pd.DataFrame, plan: ScanPlan, predict: Callable[[pd.DataFrame], tuple]) -> pd.DataFrame:
     """Cells of one batch of rows scored by the model (``predict`` returns 0/1 predictions, scores, kind): the
     same cells, with the same formulas, as the pushed-down scan, in numpy and one pandas group-by."""
-    preds, scores, kind = predict(batch)
+    preds, scores, kind = predict(canonical_missing(batch))
     cols: dict[str, Any] = {c: batch[c].to_numpy() for c in dict.fromkeys([*plan.protected, plan.label])}
     cols[PRED] = np.asarray(preds).astype(bool)
     how: dict[str, str] = {}

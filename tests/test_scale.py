@@ -394,3 +394,9 @@ def test_a_model_on_a_polars_lazyframe_runs_batch_by_batch(adult_model, adult_te
     mem = audit.run_audit(adult_model, adult_test, n_bootstrap=0, **KW)
     assert res.section("data_source").get("model_applied_in_batches")
     pd.testing.assert_frame_equal(res.groups_table.to_frame(), mem.groups_table.to_frame())
+
+
+def test_progress_follows_duckdbs_own_progress_and_changes_nothing(adult_parquet, on_duckdb, capsys):
+    res = audit.run_audit(None, adult_parquet, scores="score", engine="duckdb", progress=True, **KW)
+    assert "scanning" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(res.metrics_table.to_frame(), on_duckdb.metrics_table.to_frame())

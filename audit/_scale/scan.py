@@ -117,15 +117,48 @@ def _cell_frame(lf: Any, plan: ScanPlan, score: str | None, pred: Any) -> Any:
     return lf.with_columns(**cols).group_by(*keys).agg(*aggs)
 
 
-def pushdown_cells(frame: Any, plan: ScanPlan) -> pd.DataFrame:
-    """Cells of the data computed by the engine in one grouped scan (precomputed predictions and/or scores)."""
+def pushdown_cells(frame: Any, plan: ScanPlan, duckdb_con: Any = None) -> pd.DataFrame:
+    """Cells of the data computed by the engine in one grouped scan (precomputed predictions and/or scores);
+    with ``duckdb_con`` (a connection of ours running the scan), a progress bar follows DuckDB's own progress."""
     import narwhals as nw
 
     if plan.predictions is not None:
         pred = nw.col(plan.predictions)
     else:
         pred = nw.col(plan.scores) >= plan.threshold
-    return _to_pandas(_cell_frame(frame, plan, plan.scores, pred))
+    query = _cell_frame(frame, plan, plan.scores, pred)
+    if duckdb_con is None:
+        return _to_pandas(query)
+    return _with_duckdb_progress(duckdb_con, lambda: _to_pandas(query))
+
+
+def _with_duckdb_progress(con: Any, run: Callable[[], Any]) -> Any:
+    """Run ``run`` (a query on ``con``) on a worker thread while a bar shows the percentage DuckDB reports."""
+    import threading
+
+    from tqdm.auto import tqdm
+
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+    out: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            out["value"] = run()
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
+            out["error"] = exc
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    with tqdm(total=100, desc="scanning", unit="%", leave=False, bar_format="{l_bar}{bar}| {elapsed}") as bar:
+        while worker.is_alive():
+            worker.join(0.25)
+            done = con.query_progress()
+            if done > bar.n:
+                bar.update(min(done, 100.0) - bar.n)
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
 
 
 def combine(parts: list[pd.DataFrame], plan: ScanPlan) -> pd.DataFrame:

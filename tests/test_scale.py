@@ -400,3 +400,18 @@ def test_progress_follows_duckdbs_own_progress_and_changes_nothing(adult_parquet
     res = audit.run_audit(None, adult_parquet, scores="score", engine="duckdb", progress=True, **KW)
     assert "scanning" in capsys.readouterr().err
     pd.testing.assert_frame_equal(res.metrics_table.to_frame(), on_duckdb.metrics_table.to_frame())
+
+
+def test_a_plain_function_model_is_applied_batch_by_batch_like_in_memory(adult_model, adult_test, adult_parquet):
+    from audit.datasets import ADULT_FEATURES
+
+    pos = list(adult_model.classes_).index(">50K")
+
+    def score(X):
+        return adult_model.predict_proba(X[ADULT_FEATURES])[:, pos]
+
+    con = duckdb.connect()
+    res = audit.run_audit(score, con.read_parquet(str(adult_parquet)), features=ADULT_FEATURES, n_bootstrap=0, **KW)
+    mem = audit.run_audit(score, adult_test, features=ADULT_FEATURES, n_bootstrap=0, **KW)
+    assert res.model.method == mem.model.method == "callable" and res.model.score_kind == "probability"
+    pd.testing.assert_frame_equal(res.groups_table.to_frame(), mem.groups_table.to_frame())

@@ -149,18 +149,18 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
             raise InputError("pass either a model or precomputed predictions/scores, not both.",
                              code="ambiguous_predictions")
         names = getattr(model, "feature_names_in_", None)
-        feats = tuple(features) if features is not None else (
-            tuple(str(f) for f in names) if names is not None else tuple(c for c in source.columns if c != label))
-        if isinstance(features, str):
-            feats = (features,)
+        if features is not None:
+            feats = (features,) if isinstance(features, str) else tuple(features)
+        else:
+            feats = tuple(str(f) for f in names) if names is not None else tuple(c for c in source.columns if c != label)
         for f in feats:
             _column_arg(f, "feature", source)
         label_values = list(dict.fromkeys([plan.positive, *_label_values(frame, label)]))
         method, fn, kind = _predict_fn(model, plan.positive, label_values, cfg.threshold)
-        probe = _first_rows(source, list(feats))
-        probe_preds, probe_scores = fn(probe) if len(probe) else (np.zeros(0), None)
-        if method == "callable" and probe_scores is not None:
-            kind = "probability"
+        if method == "callable":  # a function's output kind shows only once it runs: ask it about a few rows
+            probe = scan.canonical_missing(_first_rows(source, list(feats)))
+            if len(probe) and fn(probe)[1] is not None:
+                kind = "probability"
         feat_list = list(feats)
 
         def predict(batch: pd.DataFrame) -> tuple:

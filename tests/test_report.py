@@ -169,9 +169,16 @@ def test_wheel_ships_templates_and_renders(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "audit/templates/report.html.j2" in names and "audit/datasets/data/adult.csv.gz" in names
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
+    # the dependencies come from this environment, after the venv's own site-packages (so `audit` is the
+    # wheel's; this environment's editable install is not activated by a plain path entry)
+    import sysconfig
+
+    site = next((venv / "lib").glob("python*/site-packages"))
+    paths = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    (site / "_outer_env.pth").write_text("\n".join(paths) + "\n")
     result_json = tmp_path / "r.json"
     _golden_result().to_json(result_json)
     code = ("import audit, sys; from pathlib import Path; assert 'site-packages' in audit.__file__, audit.__file__; "

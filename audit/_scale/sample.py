@@ -115,7 +115,7 @@ def _sample_context(scaled: Any, sample: pd.DataFrame, model: Any, weights_by_gr
         preds_col = score_col = None
     sin = validate_inputs(sample, label=plan.label, positive_label=inputs.positive_label, favorable=inputs.favorable,
                           protected=list(plan.protected), reference=inputs.reference or None,
-                          features=[f for f in inputs.features] if model is not None else [], model_features=None,
+                          features=list(inputs.features), model_features=None,
                           predictions=preds_col, scores=score_col, config=cfg)
     if model is not None:
         labels = [inputs.positive_label] + ([inputs.negative_label] if inputs.negative_label is not None else [])

@@ -1,5 +1,6 @@
-"""The audit context of data an engine scans: key check, one grouped scan (or the model batch by batch), the
-cells validated like in-memory rows, then the same context, modules and result as in memory."""
+"""The audit context of data an engine scans: the positive label and a look at the first rows, one grouped scan
+(or the model batch by batch), the cells validated like in-memory rows, then the same context, modules and result
+as in memory."""
 
 from __future__ import annotations
 

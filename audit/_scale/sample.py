@@ -96,7 +96,7 @@ def pull_sample(source: Source, columns: list[str], protected: list[str], strata
 
 
 def _strata(scaled: Any) -> tuple[pd.DataFrame, np.ndarray]:
-    """Raw protected values of every finest group and its rows in the full data (from the key check)."""
+    """Raw protected values of every finest group and its rows in the full data (from the cells)."""
     protected = list(scaled.plan.protected)
     counts = scaled.key_counts.groupby(protected, dropna=False, sort=True)[scan.N].sum().reset_index()
     return counts[protected], counts[scan.N].to_numpy(np.int64)
@@ -238,6 +238,10 @@ def scaled_mitigation(scaled: Any, source: Source, model: Any, mcfg: Any, train_
             keys = (scan.key_counts(tsrc.frame, plan) if tsrc is not None else
                     tdf.groupby([*attrs, inputs.label], dropna=False, sort=False, observed=True).size()
                     .rename(scan.N).reset_index())
+            if len(keys) > scan.KEY_CAP:  # the counts were cut short: never weights from part of the data
+                raise InputError(f"training data: the protected columns {attrs} and the label have more than "
+                                 f"{scan.KEY_CAP:,} combinations; bin the protected columns first.",
+                                 code="too_many_groups")
             scan.refuse_missing_keys(keys, plan, "training data")
             kin = validate_inputs(keys, label=inputs.label, positive_label=inputs.positive_label,
                                   favorable=inputs.favorable, protected=attrs, reference=None, features=[],

@@ -32,7 +32,7 @@ FIX_LOG = float(1 << 24)  # log-loss terms likewise
 #: fixed-point sums of non-negative terms are exact in doubles while the total stays below this
 MAX_EXACT_SUM = float(1 << 53)
 EPS = float(np.finfo(np.float64).eps)  # scikit-learn's log-loss clipping, as in memory
-#: the key check reads at most this many key combinations (more means a column has far too many values)
+#: ``key_counts`` reads at most this many key combinations (more means a column has far too many values)
 KEY_CAP = 100_000
 
 

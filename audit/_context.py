@@ -39,6 +39,8 @@ class Partition:
     boot_counts: np.ndarray | None  # (B, G, 4)
     score_point: dict[str, np.ndarray] = field(default_factory=dict)  # exact, (G,)
     score_boot: dict[str, np.ndarray] = field(default_factory=dict)  # (B, G)
+    #: bound on the error of a score metric's point value, (G,): an engine's score buckets (empty in memory)
+    score_error: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -185,8 +187,10 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
 
     score_point: dict[str, np.ndarray] = {}
     score_boot: dict[str, np.ndarray] = {}
+    score_error: dict[str, np.ndarray] = {}
     if model.scores is not None and score_statistics is not None:
         score_point, score_boot = score_statistics(finest, specs, counts, offsets)
+        score_error = dict(getattr(score_statistics, "errors", {}))
     elif model.scores is not None:
         score_point, score_boot = _score_statistics(finest, n_finest, y, model.scores, model.score_kind == "probability",
                                                     specs, counts, offsets, config)
@@ -195,7 +199,8 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
     for (name, member_names, groups, fmap), a, b in zip(specs, offsets[:-1], offsets[1:]):
         partitions.append(Partition(
             name, member_names, groups, fmap, counts[a:b], None if boot is None else boot[:, a:b],
-            {k: v[a:b] for k, v in score_point.items()}, {k: v[:, a:b] for k, v in score_boot.items()}))
+            {k: v[a:b] for k, v in score_point.items()}, {k: v[:, a:b] for k, v in score_boot.items()},
+            {k: v[a:b] for k, v in score_error.items()}))
     return AuditContext(inputs, config, model, tuple(partitions), tuple(warnings), finest, finest_names)
 
 

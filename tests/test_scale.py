@@ -418,3 +418,50 @@ def test_a_plain_function_model_is_applied_batch_by_batch_like_in_memory(adult_m
     mem = audit.run_audit(score, adult_test, features=ADULT_FEATURES, n_bootstrap=0, **KW)
     assert res.model.method == mem.model.method == "callable" and res.model.score_kind == "probability"
     pd.testing.assert_frame_equal(res.groups_table.to_frame(), mem.groups_table.to_frame())
+
+
+def test_auc_and_ap_intervals_and_tests_carry_the_bucket_bound(on_duckdb):
+    """A gate must not pass, nor a difference be significant, because of the buckets: intervals of ROC AUC and AP
+    are widened by each group's bound, and AUC differences are tested after moving them towards 0 by it."""
+    m = on_duckdb.metrics_table.to_frame()
+    bounds = on_duckdb.section("data_source").frame("score_error_bounds").set_index(["attribute", "group", "metric"])
+    rows = m[m.metric.isin(["roc_auc", "average_precision"]) & m.ci_low.notna()]
+    checked = 0
+    for r in rows.itertuples():
+        err = float(bounds.loc[(r.attribute, r.group, r.metric), "max_error"])
+        if err > 0:
+            checked += 1
+            assert "score buckets" in r.reason
+            assert r.ci_high - r.ci_low >= 2 * err - 1e-12 or r.ci_low == 0 or r.ci_high == 1
+    assert checked >= 10
+    d = on_duckdb.disparities_table.to_frame()
+    auc = d[(d.metric == "roc_auc_difference") & (d.comparison == "vs_reference") & d.ci_low.notna()]
+    assert len(auc) and auc.reason.str.contains("score buckets").all()
+    for r in auc.itertuples():
+        slack = sum(float(bounds.loc[(r.attribute, g, "roc_auc"), "max_error"]) for g in (r.group, r.reference))
+        assert r.ci_high - r.ci_low >= 2 * slack - 1e-12
+
+
+def test_coarse_buckets_widen_intervals_beyond_the_bootstrap():
+    """With 64 buckets on 200,000 continuous scores the bound exceeds the sampling noise: the intervals must
+    still contain every value the exact AUC could take, and the AUC difference must not be called significant
+    on a gap the buckets could have made."""
+    rng = np.random.default_rng(5)
+    n = 200_000
+    g = rng.choice(["a", "b"], size=n)
+    y = rng.random(n) < 0.4
+    s = 1 / (1 + np.exp(-(rng.normal(size=n) + 1.2 * y)))
+    df = pd.DataFrame({"g": g, "y": y.astype(int), "s": s})
+    con = duckdb.connect()
+    res = audit.run_audit(None, con.from_df(df), label="y", protected="g", scores="s", score_buckets=64,
+                          n_bootstrap=200)
+    mem = audit.run_audit(None, df, label="y", protected="g", scores="s", n_bootstrap=200)
+    bounds = res.section("data_source").frame("score_error_bounds").set_index(["attribute", "group", "metric"])
+    m = res.metrics_table.to_frame().set_index(["attribute", "group", "metric"])
+    exact = mem.metrics_table.to_frame().set_index(["attribute", "group", "metric"]).value
+    for key in bounds.index:
+        err = float(bounds.loc[key, "max_error"])
+        row = m.loc[key]
+        assert err > 0.002  # coarse: far more than the bootstrap's own half-width here (about 0.002)
+        assert row.ci_low <= row.value - err + 1e-12 and row.ci_high >= row.value + err - 1e-12
+        assert row.ci_low <= exact[key] <= row.ci_high

@@ -248,12 +248,17 @@ def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts,
     nan = np.full(len(part.groups), np.nan)
     lows, highs = batch.interval(handle) if handle is not None else (nan, nan)
     ses = batch.se(handle) if handle is not None and d.test == "bootstrap" else nan
+    err = part.score_error.get(d.component) if d.kind == "difference" else None
     out = []
     for g, name in enumerate(part.groups):
         if g == r:
             continue
         value, low, high, se = (float(x[g]) for x in (values, lows, highs, ses))
         reason = ""
+        slack = 0.0
+        if err is not None:  # an engine's score buckets: each value is within its bound of the exact one
+            slack = float(np.nan_to_num(err[g]) + np.nan_to_num(err[r]))
+            low, high = max(low - slack, -1.0), min(high + slack, 1.0)
         if facts.n[g] == 0:
             verdict, reason = "undefined", f"group {name!r} has no rows in the data"
         elif not math.isfinite(value):
@@ -271,7 +276,9 @@ def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts,
             reason = "; ".join(f"{part.groups[x]!r}: {facts.reasons[x]}" for x in (g, r) if not usable[x])
         else:
             verdict = None  # decided after the correction across the audit
-        p_raw = _p_value(d, parts, g, r, value, se) if verdict is None else math.nan
+        # with a bound, the test is of the difference moved towards 0 by it: never significant by approximation
+        tested = math.copysign(max(abs(value) - slack, 0.0), value) if slack else value
+        p_raw = _p_value(d, parts, g, r, tested, se) if verdict is None else math.nan
         if verdict is None and not math.isfinite(p_raw):
             verdict = "not tested"
             reason = ("no test available (bootstrap disabled: n_bootstrap=0)" if handle is None else
@@ -279,6 +286,9 @@ def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts,
         defined = verdict != "undefined"
         shown_low, shown_high, why = shown_interval(low, high, int(min(facts.n[g], facts.n[r]))) if defined \
             else (None, None, "")
+        if defined and slack > 0:
+            why = (f"{why}; " if why else "") + (f"score buckets: within {slack:.2g} of the exact difference; the "
+                                                 "interval is widened and the test made by that")
         if why:
             reason = f"{reason}; {why}" if reason else why
         out.append({"attribute": part.attribute, "group": name, "reference": part.groups[r],
@@ -298,6 +308,10 @@ def _gap_row(part: Partition, d: Disparity, a: np.ndarray, a2: np.ndarray | None
     if handle is not None:
         lo_, hi_ = batch.interval(handle)
         low, high = float(lo_[0]), float(hi_[0])
+    err = part.score_error.get(d.component) if d.kind == "difference" else None
+    if err is not None and len(keep):  # max - min of bucketed values: each end within its group's bound
+        slack = 2.0 * float(np.nanmax(np.nan_to_num(err[keep])))
+        low, high = max(low - slack, 0.0), min(high + slack, 1.0)
     if len(keep) < 2:
         verdict, reason = "insufficient data", "fewer than two groups have sufficient data"
     elif not math.isfinite(value):

@@ -17,8 +17,15 @@ NO_SCORES = "the model gives no scores (predictions only); pass scores= or a mod
 NOT_PROBABILITIES = "the scores are decision-function values, not probabilities"
 
 
+def widened(low: np.ndarray, high: np.ndarray, err: np.ndarray, lo_limit: float = 0.0, hi_limit: float = 1.0
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """An interval widened on both sides by a bound on the point value's error, kept in the metric's range."""
+    e = np.where(np.isfinite(err), err, 0.0)
+    return np.clip(low - e, lo_limit, hi_limit), np.clip(high + e, lo_limit, hi_limit)
+
+
 def _add(records: list[dict[str, Any]], part: Partition, facts: GroupFacts, metric: str, values: np.ndarray,
-         low: np.ndarray, high: np.ndarray, why_undefined: str) -> None:
+         low: np.ndarray, high: np.ndarray, why_undefined: str, err: np.ndarray | None = None) -> None:
     """One metric's rows for every group of a partition: value, interval, status and reason."""
     n, sufficient = facts.n.tolist(), facts.sufficient.tolist()
     for i, (g, v, lo, hi) in enumerate(zip(part.groups, values.tolist(), low.tolist(), high.tolist())):
@@ -32,6 +39,9 @@ def _add(records: list[dict[str, Any]], part: Partition, facts: GroupFacts, metr
             status, reason = "ok", ""
         ok = status != "undefined"
         lo, hi, why = shown_interval(lo, hi, n[i]) if ok else (None, None, "")
+        if ok and err is not None and err[i] > 0:
+            why = (f"{why}; " if why else "") + (f"score buckets: the value is within {err[i]:.2g} of the exact one"
+                                                 + (", and the interval is widened by that" if lo is not None else ""))
         if why:
             reason = f"{reason}; {why}" if reason else why
         records.append({"attribute": part.attribute, "group": g, "metric": metric,
@@ -84,5 +94,8 @@ def run(ctx: AuditContext) -> dict[str, Any]:
         nan = np.full(len(part.groups), np.nan)
         for metric, values, handle, why in items:
             low, high = batch.interval(handle) if handle is not None else (nan, nan)
-            _add(records, part, facts, metric, values, low, high, why)
+            err = part.score_error.get(metric)
+            if err is not None:  # an engine's score buckets: the interval also covers the bound on the value's error
+                low, high = widened(low, high, err)
+            _add(records, part, facts, metric, values, low, high, why, err)
     return {"metrics": records, "groups": group_records}

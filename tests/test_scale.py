@@ -465,3 +465,18 @@ def test_coarse_buckets_widen_intervals_beyond_the_bootstrap():
         assert err > 0.002  # coarse: far more than the bootstrap's own half-width here (about 0.002)
         assert row.ci_low <= row.value - err + 1e-12 and row.ci_high >= row.value + err - 1e-12
         assert row.ci_low <= exact[key] <= row.ci_high
+
+
+def test_a_bucket_straddling_a_calibration_edge_keeps_small_group_intervals_centred():
+    """Regression: scores of a small group inside the bucket that holds the 0.1 calibration edge. A tie that mixed
+    calibration bins once put the AUC interval at [0.22, 1.0] around a value of 0.5."""
+    rng = np.random.default_rng(3)
+    n = 400
+    small = pd.DataFrame({"g": "a", "y": rng.random(n) < 0.5, "s": rng.uniform(0.09990, 0.10005, n)})
+    big = pd.DataFrame({"g": "b", "y": rng.random(20000) < 0.3, "s": rng.random(20000)})
+    df = pd.concat([small, big], ignore_index=True).assign(y=lambda d: d.y.astype(int))
+    con = duckdb.connect()
+    res = audit.run_audit(None, con.from_df(df), label="y", protected="g", scores="s", n_bootstrap=1000)
+    row = res.metrics_table.to_frame().set_index(["attribute", "group", "metric"]).loc[("g", "a", "roc_auc")]
+    assert abs((row.ci_low + row.ci_high) / 2 - row.value) < 0.03
+    assert row.ci_high < 1.0

@@ -3,7 +3,7 @@ calibration bin, with rows, fixed-point score sums and the score range of each c
 
 * Brier score, log loss, mean score, calibration in the large and ECE are exact up to the fixed-point rounding of
   the sums (each row off by at most 3e-8): they are sums of per-row terms, and calibration bins are whole cells.
-* ROC AUC and average precision treat the scores within one bucket as tied. Where a group's bucket holds one
+* ROC AUC and average precision treat the scores within one bucket (split at calibration-bin edges) as tied. Where a group's bucket holds one
   score value (every bucket when the scores have few distinct values) that *is* the data's tie, and the value is
   exact. Otherwise the error is bounded from the cells alone: a (positive, negative) pair inside one bucket adds
   one half instead of 0 or 1, so ROC AUC is within ``sum_b pos_b neg_b / 2`` (over mixed buckets) ``/ (P N)``;
@@ -100,9 +100,12 @@ class CellScoreStatistics:
     def __call__(self, finest: np.ndarray, specs: list, counts: np.ndarray, offsets: np.ndarray
                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         c, cfg = self.c, self.config
-        ub, bidx = np.unique(c.bucket, return_inverse=True)
-        nb = len(ub)
         K, E = cfg.score_bins, (cfg.calibration_bins if self.probability else 1)
+        # the unit of ties is a bucket's part within one calibration bin: a bucket straddling a calibration edge is
+        # split there (still in score order), so a tie never mixes calibration bins, as it cannot in memory
+        unit = c.bucket * E + c.cal if self.probability else c.bucket
+        ub, bidx = np.unique(unit, return_inverse=True)
+        nb = len(ub)
         S = int(offsets[-1])
         point = {k: np.full(S, np.nan) for k in ("roc_auc", "average_precision", "roc_auc_error",
                                                  "average_precision_error")}

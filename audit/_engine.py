@@ -289,7 +289,7 @@ def _run_scaled(source: Any, model: Any, *, label: Any, positive_label: Any, fav
                              protected=protected, reference=reference, features=features, model=model,
                              predictions=predictions, scores=scores, cfg=cfg, progress=progress)
         timings["scan"] = time.perf_counter() - t
-        return _audit(scaled.ctx.inputs, scaled.model, cfg, timings, t0, [], strict, train_data, reference, model,
+        return _audit(scaled.ctx.inputs, scaled.ctx.model, cfg, timings, t0, [], strict, train_data, reference, model,
                       explain_cfg, mitigate_cfg, scaled=scaled, source=source)
 
 

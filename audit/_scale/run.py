@@ -31,13 +31,12 @@ HEAD_ROWS = 1_000_000
 
 @dataclass(frozen=True)
 class ScaledData:
-    """What the scan produced: the context (each input row is a cell), its section, the plan and the source."""
+    """What the scan produced: the context (each input row is a cell; its model output is the cells'), the
+    ``data_source`` section, the plan, and the rows per group and label value."""
 
     ctx: AuditContext
     section: Section
     plan: scan.ScanPlan
-    model: ModelOutput
-    cells: pd.DataFrame
     key_counts: pd.DataFrame  # rows per (protected groups, label value), from the cells
 
 
@@ -98,13 +97,10 @@ def _look_ahead(frame: Any, plan: scan.ScanPlan, cfg: AuditConfig) -> None:
                 column=c)
 
 
-def _check_cells(cells: pd.DataFrame, plan: scan.ScanPlan, cfg: AuditConfig, what: str, frame: Any) -> None:
+def _check_cells(cells: pd.DataFrame, plan: scan.ScanPlan, what: str, frame: Any) -> None:
+    """Missing keys and bad scores, worded with the engine's counts (too many groups and unknown label or
+    prediction values are refused by ``validate_inputs`` on the cells, as for rows)."""
     scan.refuse_missing_keys(cells, plan, what)
-    for c in plan.protected:
-        n_groups = cells[c].nunique()
-        if n_groups > cfg.max_groups:
-            raise InputError(TOO_MANY_GROUPS.format(name=c, count=n_groups, max_groups=cfg.max_groups),
-                             code="too_many_groups", column=c)
     scan.refuse_bad_cells(cells, plan, what, frame)
 
 
@@ -173,11 +169,11 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
         import narwhals as nw
 
         total = int(scan._to_pandas(frame.select(nw.len().alias("n")))["n"].iloc[0]) if show else 0
-        cells, _ = scan.model_cells(source, plan, predict, feat_list, BATCH_ROWS, total, show)
+        cells = scan.model_cells(source, plan, predict, feat_list, BATCH_ROWS, total, show)
         model_out_desc, fp = describe(model), model_fingerprint(model)
     if plan.scores is None:
         plan = replace(plan, probability=False)
-    _check_cells(cells, plan, cfg, what, frame if model is None else None)
+    _check_cells(cells, plan, what, frame if model is None else None)
     cells = scan.integer_cells(cells, plan)
     t_scan = time.perf_counter() - t
 
@@ -199,7 +195,7 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
     ctx = build_context(inputs, out, cfg, weights=cells[scan.N].to_numpy(np.int64), score_statistics=stats)
     section = _section(source, ctx, stats, n_rows, len(cells), cfg, t_keys, t_scan, model is not None)
     keys = (cells.groupby([*protected, label], dropna=False, sort=True, observed=True)[scan.N].sum().reset_index())
-    return ScaledData(ctx, section, plan, out, cells, keys)
+    return ScaledData(ctx, section, plan, keys)
 
 
 def _first_rows(source: Source, columns: list[str], n: int = 64) -> pd.DataFrame:

@@ -181,8 +181,8 @@ def scaled_explanations(scaled: Any, source: Source, model: Any, ecfg: Any) -> S
     return Section(sec.name, sec.tables, tuple(info.items()))
 
 
-def _uniform_sample(source: Source, columns: list[str], protected: list[str], rows: int, total: int, seed: int
-                    ) -> pd.DataFrame:
+def _uniform_sample(source: Source, columns: list[str], rows: int, total: int, seed: int) -> pd.DataFrame:
+    """A seeded uniform sample of about ``rows`` of the ``total`` rows (the row hash against one fraction)."""
     import narwhals as nw
 
     frac = min(1.0, rows / max(total, 1))
@@ -258,7 +258,7 @@ def scaled_mitigation(scaled: Any, source: Source, model: Any, mcfg: Any, train_
                 train_sample = tdf
             elif model is not None:
                 tcols = [c for c in dict.fromkeys([*inputs.features, *attrs, inputs.label]) if c in tsrc.columns]
-                train_sample = _uniform_sample(tsrc, tcols, attrs, MITIGATE_SAMPLE_ROWS,
+                train_sample = _uniform_sample(tsrc, tcols, MITIGATE_SAMPLE_ROWS,
                                                int(keys[scan.N].sum()), seed)
         finally:
             if tsrc is not None:
@@ -266,7 +266,7 @@ def scaled_mitigation(scaled: Any, source: Source, model: Any, mcfg: Any, train_
     strata, n_full = _strata(scaled)
     total = int(n_full.sum())
     columns = _needed_columns(scaled, model)
-    sample = _uniform_sample(source, columns, list(scaled.plan.protected), MITIGATE_SAMPLE_ROWS, total, seed)
+    sample = _uniform_sample(source, columns, MITIGATE_SAMPLE_ROWS, total, seed)
     _, _, weights = _group_weights(scaled, sample, strata, n_full)
     sctx = _sample_context(scaled, sample, model, weights, False, cfg.n_bootstrap)
     sec = mitigate.run(sctx, model, mcfg, train_sample)

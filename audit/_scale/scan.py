@@ -14,7 +14,6 @@ give identical tables, hence identical results (the log itself is each engine's 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -77,7 +76,7 @@ def _to_pandas(lf: Any) -> pd.DataFrame:
 
     df = lf.collect() if isinstance(lf, nw.LazyFrame) else lf
     out = df.to_pandas()
-    for col in out.columns:  # DuckDB returns 128-bit sums as Decimal objects
+    for col in out.columns:  # DuckDB returns DECIMAL values (a DECIMAL score's range) as Decimal objects
         if out[col].dtype == object and len(out) and type(out[col].iloc[0]).__name__ == "Decimal":
             out[col] = out[col].map(int).astype(np.int64)
     return out
@@ -248,14 +247,12 @@ def _quote(name: str) -> str:
 
 
 def model_cells(source: Any, plan: ScanPlan, predict: Callable[[pd.DataFrame], tuple], features: list[str],
-                rows_per_batch: int, total: int, progress: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
+                rows_per_batch: int, total: int, progress: bool) -> pd.DataFrame:
     """Cells of the data with the model applied batch by batch where the data lives (Arrow batches from DuckDB,
-    ``mapInPandas`` on Spark); the table is never collected. Returns the cells and facts about the model run
-    (its score kind and how it predicted)."""
+    ``mapInPandas`` on Spark); the table is never collected."""
     columns = list(dict.fromkeys([*features, *plan.protected, plan.label]))
-    facts: dict[str, Any] = {}
     if source.kind == "spark":
-        return _spark_model_cells(source.native, plan, predict, columns), facts
+        return _spark_model_cells(source.native, plan, predict, columns)
     parts: list[pd.DataFrame] = []
     bar = _bar(total, progress)
     pending = 0
@@ -268,7 +265,7 @@ def model_cells(source: Any, plan: ScanPlan, predict: Callable[[pd.DataFrame], t
             parts = [combine(parts, plan)]
     if bar is not None:
         bar.close()
-    return combine(parts, plan), facts
+    return combine(parts, plan)
 
 
 def _bar(total: int, progress: bool) -> Any:
@@ -315,12 +312,6 @@ def _spark_model_cells(sdf: Any, plan: ScanPlan, predict: Callable[[pd.DataFrame
 def _spark_to_pandas(sdf: Any) -> pd.DataFrame:
     rows = sdf.collect()
     return pd.DataFrame([r.asDict() for r in rows], columns=sdf.columns)
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
 
 
 def count_bad_scores(frame: Any, score: str) -> int:

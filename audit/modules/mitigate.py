@@ -27,9 +27,11 @@ DISPARITIES = tuple(d for d in _ALL_DISPARITIES if d.name in (
 PERFORMANCE = ("accuracy", "balanced_accuracy", "selection_rate")
 
 
-def _rates(ctx: AuditContext, part: Partition, counts: np.ndarray) -> dict[str, np.ndarray]:
-    """The disparities' per-group quantities (the bias module's own) and the performance metrics shown here."""
-    return {**components(ctx, part, counts, {}), **count_metrics(counts, PERFORMANCE)}
+def _rates(ctx: AuditContext, part: Partition, counts: np.ndarray) -> tuple[dict[str, np.ndarray],
+                                                                             dict[str, np.ndarray]]:
+    """The disparities' per-group quantities (the bias module's own, favourable frame) and the performance metrics
+    shown here (positive-label frame, like the metrics table). Kept apart: both have a ``selection_rate``."""
+    return components(ctx, part, counts, {}), count_metrics(counts, PERFORMANCE)
 
 
 def _joint(part: Partition, joint_f: np.ndarray) -> np.ndarray:
@@ -64,16 +66,16 @@ def paired_rows(ctx: AuditContext, after: np.ndarray, purpose: int) -> list[dict
     for part in ctx.partitions:
         jb = _joint(part, joint_f.astype(float))
         cb, ca = _split(jb)
-        mb, ma = _rates(ctx, part, cb), _rates(ctx, part, ca)
-        rb = ra = None
+        (mb, pb), (ma, pa) = _rates(ctx, part, cb), _rates(ctx, part, ca)
+        rb = ra = prb = pra = None
         if boot_f is not None:
             cbr, car = _split(_joint(part, boot_f))
-            rb, ra = _rates(ctx, part, cbr), _rates(ctx, part, car)
+            (rb, prb), (ra, pra) = _rates(ctx, part, cbr), _rates(ctx, part, car)
         items = []
         for metric in PERFORMANCE:  # per group (and overall)
             for gi, g in enumerate(part.groups):
-                items.append((g, "", metric, mb[metric][gi], ma[metric][gi],
-                              None if rb is None else rb[metric][:, gi], None if ra is None else ra[metric][:, gi]))
+                items.append((g, "", metric, pb[metric][gi], pa[metric][gi],
+                              None if prb is None else prb[metric][:, gi], None if pra is None else pra[metric][:, gi]))
         if part.members and len(part.groups) >= 2:
             r = group_facts(ctx, part).reference
             fav = inputs.favorable

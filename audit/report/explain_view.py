@@ -166,7 +166,7 @@ def mitigation_blocks(sec: "Section", result: "AuditResult") -> list[dict[str, A
                               r["metric"].replace("_", " "), f"{fmt(r['before'])}{ci(r, 'before')}",
                               f"{fmt(r['after'])}{ci(r, 'after')}", f"{fmt(r['change'])}{ci(r, 'change')}",
                               r["verdict"]] for r in keep]})
-        what_if = sec.table("what_if")
+    what_if = sec.table("what_if")
     if what_if is not None:
         out.extend(_what_if_blocks(what_if.records(), result, conf))
     return out

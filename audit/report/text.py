@@ -9,8 +9,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..results import AuditResult
 
 
-#: characters shown as escapes in text output: C0/C1 controls, DEL, bidi controls, lone surrogates
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+#: characters shown as escapes in text output: C0/C1 controls, DEL, bidi controls, line and paragraph separators,
+#: lone surrogates
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _escape(m: "re.Match[str]") -> str:

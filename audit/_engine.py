@@ -343,11 +343,11 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         from .modules import explanations
 
         if scaled is None:
-            optional("explanations", lambda: explanations.run(ctx, model, explain_cfg))
+            optional("explanations", lambda: explanations.run(ctx, model, explain_cfg, strict))
         else:
             from ._scale.sample import scaled_explanations
 
-            optional("explanations", lambda: scaled_explanations(scaled, source, model, explain_cfg))
+            optional("explanations", lambda: scaled_explanations(scaled, source, model, explain_cfg, strict))
     if mitigate_cfg is not None:
         from .modules import mitigate
 

@@ -532,10 +532,22 @@ def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | Non
     judged_any = any(c.verdict in JUDGED for o in outcomes for c in o.checks)
     if not judged_any:
         notes.append("no rule could judge anything in this result, so the gate cannot pass")
+    notes.extend(lost_output(result))
     return GateResult(passed=judged_any and not any(o.blocking for o in outcomes), rules=tuple(outcomes),
                       policy_source=policy.source,
                       baseline_fingerprint=None if baseline is None else baseline.data_fingerprint,
                       notes=tuple(notes))
+
+
+def lost_output(result: "AuditResult") -> list[str]:
+    """Warnings for output the user asked for and did not get: a module that failed, a part of the explanations
+    that could not be computed."""
+    out = [f"warning: the {e.module} module failed ({e.error_type}: {e.message}); its output is missing"
+           for e in result.errors]
+    sec = result.section("explanations")
+    for f in (sec.get("failed_parts", ()) or ()) if sec is not None else ():
+        out.append(f"warning: explanations: the {f['part']} could not be computed ({f['error']})")
+    return out
 
 
 STARTER_POLICY = '''# fairness-audit policy (TOML). Checked by `audit run --policy` and `audit gate`.

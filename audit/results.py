@@ -71,7 +71,7 @@ class Table:
             elif c in ("n", "positives", "negatives", "predicted_positives", "rank", "case", "row", "n_group",
                        "n_reference"):
                 df[c] = df[c].astype("int64")
-            elif c == "is_reference":
+            elif c in ("is_reference", "total"):
                 df[c] = df[c].astype(bool)
             else:
                 df[c] = df[c].astype(object)
@@ -238,7 +238,7 @@ def _check_result(d: dict[str, Any], source: str) -> None:
                     need(where, v is None or is_num(v), "a number or null", v)
                 elif c in _INT_COLUMNS:
                     need(where, isinstance(v, int) and not isinstance(v, bool), "an integer", v)
-                elif c == "is_reference":
+                elif c in ("is_reference", "total"):
                     need(where, isinstance(v, bool), "true or false", v)
                 else:
                     need(where, v is None or isinstance(v, str), "a string", v)
@@ -431,7 +431,8 @@ class AuditResult:
     @property
     def gap_attribution(self) -> "pd.DataFrame":
         """Each group's gap in mean model output to its reference, per feature, with intervals (the features'
-        contributions add up to the ``(total gap)`` row); populations: all, favourable and unfavourable outcome."""
+        contributions add up to the row whose ``total`` is True, shown as ``(total gap)``); populations: all,
+        favourable and unfavourable outcome."""
         return self._explained("gap_attribution")
 
     @property

@@ -103,3 +103,137 @@ def test_line_and_paragraph_separators_are_escaped_in_text_outputs():
 
     for text in (r.summary(), render_markdown(r)):
         assert "\u2028" not in text and "\u2029" not in text
+
+
+# -- explanations: every part on its own -----------------------------------------------------------------------------
+
+SMALL_EXPLAIN = {"rows": 200, "agnostic_rows": 60, "background": 30, "lime_cases": 1, "lime_samples": 200,
+                 "lime_seeds": 2, "proxy_rows": 600}
+
+
+def _parts_present(sec) -> None:
+    assert not sec.get("failed_parts")
+    for name in ("shap_importance", "shap_by_group", "gap_attribution", "lime_cases", "proxy_auc", "proxies"):
+        assert len(sec.table(name)) > 0, name
+
+
+def test_native_categorical_gradient_boosting_is_explained():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    df = load_compas().iloc[:1500].copy()
+    feats = ["age", "priors_count", "c_charge_degree", "race", "sex"]
+    for c in ("c_charge_degree", "race", "sex"):
+        df[c] = df[c].astype("category")
+    model = HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=30, random_state=0)
+    model.fit(df[feats], df["two_year_recid"])
+    r = audit.run_audit(model, df, label="two_year_recid", positive_label=1, favorable=False, protected=["race"],
+                        features=feats, explain={**SMALL_EXPLAIN, "agnostic_rows": 24, "small_group": 3},
+                        n_bootstrap=100)
+    assert not r.errors
+    sec = r.section("explanations")
+    _parts_present(sec)
+    assert sec.get("explainer").startswith("permutation SHAP")
+    assert any("native categorical" in n for n in sec.get("notes"))
+    assert set(sec.table("shap_importance").to_frame().feature) == set(feats)
+
+
+def test_an_all_missing_feature_keeps_every_part():
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    n = 800
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "empty": np.nan,
+                       "sex": rng.choice(["f", "m"], n)})
+    df["y"] = (df.a + rng.normal(size=n) > 0).astype(int)
+    feats = ["a", "b", "empty"]
+    pipe = make_pipeline(SimpleImputer(), LogisticRegression()).fit(df[feats], df.y)
+
+    def fn(X: pd.DataFrame) -> np.ndarray:
+        return 1 / (1 + np.exp(-X["a"].to_numpy()))
+
+    for model in (pipe, fn):
+        r = audit.run_audit(model, df, label="y", protected="sex", features=feats, explain=SMALL_EXPLAIN,
+                            n_bootstrap=100)
+        assert not r.errors and not r.warnings
+        sec = r.section("explanations")
+        _parts_present(sec)
+        assert "empty" not in set(sec.table("lime_cases").to_frame().feature)
+        prox = sec.table("proxies").to_frame().set_index("feature")
+        assert prox.loc["empty", "association"] != prox.loc["empty", "association"]  # None: not measured
+        assert "no values" in prox.loc["empty", "measure"]
+        assert "without values" in sec.table("proxy_auc").records()[0]["reason"]
+
+
+def test_lime_conditions_belong_to_their_feature_with_integer_column_names():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    n = 1200
+    X = pd.DataFrame(rng.normal(size=(n, 10)))
+    y = (2 * X[0] + X[3] + rng.normal(size=n) > 0).astype(int)
+    df = X.copy()
+    df["y"], df["sex"] = y, rng.choice(["f", "m"], n)
+    r = audit.run_audit(LogisticRegression().fit(X, y), df, label="y", protected="sex", features=list(range(10)),
+                        explain={**SMALL_EXPLAIN, "lime_cases": 3}, n_bootstrap=100)
+    cases = r.section("explanations").table("lime_cases").records()
+    assert len(cases) >= 5
+    for c in cases:  # lime writes "a < f <= b", "f > a" or "f <= b": the feature is the condition's own variable
+        tokens = c["condition"].replace("<=", " ").replace("<", " ").replace(">", " ").split()
+        names = [t for t in tokens if t.isdigit()]
+        assert names == [c["feature"]], c
+
+
+def test_a_feature_named_like_the_total_row_is_told_apart():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(2)
+    n = 1000
+    df = pd.DataFrame({"(total gap)": rng.normal(size=n), "b": rng.normal(size=n), "sex": rng.choice(["f", "m"], n)})
+    df["(total gap)"] += (df.sex == "m")
+    df["y"] = (df["(total gap)"] + rng.normal(size=n) > 0.5).astype(int)
+    feats = ["(total gap)", "b"]
+    r = audit.run_audit(LogisticRegression().fit(df[feats], df.y), df, label="y", protected="sex", features=feats,
+                        explain={**SMALL_EXPLAIN, "lime_cases": 0, "proxy": False}, n_bootstrap=100)
+    gaps = r.section("explanations").table("gap_attribution").to_frame()
+    for _, g in gaps.groupby(["attribute", "group", "population"]):
+        assert int(g.total.sum()) == 1
+        assert np.isclose(g[~g.total].contribution.sum(), g[g.total].contribution.iloc[0])
+        assert (g[~g.total].feature == "(total gap)").sum() == 1  # the user's column, once
+    from audit.report.explain_view import top_driver
+
+    assert r.to_html()  # renders
+
+
+def test_one_failing_part_keeps_the_others_and_is_reported_everywhere(monkeypatch):
+    import audit.explain._lime as lime_mod
+    from sklearn.linear_model import LogisticRegression
+
+    def broken(*a, **k):
+        raise RuntimeError("lime broke")
+
+    monkeypatch.setattr(lime_mod, "explain_cases", broken)
+    rng = np.random.default_rng(3)
+    n = 800
+    df = pd.DataFrame({"a": rng.normal(size=n), "sex": rng.choice(["f", "m"], n)})
+    df["y"] = (df.a + rng.normal(size=n) > 0).astype(int)
+    r = audit.run_audit(LogisticRegression().fit(df[["a"]], df.y), df, label="y", protected="sex", features=["a"],
+                        explain=SMALL_EXPLAIN, n_bootstrap=100)
+    sec = r.section("explanations")
+    assert [f["part"] for f in sec.get("failed_parts")] == ["LIME cases"]
+    assert len(sec.table("shap_importance")) and len(sec.table("gap_attribution")) and len(sec.table("proxy_auc"))
+    assert len(sec.table("lime_cases")) == 0
+    assert any("lime broke" in w for w in r.warnings)
+    from audit.gate import Policy, evaluate
+    from audit.report.junit import render_junit
+    from audit.report.markdown import render_markdown
+
+    policy = Policy.from_toml('[[rules]]\nmetric = "accuracy"\nscope = "overall"\nmin = 0.0\nmode = "point"\n')
+    gate = evaluate(r, policy)
+    assert any("LIME cases" in n for n in gate.notes)
+    for text in (r.summary(), render_markdown(r, gate), render_junit(r, gate), r.to_html()):
+        assert "lime broke" in text
+    with pytest.raises(RuntimeError, match="lime broke"):
+        audit.run_audit(LogisticRegression().fit(df[["a"]], df.y), df, label="y", protected="sex", features=["a"],
+                        explain=SMALL_EXPLAIN, n_bootstrap=100, strict=True)

@@ -154,7 +154,7 @@ def _needed_columns(scaled: Any, model: Any) -> list[str]:
     return [c for c in dict.fromkeys(cols) if not c.startswith(scan.PREFIX)]
 
 
-def scaled_explanations(scaled: Any, source: Source, model: Any, ecfg: Any) -> Section:
+def scaled_explanations(scaled: Any, source: Source, model: Any, ecfg: Any, strict: bool = False) -> Section:
     """The explanation module on a seeded sample stratified by finest group, pulled from the engine."""
     from ..modules import explanations
 
@@ -169,7 +169,7 @@ def scaled_explanations(scaled: Any, source: Source, model: Any, ecfg: Any) -> S
         raise InputError("the explanation sample pulled from the engine is empty.", code="empty_sample")
     names, got_by, weights = _group_weights(scaled, sample, strata, n_full)
     sctx = _sample_context(scaled, sample, model, weights, all(got_by.get(k) for k in names))
-    sec = explanations.run(sctx, model, ecfg)
+    sec = explanations.run(sctx, model, ecfg, strict)
     info = dict(sec.info)
     info["sample"] = {
         "rows": int(len(sample)), "rows_in_data": total, "seed": scaled.ctx.config.seed,

@@ -32,18 +32,26 @@ def _seed(seed: int, row: int, k: int) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def _feature_of(condition: str, features: list[str]) -> str:
-    """The feature a lime condition string is about (longest feature name found in it)."""
-    hits = [f for f in features if f in condition]
-    return max(hits, key=len) if hits else condition
-
-
 def explain_cases(X_train: pd.DataFrame, rows: pd.DataFrame, row_ids: list[int], predict: Callable[[pd.DataFrame],
                   np.ndarray], seed: int, *, samples: int, repeats: int, top: int) -> list[LimeCase]:
     """LIME explanations of ``rows`` (their positions ``row_ids``) for the positive-class output ``predict``."""
     from lime.lime_tabular import LimeTabularExplainer
 
-    encode, decode = _codes(X_train, [rows])
+    # a column without any value in the sample cannot be perturbed (lime's scale would be NaN): it is held at the
+    # explained row's own value and is not among the conditions
+    empty = [c for c in X_train.columns if X_train[c].isna().all()]
+    held = rows[empty]
+    full_columns = list(X_train.columns)
+    X_train, rows = X_train.drop(columns=empty), rows.drop(columns=empty)
+    current = {"row": 0}
+    encode, decode_kept = _codes(X_train, [rows])
+
+    def decode(a: np.ndarray) -> pd.DataFrame:
+        frame = decode_kept(a)
+        for c in empty:
+            frame[c] = pd.Series([held[c].iloc[current["row"]]] * len(frame), dtype=held[c].dtype)
+        return frame[full_columns]
+
     train = encode(X_train)
     features = [str(c) for c in X_train.columns]
     categorical = [j for j, col in enumerate(X_train.columns)
@@ -70,15 +78,19 @@ def explain_cases(X_train: pd.DataFrame, rows: pd.DataFrame, row_ids: list[int],
                                      categorical_features=categorical, categorical_names=names,
                                      discretize_continuous=True, random_state=state)
     for i, row_id in enumerate(row_ids):
+        current["row"] = i
         runs = []
         for k in range(repeats):
             state.seed(_seed(seed, row_id, k))
             exp = explainer.explain_instance(encoded_rows[i], proba, labels=(1,), num_features=top,
                                              num_samples=samples)
-            runs.append([(c, float(w)) for c, w in exp.as_list(label=1)])
-        tops = [{_feature_of(c, features) for c, _ in r} for r in runs]
+            # the feature of each condition by its index (as_list maps local_exp in order): never by matching
+            # names inside the condition text, which fails for names like 0 and 1
+            ids = [j for j, _ in exp.local_exp[1]]
+            runs.append([(features[j], c, float(w)) for j, (c, w) in zip(ids, exp.as_list(label=1))])
+        tops = [{f for f, _, _ in r} for r in runs]
         pairs = list(itertools.combinations(tops, 2))
         stability = float(np.mean([len(a & b) / max(len(a | b), 1) for a, b in pairs])) if pairs else 1.0
         pred = float(proba(encoded_rows[i:i + 1])[0, 1])
-        out.append(LimeCase(row_id, pred, tuple((_feature_of(c, features), c, w) for c, w in runs[0]), stability))
+        out.append(LimeCase(row_id, pred, tuple(runs[0]), stability))
     return out

@@ -60,6 +60,8 @@ def correlation_ratio(x: pd.Series, g: np.ndarray) -> float:
 
 
 def association(x: pd.Series, g: np.ndarray) -> tuple[float | None, str]:
+    if x.isna().all():
+        return None, "not measured: the column has no values"
     if _is_text(x):
         if x.nunique(dropna=False) > MAX_CATEGORIES:
             return None, f"not measured: free text (more than {MAX_CATEGORIES} distinct values)"
@@ -101,8 +103,12 @@ def proxy_auc(X: pd.DataFrame, g: np.ndarray, seed: int, n_boot: int = 200, conf
         return ProxyAUC(name, None, None, None, int(mask.sum()), "the model has no features besides the protected "
                                                                 "attributes")
     Xk = X.loc[mask].copy()
-    skipped = []
+    skipped, empty = [], []
     for col in list(Xk.columns):
+        if Xk[col].isna().all():  # nothing to learn from, and gradient boosting cannot bin it
+            empty.append(str(col))
+            Xk = Xk.drop(columns=[col])
+            continue
         if _is_text(Xk[col]):
             if Xk[col].nunique(dropna=False) > MAX_CATEGORIES:  # free text: not a category the classifier can use
                 skipped.append(str(col))
@@ -110,8 +116,9 @@ def proxy_auc(X: pd.DataFrame, g: np.ndarray, seed: int, n_boot: int = 200, conf
                 continue
             Xk[col] = Xk[col].astype(str).astype("category")
     if Xk.shape[1] == 0:
-        return ProxyAUC(name, None, None, None, int(mask.sum()), "no usable features (free-text columns left out: "
-                                                                f"{', '.join(skipped)})")
+        left = [f"free-text columns left out: {', '.join(skipped)}"] if skipped else []
+        left += [f"columns without values left out: {', '.join(empty)}"] if empty else []
+        return ProxyAUC(name, None, None, None, int(mask.sum()), f"no usable features ({'; '.join(left)})")
     y = np.searchsorted(keep_groups, g[mask])
     clf = HistGradientBoostingClassifier(max_iter=50, categorical_features="from_dtype", random_state=seed % (2**32))
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed % (2**32))
@@ -131,5 +138,7 @@ def proxy_auc(X: pd.DataFrame, g: np.ndarray, seed: int, n_boot: int = 200, conf
     reasons = [f"{dropped} group(s) with fewer than 10 rows left out"] if dropped else []
     if skipped:
         reasons.append(f"free-text column(s) with more than {MAX_CATEGORIES} values left out: {', '.join(skipped)}")
+    if empty:
+        reasons.append(f"column(s) without values left out: {', '.join(empty)}")
     reason = "; ".join(reasons)
     return ProxyAUC(name, auc, float(lo), float(hi), int(mask.sum()), reason)

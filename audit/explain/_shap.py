@@ -50,10 +50,21 @@ def _split(model: Any) -> tuple[Any, Any]:
     return None, model
 
 
+def tree_refusal(est: Any) -> str:
+    """Why shap's TreeExplainer cannot explain this tree model exactly ("" when it can): scikit-learn's
+    HistGradientBoosting with native categorical splits (bitsets that shap's parser reads as numeric thresholds,
+    shap#3436, and that fail on text categories)."""
+    cats = getattr(est, "is_categorical_", None)
+    if type(est).__name__ == "HistGradientBoostingClassifier" and cats is not None and np.any(cats):
+        return ("HistGradientBoosting with native categorical features: shap's TreeExplainer does not read its "
+                "categorical splits (shap#3436), so the model-agnostic explainer is used")
+    return ""
+
+
 def _kind(est: Any) -> str:
     mod, name = type(est).__module__, type(est).__name__
     if (mod.startswith("sklearn.") and name in _TREE_SKLEARN) or mod.split(".")[0] in ("lightgbm", "xgboost"):
-        return "tree"
+        return "agnostic" if tree_refusal(est) else "tree"
     coef = getattr(est, "coef_", None)
     if coef is not None and hasattr(est, "intercept_") and np.ndim(coef) == 2 and np.shape(coef)[0] == 1:
         return "linear"
@@ -285,4 +296,4 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
     base = float(np.atleast_1d(out.base_values)[0])
     return ShapResult(values, base, base + values.sum(1), features, True,
                       "permutation SHAP (model-agnostic, shap.explainers.Permutation) on the original columns",
-                      space_hint, "")
+                      space_hint, tree_refusal(est))

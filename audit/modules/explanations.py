@@ -25,14 +25,14 @@ TABLES = {
     "shap_importance": ("feature", "mean_abs_shap", "ci_low", "ci_high", "rank"),
     "shap_by_group": ("attribute", "group", "feature", "mean_shap", "mean_abs_shap", "n"),
     "gap_attribution": ("attribute", "group", "reference", "population", "feature", "contribution", "ci_low",
-                        "ci_high", "gap", "n_group", "n_reference"),
+                        "ci_high", "gap", "n_group", "n_reference", "total"),
     "lime_cases": ("case", "row", "group", "reason", "prediction", "feature", "condition", "weight", "stability"),
     "proxies": ("attribute", "feature", "association", "measure", "importance_rank", "flag"),
     "proxy_auc": ("attribute", "auc", "ci_low", "ci_high", "n", "reason"),
 }
 POPULATIONS = ("all", "favourable outcome", "unfavourable outcome")
 PROXY_ASSOCIATION = 0.3  # Cramér's V or eta at or above which a feature counts as associated with the attribute
-TOTAL = "(total gap)"
+TOTAL = "(total gap)"  # the feature shown on the whole gap's row; the row is told apart by ``total``, not by it
 
 
 def _ci(lo: float, hi: float) -> tuple[float | None, float | None]:
@@ -184,12 +184,22 @@ def _bar(items: list, enabled: bool, desc: str) -> Any:
     return tqdm(items, desc=desc, file=__import__("sys").stderr, leave=False)
 
 
-def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
+#: the parts of the section, each completing or failing on its own: name -> (timing key, tables it writes)
+PARTS = {"SHAP importance": ("shap", ("shap_importance",)),
+         "SHAP by group and gap attribution": ("shap_summaries", ("shap_by_group", "gap_attribution")),
+         "LIME cases": ("lime", ("lime_cases",)), "proxy scan": ("proxy", ("proxies", "proxy_auc"))}
+
+
+def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False) -> Section:
+    """The explanations section. SHAP importance, SHAP by group with gap attribution, LIME cases and the proxy scan
+    each complete or fail on their own: a failure is recorded in ``failed_parts`` (and as a warning) with its
+    reason, and the other parts complete (``strict`` re-raises it; a bad option always raises)."""
     progress = _progress_enabled(ecfg)
     timings: dict[str, float] = {}
     info: dict[str, Any] = {"options": ecfg.to_dict(), "seed": ctx.config.seed}
     tables: dict[str, list[dict[str, Any]]] = {k: [] for k in TABLES}
     notes: list[str] = []
+    failed: list[dict[str, str]] = []
     data = ctx.inputs.data
     features = [f for f in ctx.inputs.features if f != ctx.inputs.label]
     X_all = data[features]
@@ -197,6 +207,25 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
     n_boot = min(ctx.config.n_bootstrap, 1000)
     importance_rank: dict[str, int] = {}
 
+    def part(name: str, fn: Any) -> bool:
+        """Run one part; on failure its tables are emptied and the reason recorded."""
+        t = time.perf_counter()
+        try:
+            fn()
+            return True
+        except Exception as exc:  # noqa: BLE001 - one part failing never discards the others
+            from ..exceptions import ConfigError
+
+            if strict or isinstance(exc, ConfigError):
+                raise
+            for k in PARTS[name][1]:
+                tables[k] = []
+            failed.append({"part": name, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"})
+            return False
+        finally:
+            timings[PARTS[name][0]] = time.perf_counter() - t
+
+    shap_state: dict[str, Any] = {}
     if model is None:
         notes.append("SHAP and LIME need the model: this audit has precomputed predictions only (model=None)")
     elif not features:
@@ -204,87 +233,90 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
     else:
         from ..explain._shap import _kind, _split, explain_rows
 
-        t = time.perf_counter()
         kind = _kind(_split(model)[1])
         budget = ecfg.rows if kind != "agnostic" else ecfg.agnostic_rows
         rows, w = _stratified_sample(ctx, budget, min(ecfg.small_group, budget))
         rng = np.random.default_rng([ctx.config.seed, 0xB6])
         bg_rows = np.sort(rng.choice(len(data), size=min(ecfg.background, len(data)), replace=False))
         predict, space_hint = _predictor(model, ctx)
-        res = explain_rows(model, X_all.iloc[rows], X_all.iloc[bg_rows], ctx.inputs.positive_label, predict,
-                           space_hint, ctx.config.seed, progress=progress)
-        timings["shap"] = time.perf_counter() - t
-        info.update({"explainer": res.explainer, "output_space": res.space, "rows_explained": int(len(rows)),
-                     "background_size": int(len(bg_rows)), "mapped_to_original_columns": res.mapped,
-                     "base_value": res.base, "sample": "stratified by every combination of protected groups (groups "
-                     f"of up to {min(ecfg.small_group, budget)} rows whole), weighted back to the data"})
-        if res.note:
-            notes.append(res.note)
-        t = time.perf_counter()
-        feats = list(res.features)
         strata = ctx.finest[rows]
-        absv = np.abs(res.values)
-        imp = _wmean(absv, w)
-        low = high = np.full(len(feats), np.nan)
-        if n_boot:
-            low, high, _ = percentile_interval(_boot_means(absv, w, strata, n_boot, rng), ctx.config.confidence)
-        order = np.argsort(-imp, kind="stable")
-        for rank, j in enumerate(order, 1):
-            importance_rank[feats[j]] = rank
-            lo_j, hi_j = _ci(low[j], high[j])
-            tables["shap_importance"].append({"feature": feats[j], "mean_abs_shap": imp[j], "ci_low": lo_j,
-                                              "ci_high": hi_j, "rank": rank})
-        fav_values = sign * res.values
-        fav_output = sign * res.output
-        y_fav = ctx.inputs.y[rows] if ctx.favorable else 1 - ctx.inputs.y[rows]
-        pops = {"all": np.ones(len(rows), dtype=bool), "favourable outcome": y_fav == 1,
-                "unfavourable outcome": y_fav == 0}
-        for part in ctx.partitions:
-            gcode = part.finest_map[strata]
-            if part.members:
-                ref = group_facts(ctx, part).reference
-            for gi, gname in enumerate(part.groups):
-                in_g = gcode == gi
-                if not in_g.any():
-                    continue
-                mean_v = _wmean(fav_values[in_g], w[in_g])
-                mean_a = _wmean(absv[in_g], w[in_g])
-                for j, f in enumerate(feats):
-                    tables["shap_by_group"].append({"attribute": part.attribute, "group": gname, "feature": f,
-                                                    "mean_shap": mean_v[j], "mean_abs_shap": mean_a[j],
-                                                    "n": int(in_g.sum())})
-                if not part.members or gi == ref or len(part.groups) < 2:
-                    continue
-                for pop, pmask in pops.items():
-                    a, b = in_g & pmask, (gcode == ref) & pmask
-                    if not a.any() or not b.any():
-                        continue
-                    contrib = _wmean(fav_values[a], w[a]) - _wmean(fav_values[b], w[b])
-                    gap = float(_wmean(fav_output[a][:, None], w[a])[0] - _wmean(fav_output[b][:, None], w[b])[0])
-                    if abs(contrib.sum() - gap) > 1e-6 * max(1.0, abs(gap)):
-                        raise RuntimeError(f"gap attribution does not add up for {part.attribute} {gname}: "
-                                           f"{contrib.sum()} vs {gap}")
-                    lo = hi = np.full(len(feats) + 1, np.nan)
-                    if n_boot:
-                        va = np.c_[fav_values[a], fav_output[a]]
-                        vb = np.c_[fav_values[b], fav_output[b]]
-                        reps = (_boot_means(va, w[a], strata[a], n_boot, rng)
-                                - _boot_means(vb, w[b], strata[b], n_boot, rng))
-                        lo, hi, _ = percentile_interval(reps, ctx.config.confidence)
-                    base = {"attribute": part.attribute, "group": gname, "reference": part.groups[ref],
-                            "population": pop, "gap": gap, "n_group": int(a.sum()), "n_reference": int(b.sum())}
-                    lo_t, hi_t = _ci(lo[-1], hi[-1])
-                    tables["gap_attribution"].append({**base, "feature": TOTAL, "contribution": gap,
-                                                      "ci_low": lo_t, "ci_high": hi_t})
-                    for j in np.argsort(-np.abs(contrib), kind="stable"):
-                        lo_j, hi_j = _ci(lo[j], hi[j])
-                        tables["gap_attribution"].append({**base, "feature": feats[j], "contribution": contrib[j],
-                                                          "ci_low": lo_j, "ci_high": hi_j})
-        timings["shap_summaries"] = time.perf_counter() - t
 
-        t = time.perf_counter()
-        cases = _choose_cases(ctx, ecfg)
-        if cases:
+        def shap_importance() -> None:
+            res = explain_rows(model, X_all.iloc[rows], X_all.iloc[bg_rows], ctx.inputs.positive_label, predict,
+                               space_hint, ctx.config.seed, progress=progress)
+            info.update({"explainer": res.explainer, "output_space": res.space, "rows_explained": int(len(rows)),
+                         "background_size": int(len(bg_rows)), "mapped_to_original_columns": res.mapped,
+                         "base_value": res.base, "sample": "stratified by every combination of protected groups "
+                         f"(groups of up to {min(ecfg.small_group, budget)} rows whole), weighted back to the data"})
+            if res.note:
+                notes.append(res.note)
+            feats = list(res.features)
+            absv = np.abs(res.values)
+            imp = _wmean(absv, w)
+            low = high = np.full(len(feats), np.nan)
+            if n_boot:
+                low, high, _ = percentile_interval(_boot_means(absv, w, strata, n_boot, rng), ctx.config.confidence)
+            order = np.argsort(-imp, kind="stable")
+            for rank, j in enumerate(order, 1):
+                importance_rank[feats[j]] = rank
+                lo_j, hi_j = _ci(low[j], high[j])
+                tables["shap_importance"].append({"feature": feats[j], "mean_abs_shap": imp[j], "ci_low": lo_j,
+                                                  "ci_high": hi_j, "rank": rank})
+            shap_state.update(res=res, feats=feats, absv=absv)
+
+        def shap_groups() -> None:
+            res, feats, absv = shap_state["res"], shap_state["feats"], shap_state["absv"]
+            fav_values = sign * res.values
+            fav_output = sign * res.output
+            y_fav = ctx.inputs.y[rows] if ctx.favorable else 1 - ctx.inputs.y[rows]
+            pops = {"all": np.ones(len(rows), dtype=bool), "favourable outcome": y_fav == 1,
+                    "unfavourable outcome": y_fav == 0}
+            for part_ in ctx.partitions:
+                gcode = part_.finest_map[strata]
+                if part_.members:
+                    ref = group_facts(ctx, part_).reference
+                for gi, gname in enumerate(part_.groups):
+                    in_g = gcode == gi
+                    if not in_g.any():
+                        continue
+                    mean_v = _wmean(fav_values[in_g], w[in_g])
+                    mean_a = _wmean(absv[in_g], w[in_g])
+                    for j, f in enumerate(feats):
+                        tables["shap_by_group"].append({"attribute": part_.attribute, "group": gname, "feature": f,
+                                                        "mean_shap": mean_v[j], "mean_abs_shap": mean_a[j],
+                                                        "n": int(in_g.sum())})
+                    if not part_.members or gi == ref or len(part_.groups) < 2:
+                        continue
+                    for pop, pmask in pops.items():
+                        a, b = in_g & pmask, (gcode == ref) & pmask
+                        if not a.any() or not b.any():
+                            continue
+                        contrib = _wmean(fav_values[a], w[a]) - _wmean(fav_values[b], w[b])
+                        gap = float(_wmean(fav_output[a][:, None], w[a])[0] - _wmean(fav_output[b][:, None], w[b])[0])
+                        if abs(contrib.sum() - gap) > 1e-6 * max(1.0, abs(gap)):
+                            raise RuntimeError(f"gap attribution does not add up for {part_.attribute} {gname}: "
+                                               f"{contrib.sum()} vs {gap}")
+                        lo = hi = np.full(len(feats) + 1, np.nan)
+                        if n_boot:
+                            va = np.c_[fav_values[a], fav_output[a]]
+                            vb = np.c_[fav_values[b], fav_output[b]]
+                            reps = (_boot_means(va, w[a], strata[a], n_boot, rng)
+                                    - _boot_means(vb, w[b], strata[b], n_boot, rng))
+                            lo, hi, _ = percentile_interval(reps, ctx.config.confidence)
+                        base = {"attribute": part_.attribute, "group": gname, "reference": part_.groups[ref],
+                                "population": pop, "gap": gap, "n_group": int(a.sum()), "n_reference": int(b.sum())}
+                        lo_t, hi_t = _ci(lo[-1], hi[-1])
+                        tables["gap_attribution"].append({**base, "feature": TOTAL, "contribution": gap,
+                                                          "ci_low": lo_t, "ci_high": hi_t, "total": True})
+                        for j in np.argsort(-np.abs(contrib), kind="stable"):
+                            lo_j, hi_j = _ci(lo[j], hi[j])
+                            tables["gap_attribution"].append({**base, "feature": feats[j], "contribution": contrib[j],
+                                                              "ci_low": lo_j, "ci_high": hi_j, "total": False})
+
+        def lime_cases() -> None:
+            cases = _choose_cases(ctx, ecfg)
+            if not cases:
+                return
             from ..explain._lime import explain_cases
 
             X_train = X_all.iloc[rows]
@@ -307,13 +339,18 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig) -> Section:
                       "decision score": "logistic of the decision score"}.get(space_hint, space_hint)
             info["lime"] = {"output": output, "samples": ecfg.lime_samples, "seeds_per_case": ecfg.lime_seeds,
                             "stability": "mean pairwise Jaccard overlap of the top features across the seeds"}
-        timings["lime"] = time.perf_counter() - t
+
+        if part("SHAP importance", shap_importance):
+            part("SHAP by group and gap attribution", shap_groups)
+        part("LIME cases", lime_cases)
 
     if ecfg.proxy:
-        t = time.perf_counter()
-        _proxy_scan(ctx, ecfg, X_all, importance_rank, tables, progress)
-        timings["proxy"] = time.perf_counter() - t
+        part("proxy scan", lambda: _proxy_scan(ctx, ecfg, X_all, importance_rank, tables, progress))
     info["notes"] = notes
+    if failed:
+        info["failed_parts"] = failed
+        info["warnings"] = [f"explanations: the {f['part']} could not be computed ({f['error']}); the other parts "
+                            "completed" for f in failed]
     info["timings"] = {k: round(v, 4) for k, v in timings.items()}
     return Section("explanations", tuple((k, Table.from_records(TABLES[k], v)) for k, v in tables.items()),
                    tuple(info.items()))

@@ -12,6 +12,11 @@ if TYPE_CHECKING:  # pragma: no cover
 TOTAL = "(total gap)"
 
 
+def is_total(r: dict[str, Any]) -> bool:
+    """The whole gap's row of a gap attribution (results before the ``total`` column named it by feature only)."""
+    return bool(r["total"]) if "total" in r else r["feature"] == TOTAL
+
+
 def _ci(r: dict[str, Any]) -> str:
     return "" if r.get("ci_low") is None else f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
 
@@ -25,8 +30,8 @@ def output_name(sec: "Section", result: "AuditResult") -> str:
 
 def gap_sentence(rows: list[dict[str, Any]], out: str, top: int = 4) -> str:
     """"The gap of -0.18 [..] in mean <output> between A and B: f1 -0.09 [..], ..., other features +0.01."""
-    total = next(r for r in rows if r["feature"] == TOTAL)
-    parts = [r for r in rows if r["feature"] != TOTAL]
+    total = next(r for r in rows if is_total(r))
+    parts = [r for r in rows if not is_total(r)]
     shown = parts[:top]
     rest = sum(r["contribution"] for r in parts[top:])
     text = (f"The gap of {fmt(total['contribution'])}{_ci(total)} in mean {out} between {total['group']} and "
@@ -48,8 +53,8 @@ def top_driver(result: "AuditResult") -> str | None:
     d = max(sig, key=lambda r: abs(r["value"]))
     rows = [r for r in sec.table("gap_attribution").records() if r["attribute"] == d["attribute"]
             and r["group"] == d["group"] and r["population"] == "all"]
-    drivers = [r for r in rows if r["feature"] != TOTAL]
-    total = next((r for r in rows if r["feature"] == TOTAL), None)
+    drivers = [r for r in rows if not is_total(r)]
+    total = next((r for r in rows if is_total(r)), None)
     if not drivers or total is None:
         return None
     r = drivers[0]
@@ -64,6 +69,10 @@ def blocks(sec: "Section", result: "AuditResult") -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     conf = f"{100 * result.config.confidence:g}%"
     notes = list(sec.get("notes", ()) or ())
+    failed = list(sec.get("failed_parts", ()) or ())
+    if failed:
+        out.append({"title": "Not computed", "text": "These parts of the explanations failed; the others completed. "
+                    + " ".join(f"{f['part']}: {f['error']}." for f in failed), "columns": [], "rows": []})
     if sec.get("explainer"):
         text = (f"{sec.get('explainer')}; output explained: {sec.get('output_space')}; {sec.get('rows_explained'):,} "
                 f"rows explained ({sec.get('sample')}); background {sec.get('background_size'):,} rows; seed "

@@ -50,8 +50,8 @@ def render_junit(result: "AuditResult", gate: "GateResult") -> str:
              ("rows", str(result.n_rows)), ("label", result.label), ("protected", ", ".join(result.protected)),
              ("model", result.model.description), ("gate", "passed" if gate.passed else "failed")]
     prop_xml = "\n".join(f"      <property name={_attr(k)} value={_attr(v)}/>" for k, v in props)
-    out = "\n".join(f"{c.verdict}: {r.rule.name}: {c.attribute} {c.group}: {c.message}"
-                    for r in gate.rules for c in r.checks)
+    out = "\n".join([f"{c.verdict}: {r.rule.name}: {c.attribute} {c.group}: {c.message}"
+                     for r in gate.rules for c in r.checks] + [f"note: {n}" for n in gate.notes])
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         "<testsuites>\n"

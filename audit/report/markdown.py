@@ -105,4 +105,6 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
         out.append(f"\nFour-fifths rule: {len(below)} group(s) below {result.config.four_fifths:g} ({split}).")
     for w in result.warnings:
         out.append(f"\n> warning: {md(w)}")
+    for e in result.errors:
+        out.append(f"\n> module error: {md(e.module)}: {md(e.error_type)}: {md(e.message)}")
     return "\n".join(out) + "\n"

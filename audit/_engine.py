@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import datetime as _dt
 import functools
+import os
 import time
 import warnings as _warnings
 from typing import Any, Sequence
@@ -191,6 +192,10 @@ def run_audit(
     source = None
     if is_engine_data(data) or engine in ("duckdb", "spark"):
         data, source = open_source(data, engine)
+    if source is None and isinstance(train_data, (str, os.PathLike)):  # a file of training rows: read it
+        from ._io import load_data
+
+        train_data = load_data(train_data, "train_data")
     if model is None and predictions is None and scores is None:
         raise InputError("model is None and neither predictions= nor scores= is given: pass a fitted model, or "
                          "precomputed predictions and/or scores.", code="nothing_to_audit")

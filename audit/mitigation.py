@@ -45,6 +45,11 @@ def _groups(data: pd.DataFrame, protected: Sequence[str]) -> tuple[np.ndarray, l
     return inv, [join_key(names[p]) for p in present]
 
 
+def audited_groups(data: pd.DataFrame, protected: Sequence[str]) -> list[str]:
+    """The combinations of ``protected`` present in ``data``, named as the weights table names them."""
+    return _groups(data, protected)[1]
+
+
 def weights_for(data: pd.DataFrame, y: np.ndarray, protected: Sequence[str], label_names: tuple[str, str],
                 counts: np.ndarray | None = None) -> Weights:
     """Reweighing weights of rows with 0/1 labels ``y`` (1 = positive label), groups = combinations of ``protected``;
@@ -134,9 +139,11 @@ def reweighing_weights(data: pd.DataFrame, *, label: str, protected: Sequence[st
 @dataclass(frozen=True)
 class MitigateConfig:
     """``run_audit(mitigate=...)``: True, or a dict. ``attributes``: the protected columns whose combinations are
-    reweighed (default: all audited ones)."""
+    reweighed (default: all audited ones); ``splits``: seeded splits into halves over which the group-threshold
+    remedies are cross-fitted (their after-values are the mean over the splits, with the range)."""
 
     attributes: tuple[str, ...] | None = None
+    splits: int = 5
 
     @classmethod
     def build(cls, value: Any) -> "MitigateConfig | None":
@@ -144,9 +151,9 @@ class MitigateConfig:
         from .config import module_switch
 
         def from_dict(d: dict[str, Any]) -> "MitigateConfig":
-            unknown = sorted(set(d) - {"attributes"})
+            unknown = sorted(set(d) - {"attributes", "splits"})
             if unknown:
-                raise ConfigError(f"unknown mitigate option(s) {', '.join(unknown)}; known: attributes.",
+                raise ConfigError(f"unknown mitigate option(s) {', '.join(unknown)}; known: attributes, splits.",
                                   code="unknown_option")
             attrs = d.get("attributes")
             if attrs is not None:
@@ -155,8 +162,16 @@ class MitigateConfig:
                 if not (isinstance(attrs, (list, tuple)) and attrs and all(isinstance(a, str) for a in attrs)):
                     raise ConfigError(f"mitigate attributes={attrs!r} is invalid: give a list of protected columns.",
                                       code="invalid_option")
+                repeated = sorted({a for a in attrs if list(attrs).count(a) > 1})
+                if repeated:
+                    raise ConfigError(f"mitigate attributes={list(attrs)!r} names {', '.join(repeated)} more than "
+                                      "once: give each protected column once.", code="invalid_option")
                 attrs = tuple(attrs)
-            return cls(attrs)
+            splits = d.get("splits", 5)
+            if not (isinstance(splits, int) and not isinstance(splits, bool) and 1 <= splits <= 50):
+                raise ConfigError(f"mitigate splits={splits!r} is invalid: give an integer from 1 to 50.",
+                                  code="invalid_option")
+            return cls(attrs, splits)
 
         return module_switch(value, cls, "mitigate", from_dict)
 

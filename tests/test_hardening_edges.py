@@ -237,3 +237,98 @@ def test_one_failing_part_keeps_the_others_and_is_reported_everywhere(monkeypatc
     with pytest.raises(RuntimeError, match="lime broke"):
         audit.run_audit(LogisticRegression().fit(df[["a"]], df.y), df, label="y", protected="sex", features=["a"],
                         explain=SMALL_EXPLAIN, n_bootstrap=100, strict=True)
+
+
+# -- mitigation: remedies, options, training data --------------------------------------------------------------------
+
+def _tiny_group_frame(seed: int = 0) -> pd.DataFrame:
+    """Like ISLR::Wage by race: a group of 11 rows with one positive."""
+    rng = np.random.default_rng(seed)
+    race = np.r_[["White"] * 700, ["Black"] * 100, ["Asian"] * 89, ["Other"] * 11]
+    y = rng.integers(0, 2, len(race))
+    y[race == "Other"] = 0
+    y[np.flatnonzero(race == "Other")[0]] = 1
+    s = np.clip(rng.random(len(race)) * 0.6 + y * 0.3 + (race == "White") * 0.1, 0, 1)
+    return pd.DataFrame({"race": race, "y": y, "s": s})
+
+
+def test_remedies_survive_a_group_that_cannot_be_fitted():
+    df = _tiny_group_frame()
+    r = audit.run_audit(None, df, label="y", protected="race", scores="s", mitigate={"splits": 1}, n_bootstrap=100)
+    sec = r.section("mitigation")
+    w = sec.table("what_if").to_frame()
+    assert set(w.remedy) == {"group thresholds: demographic parity", "group thresholds: equalized odds"}
+    notes = " ".join(sec.get("remedy_notes"))
+    assert "leave out the pooled small groups (Other)" in notes and "keep the audited model's decisions" in notes
+    # the left-out group keeps its decisions: its selection rate does not move under any remedy
+    for remedy, rows in w[w.group == "Other"].groupby("remedy"):
+        d = rows.set_index("metric").loc["demographic_parity_difference"]
+        q = rows.set_index("metric").loc["demographic_parity_ratio"]
+        # rate = ratio x reference rate, reference rate = difference / (ratio - 1)
+        own = [q[k] * d[k] / (q[k] - 1) for k in ("before", "after")]
+        assert own[0] == pytest.approx(own[1], abs=1e-9), remedy
+    # the fitted groups move towards parity
+    black = w[(w.group == "Black") & (w.metric == "demographic_parity_difference")
+              & (w.remedy == "group thresholds: demographic parity")].iloc[0]
+    assert abs(black.after) < abs(black.before)
+
+
+def test_what_if_after_values_cover_the_spread_of_cross_fit_splits(adult_scored):
+    df = adult_scored.iloc[:6000]
+    one = audit.run_audit(None, df, label="income", positive_label=">50K", protected="sex", scores="score",
+                          mitigate={"splits": 1}, n_bootstrap=200)
+    many = audit.run_audit(None, df, label="income", positive_label=">50K", protected="sex", scores="score",
+                           mitigate={"splits": 8}, n_bootstrap=200)
+    w1 = one.section("mitigation").frame("what_if").set_index(["remedy", "attribute", "group", "metric"])
+    w8 = many.section("mitigation").frame("what_if").set_index(["remedy", "attribute", "group", "metric"])
+    assert (w1.after_min == w1.after_max).all()  # one split: no spread to show
+    spread = w8.after_max - w8.after_min
+    assert (spread > 0).any()
+    assert ((w8.after_min <= w8.after) & (w8.after <= w8.after_max)).all()
+    shown = w8.after_low.notna()
+    assert ((w8.after_low[shown] <= w8.after_min[shown]) & (w8.after_max[shown] <= w8.after_high[shown])).all()
+    # the first split of many is the single split of one
+    assert np.allclose(w1.before, w8.before.reindex(w1.index))
+    # the mean over splits, not one draw
+    k = ("group thresholds: demographic parity", "(overall)", "all", "accuracy")
+    assert w8.loc[k].after_min < w8.loc[k].after < w8.loc[k].after_max
+
+
+@pytest.mark.parametrize("value, match", [({"attributes": ["race", "race"]}, "more than once"),
+                                          ({"splits": 0}, "splits"), ({"splits": 2.5}, "splits")])
+def test_bad_mitigate_options_are_configuration_errors(value, match):
+    from audit.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        audit.run_audit(None, _tiny_group_frame(), label="y", protected="race", scores="s", mitigate=value,
+                        n_bootstrap=0)
+
+
+def test_training_data_as_a_csv_path_and_a_group_absent_from_it(compas_split, tmp_path):
+    model, train, test = compas_split
+    path = tmp_path / "train.csv"
+    train[train.race != "Native American"].to_csv(path, index=False)
+    r = audit.run_audit(model, test, label="two_year_recid", positive_label=1, favorable=False, protected=["race"],
+                        features=COMPAS_FEATURES, train_data=str(path), mitigate=True, n_bootstrap=100)
+    assert not r.errors
+    sec = r.section("mitigation")
+    assert sec.get("refit") is True and sec.get("n_train") == int((train.race != "Native American").sum())
+    assert list(sec.get("absent_from_training")) == ["Native American"]
+    assert any("Native American" in w and "no rows in the training data" in w for w in r.warnings)
+    assert r.section("training_data") is not None
+    assert "no rows in the training data" in r.to_html()
+
+
+def test_xgboost_float32_probabilities_keep_the_log_odds_space():
+    import xgboost
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    df = pd.DataFrame({"a": rng.normal(size=n) * 3, "b": rng.normal(size=n), "sex": rng.choice(["f", "m"], n)})
+    df["y"] = (df.a + 0.3 * rng.normal(size=n) > 0).astype(int)
+    model = xgboost.XGBClassifier(n_estimators=200, max_depth=4, n_jobs=1).fit(df[["a", "b"]], df.y)
+    p = model.predict_proba(df[["a", "b"]])[:, 1]
+    assert p.dtype == np.float32 and p.max() > 0.999  # float32 probabilities near 1: the case that failed
+    r = audit.run_audit(model, df, label="y", protected="sex", features=["a", "b"],
+                        explain={"rows": 300, "lime_cases": 0, "proxy": False}, n_bootstrap=100)
+    assert r.section("explanations").get("output_space") == "log-odds margin"

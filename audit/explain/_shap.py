@@ -130,11 +130,24 @@ def column_map(pre: Any, X: pd.DataFrame) -> tuple[np.ndarray | None, list[str],
     return dep.astype(float), names, note
 
 
-def _link_check(total: np.ndarray, candidates: dict[str, np.ndarray]) -> str | None:
+def _link_check(total: np.ndarray, candidates: dict[str, np.ndarray], tolerance: dict[str, np.ndarray] | None = None
+                ) -> str | None:
+    """The output space whose values ``total`` (base + contributions) reproduces, each within its tolerance."""
     for space, ref in candidates.items():
-        if ref is not None and np.allclose(total, ref, rtol=1e-6, atol=1e-6):
+        tol = 1e-6 if tolerance is None or space not in tolerance else tolerance[space]
+        if ref is not None and np.all(np.abs(total - ref) <= tol + 1e-6 * np.abs(ref)):
             return space
     return None
+
+
+def _eps(*arrays: Any) -> float:
+    """Machine epsilon of the least precise floating array (float32 models: xgboost, lightgbm's outputs)."""
+    eps = np.finfo(np.float64).eps
+    for a in arrays:
+        dt = getattr(a, "dtype", None)
+        if dt is not None and np.issubdtype(dt, np.floating):
+            eps = max(eps, float(np.finfo(dt).eps))
+    return eps
 
 
 def _native_contributions(est: Any, Xt: Any) -> np.ndarray | None:
@@ -171,7 +184,9 @@ def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos:
             values, base = -values, -base
         return values, base, space
     native = _native_contributions(est, Xt)
+    native_dtype = None
     if native is not None:  # lightgbm / xgboost: their own C++ TreeSHAP (what shap delegates to), margin of class 1
+        native_dtype = native.dtype if isinstance(native, np.ndarray) else None
         raw, expected = native[:, :-1], np.array([float(native[0, -1])])
     else:
         import shap
@@ -191,8 +206,10 @@ def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos:
     k = pos if pos is not None else 1
     proba = None
     margin = None
+    raw_proba = None
     try:
-        proba = np.asarray(est.predict_proba(Xt), dtype=float)
+        raw_proba = np.asarray(est.predict_proba(Xt))
+        proba = raw_proba.astype(float)
     except Exception:  # noqa: BLE001
         pass
     if proba is not None and proba.ndim == 2 and proba.shape[1] == 2:
@@ -201,7 +218,15 @@ def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos:
     if margin is None and hasattr(est, "decision_function"):
         margin = np.asarray(est.decision_function(Xt), dtype=float).ravel()
     cls1 = {"log-odds margin": margin, "probability": None if proba is None else proba[:, 1 if raw.ndim == 2 else k]}
-    space = _link_check(total, cls1) or "model output"
+    # rounding of the model's own dtype: its contributions sum with error ~ eps x their magnitude, and a float32
+    # probability p has error ~ eps, which the log-odds amplify by 1 / (p (1 - p)) (p = 0.997: 2.6e-5)
+    eps = _eps(raw_proba, native_dtype and np.empty(0, native_dtype))
+    size = np.abs(values).sum(1) + abs(base)
+    tolerance = {"probability": 8 * eps * (1 + size)}
+    if proba is not None and proba.ndim == 2 and proba.shape[1] == 2:
+        p = np.clip(proba[:, 1], eps, 1 - eps)
+        tolerance["log-odds margin"] = 8 * eps * (1 + size + 1 / (p * (1 - p)))
+    space = _link_check(total, cls1, tolerance) or "model output"
     if flipped:  # 2-D output explains classes_[1]; the positive class is classes_[0]
         if space == "probability":
             values, base = -values, 1.0 - base

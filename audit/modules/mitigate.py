@@ -122,7 +122,7 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any) ->
     if train_data is None:  # no weights and no refit; the remedies that need no retraining still run
         info.update({"refit": False, "why": "no training data (train_data=): no weights and no refit",
                      "attributes": list(mcfg.attributes or [a.name for a in inputs.attributes])})
-        tables = _what_if(ctx, list(info["attributes"]), [], info)
+        tables = _what_if(ctx, list(info["attributes"]), [], info, mcfg.splits)
         info["time"] = round(time.perf_counter() - t0, 4)
         return Section("mitigation", tuple(tables.items()), tuple(info.items()))
     from .._validation import validate_inputs
@@ -142,6 +142,14 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any) ->
     names = (str(inputs.positive_label), str(inputs.negative_label))
     w = weights_for(train_data, train.y.astype(np.int64), attrs, names)
     info.update({"attributes": attrs, "n_train": int(train.n), "warnings": list(w.warnings)})
+    from ..mitigation import audited_groups
+
+    absent = [g for g in audited_groups(inputs.data, attrs) if g not in set(w.cells["group"])]
+    if absent:
+        info["absent_from_training"] = absent
+        info["warnings"].append(f"reweighing: {len(absent)} audited group(s) have no rows in the training data "
+                                f"({', '.join(absent[:10])}{', ...' if len(absent) > 10 else ''}), so they get no "
+                                "weight and the refit learns nothing about them")
     tables: dict[str, Table] = {"weights": Table.from_records(WEIGHT_COLUMNS, w.cells.to_dict("records"))}
     features = [f for f in inputs.features if f != inputs.label]
     missing = [f for f in features if f not in train_data.columns]
@@ -150,7 +158,7 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any) ->
     else:
         refit, why = refit_with_weights(model, train_data[features], train_data[inputs.label], w.weights)
     info.update({"refit": refit is not None, "why": why})
-    remedies: list[tuple[str, np.ndarray, str]] = []
+    remedies: list[tuple[str, list[np.ndarray], str]] = []
     if refit is not None:
         info["refit_seconds"] = round(time.perf_counter() - t0, 4)
         from .._model import run_model
@@ -162,31 +170,71 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any) ->
         _decide(rows, cfg)
         tables["changes"] = Table.from_records(CHANGE_COLUMNS, rows)
         info["finding"] = _finding(rows, attrs, cfg.confidence)
-        remedies.append(("reweighing (refit)", after, "retrains the model"))
-    tables.update(_what_if(ctx, attrs, remedies, info))
+        remedies.append(("reweighing (refit)", [after], "retrains the model"))
+    tables.update(_what_if(ctx, attrs, remedies, info, mcfg.splits))
     info["time"] = round(time.perf_counter() - t0, 4)
     return Section("mitigation", tuple(tables.items()), tuple(info.items()))
 
 
-def _what_if(ctx: AuditContext, attrs: list[str], remedies: list[tuple[str, np.ndarray, str]],
-             info: dict[str, Any]) -> dict[str, Table]:
-    """The what-if table: ``remedies`` so far plus the group-threshold remedies, each against the audited model."""
+def _what_if(ctx: AuditContext, attrs: list[str], remedies: list[tuple[str, list[np.ndarray], str]],
+             info: dict[str, Any], splits: int = 1) -> dict[str, Table]:
+    """The what-if table: ``remedies`` so far plus the group-threshold remedies, each against the audited model.
+    A remedy with several prediction sets (one per cross-fit split) is reported over all of them: the mean of
+    its after-values, the range of the split values (``after_min``, ``after_max``), intervals covering every
+    split's, and the largest of the splits' adjusted p-values."""
     t1 = time.perf_counter()
     remedies = list(remedies)
     try:
-        found, notes = _threshold_remedies(ctx, attrs)
+        found, notes = _threshold_remedies(ctx, attrs, splits)
         remedies.extend(found)
         info["remedy_notes"] = notes
     except Exception as exc:  # noqa: BLE001 - a remedy that fails is recorded; the rest completes
         info["remedy_notes"] = [f"group thresholds failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"]
     what_if: list[dict[str, Any]] = []
-    for k, (name, preds, note) in enumerate(remedies):
-        rows = [r for r in paired_rows(ctx, preds, 30 + k) if r["metric"] in WHAT_IF_METRICS
-                and (r["attribute"] in attrs or r["attribute"] == "(overall)")]
-        _decide(rows, ctx.config)
-        what_if.extend({**r, "remedy": name, "note": note} for r in rows)
+    for k, (name, pred_sets, note) in enumerate(remedies):
+        per_split = []
+        for preds in pred_sets:
+            rows = [r for r in paired_rows(ctx, preds, 30 + k) if r["metric"] in WHAT_IF_METRICS
+                    and (r["attribute"] in attrs or r["attribute"] == "(overall)")]
+            _decide(rows, ctx.config)
+            per_split.append(rows)
+        what_if.extend({**r, "remedy": name, "note": note} for r in _over_splits(per_split, ctx.config.alpha))
     info["remedies_seconds"] = round(time.perf_counter() - t1, 4)
-    return {"what_if": Table.from_records(("remedy", "note") + CHANGE_COLUMNS, what_if)} if what_if else {}
+    return {"what_if": Table.from_records(("remedy", "note") + CHANGE_COLUMNS + ("after_min", "after_max"), what_if)} \
+        if what_if else {}
+
+
+def _over_splits(per_split: list[list[dict[str, Any]]], alpha: float) -> list[dict[str, Any]]:
+    """One row per metric over the cross-fit splits' rows (aligned: the same partitions and groups)."""
+    out = []
+    for rows in zip(*per_split):
+        first = rows[0]
+        afters = [r["after"] for r in rows]
+        row = dict(first)
+        row["after_min"], row["after_max"] = min(afters), max(afters)
+        if len(rows) == 1:
+            out.append(row)
+            continue
+        row["after"] = float(np.mean(afters))
+        row["change"] = row["after"] - row["before"]
+        for key in ("after", "change"):
+            lows = [r.get(f"{key}_low") for r in rows]
+            highs = [r.get(f"{key}_high") for r in rows]
+            shown = all(v is not None for v in lows + highs)
+            row[f"{key}_low"] = min(lows) if shown else None
+            row[f"{key}_high"] = max(highs) if shown else None
+        verdicts = [r["verdict"] for r in rows]
+        ps = [r.get("p_value") for r in rows]
+        row.pop("p_value", None)
+        if "undefined" in verdicts or not np.isfinite(row["after"]):
+            row["verdict"] = "undefined"
+        elif all(p is not None for p in ps):
+            row["p_value"] = max(ps)
+            row["verdict"] = "significant" if row["p_value"] < alpha else "not significant"
+        else:
+            row["verdict"] = "not tested"
+        out.append(row)
+    return out
 
 
 WHAT_IF_METRICS = ("demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
@@ -221,14 +269,19 @@ def _given_scores(probability: bool) -> Any:
     return GivenScores(probability).fit(None)
 
 
-def _threshold_remedies(ctx: AuditContext, attrs: list[str]) -> tuple[list[tuple[str, np.ndarray, str]], list[str]]:
+def _threshold_remedies(ctx: AuditContext, attrs: list[str], splits: int = 1
+                        ) -> tuple[list[tuple[str, list[np.ndarray], str]], list[str]]:
     """Group-specific thresholds (fairlearn's ThresholdOptimizer) for demographic parity and for equalized odds,
     cross-fitted: fitted on one half of the rows and applied to the other, and the other way round, so no remedy
-    is graded on the rows it was fitted on. Their decisions are randomised (seeded) between two thresholds."""
+    is graded on the rows it was fitted on; repeated over ``splits`` seeded splits into halves. Their decisions are
+    randomised (seeded) between two thresholds. Groups that cannot be fitted (fewer than two rows of either label)
+    keep the audited model's decisions and are named in the notes."""
     scores = ctx.model.scores
     if scores is None:
         return [], ["group thresholds need scores (a model with predict_proba or decision_function, or scores=)"]
     from fairlearn.postprocessing import ThresholdOptimizer
+
+    from .._keys import join_key
 
     inputs, cfg = ctx.inputs, ctx.config
     names = {a.name: a for a in inputs.attributes}
@@ -236,6 +289,8 @@ def _threshold_remedies(ctx: AuditContext, attrs: list[str]) -> tuple[list[tuple
     for a in attrs:
         key = key * len(names[a].groups) + names[a].codes
     uniq, key = np.unique(key, return_inverse=True)
+    first = np.unique(key, return_index=True)[1]
+    label_of = [join_key([str(names[a].groups[names[a].codes[i]]) for a in attrs]) for i in first]
     counts = np.bincount(key)
     notes = []
     small = counts < _MIN_THRESHOLD_GROUP
@@ -243,25 +298,45 @@ def _threshold_remedies(ctx: AuditContext, attrs: list[str]) -> tuple[list[tuple
         notes.append(f"{int(small.sum())} group(s) with fewer than {_MIN_THRESHOLD_GROUP} rows share one threshold")
         key = np.where(small[key], -1, key)
     y = inputs.y.astype(int)
-    rng = np.random.default_rng([cfg.seed, 0x7E5])
-    fold = np.empty(len(y), dtype=np.int8)
-    for stratum in np.unique(key * 2 + y):  # halves stratified by group and label
-        idx = np.flatnonzero(key * 2 + y == stratum)
-        fold[rng.permutation(idx)] = np.arange(len(idx)) % 2
+    # a group needs both labels in each fitting half: with halves stratified by label, two rows of each suffice
+    fit_keys, inv = np.unique(key, return_inverse=True)
+    pos = np.bincount(inv, weights=y, minlength=len(fit_keys))
+    neg = np.bincount(inv, minlength=len(fit_keys)) - pos
+    fittable = (pos >= 2) & (neg >= 2)
+    if not fittable.any():
+        return [], notes + ["group thresholds: no group has two or more rows of each label to fit a threshold on"]
+    if not fittable.all():
+        pooled = ", ".join(label_of[k] for k in np.flatnonzero(small))
+        left = [(f"the pooled small groups ({pooled})" if k == -1 else label_of[k]) for k in fit_keys[~fittable]]
+        notes.append(f"group thresholds leave out {', '.join(left)} (fewer than two rows of each label, so no "
+                     "threshold can be fitted): those rows keep the audited model's decisions")
+    use = fittable[inv]
     X = scores.reshape(-1, 1)
     probability = ctx.model.score_kind == "probability"
+    if splits > 1:
+        notes.append(f"group thresholds: cross-fitted over {splits} seeded splits into halves; after-values are the "
+                     "mean over the splits, after_min and after_max their range, and intervals cover every split's")
     out = []
     for constraint, label in (("demographic_parity", "group thresholds: demographic parity"),
                               ("equalized_odds", "group thresholds: equalized odds")):
-        preds = np.empty(len(y), dtype=np.int8)
-        for k in (0, 1):
-            fit_rows, apply_rows = fold != k, fold == k
-            opt = ThresholdOptimizer(estimator=_given_scores(probability), constraints=constraint, prefit=True,
-                                     predict_method="predict_proba" if probability else "decision_function")
-            opt.fit(X[fit_rows], y[fit_rows], sensitive_features=key[fit_rows])
-            preds[apply_rows] = np.asarray(opt.predict(X[apply_rows], sensitive_features=key[apply_rows],
-                                                       random_state=int(cfg.seed) * 2 + k), dtype=np.int8)
-        out.append((label, preds, "no retraining; cross-fitted on two halves; randomised decisions (seeded)"))
+        sets = []
+        for split in range(splits):
+            rng = np.random.default_rng([cfg.seed, 0x7E5] if split == 0 else [cfg.seed, 0x7E5, split])
+            fold = np.empty(len(y), dtype=np.int8)
+            for stratum in np.unique(key * 2 + y):  # halves stratified by group and label
+                idx = np.flatnonzero(key * 2 + y == stratum)
+                fold[rng.permutation(idx)] = np.arange(len(idx)) % 2
+            preds = ctx.model.predictions.astype(np.int8, copy=True)
+            for k in (0, 1):
+                fit_rows, apply_rows = (fold != k) & use, (fold == k) & use
+                opt = ThresholdOptimizer(estimator=_given_scores(probability), constraints=constraint, prefit=True,
+                                         predict_method="predict_proba" if probability else "decision_function")
+                opt.fit(X[fit_rows], y[fit_rows], sensitive_features=key[fit_rows])
+                state = (int(cfg.seed) * 2 + k + 7919 * split) % (2**32)
+                preds[apply_rows] = np.asarray(opt.predict(X[apply_rows], sensitive_features=key[apply_rows],
+                                                           random_state=state), dtype=np.int8)
+            sets.append(preds)
+        out.append((label, sets, "no retraining; cross-fitted on two halves; randomised decisions (seeded)"))
     return out, notes
 
 

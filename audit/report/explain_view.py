@@ -232,10 +232,15 @@ def _what_if_blocks(rows: list[dict[str, Any]], result: "AuditResult", conf: str
         lo, hi = r.get(f"{key}_low"), r.get(f"{key}_high")
         return fmt(r[key]) + ("" if lo is None else f" [{fmt(lo)}, {fmt(hi)}]")
 
+    def spread(r: dict[str, Any] | None) -> str:
+        if r is None or r.get("after_min") is None or r["after_min"] == r["after_max"]:
+            return ""
+        return f"; over the splits {fmt(r['after_min'])} to {fmt(r['after_max'])}"
+
     table_rows = [["the audited model"] + [cell(get(remedies[0], m), "before") for m in metrics]]
     for rem in remedies:
         table_rows.append([rem] + [f"{cell(get(rem, m), 'after')}; change {cell(get(rem, m), 'change')}"
-                                   for m in metrics])
+                                   f"{spread(get(rem, m))}" for m in metrics])
     notes = "; ".join(dict.fromkeys(f"{r['remedy']}: {r['note']}" for r in rows))
     first = get(remedies[0], "demographic_parity_difference")
     acc0 = get(remedies[0], "accuracy")
@@ -254,6 +259,8 @@ def _what_if_blocks(rows: list[dict[str, Any]], result: "AuditResult", conf: str
     return [{"title": f"What if: remedies for {attr} = {group}",
              "text": f"Each remedy graded on the same evaluation rows, with {conf} intervals and its paired change from "
                      f"the audited model. {notes}. Group thresholds are fitted on one half of the rows and graded on "
-                     "the other (and the other way round), so no remedy is graded on the rows it was fitted on.",
+                     "the other (and the other way round), so no remedy is graded on the rows it was fitted on; "
+                     "with several seeded splits into halves, a value is the mean over the splits, its interval "
+                     "covers every split's, and the range over the splits is shown.",
              "scatter": chart,
              "columns": ["Remedy"] + [m.replace("_", " ") for m in metrics], "rows": table_rows}]

@@ -376,18 +376,27 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
         positive_label = _infer_positive(values, str(label))
     positive_label = _py(positive_label)
     matches = [i for i, v in enumerate(values) if v == positive_label]
-    if not matches and len(values) == 1:
+    all_negative = (not matches and len(values) == 1 and type(positive_label) is type(values[0])
+                    or (not matches and len(values) == 1 and isinstance(positive_label, (int, float))
+                        and not isinstance(positive_label, bool) and isinstance(values[0], (int, float))
+                        and not isinstance(values[0], bool)))
+    if not matches and len(values) == 1 and not all_negative:
         raise InputError(f"label column {label!r} holds only the value {values[0]!r}, so no row has the positive label "
                          f"{positive_label!r}: recall, AUC and every comparison of error rates need rows of both "
                          f"classes. Audit data that contains both. (Passing positive_label={values[0]!r} would not fix "
                          "this: it would invert every metric unless that value really is the predicted class.)",
                          code="single_class_label", column=str(label))
-    if not matches:
-        raise InputError(POSITIVE_ABSENT.format(positive=positive_label, name=label, values=_list(values)),
-                         code="positive_label_absent", column=str(label))
-    y = (codes == matches[0]).astype(np.int8)
-    others = [v for i, v in enumerate(values) if i != matches[0]]
-    negative_label = others[0] if others else None
+    if all_negative:  # no row has the positive label: audited like a label without negatives, metrics that need
+        # positives undefined with their reason (a window of a running model may hold no positives)
+        y = np.zeros(len(codes), dtype=np.int8)
+        negative_label = values[0]
+    else:
+        if not matches:
+            raise InputError(POSITIVE_ABSENT.format(positive=positive_label, name=label, values=_list(values)),
+                             code="positive_label_absent", column=str(label))
+        y = (codes == matches[0]).astype(np.int8)
+        others = [v for i, v in enumerate(values) if i != matches[0]]
+        negative_label = others[0] if others else None
 
     # protected attributes
     if isinstance(protected, str):

@@ -132,11 +132,28 @@ def _label_kind(data: Any, source: Any, label: str) -> str:
     return "f" if dtype.is_float() else ""
 
 
-def _check_outputs(junit_out: Any, policy: Any, baseline: Any) -> None:
+def _check_outputs(junit_out: Any, policy: Any, baseline: Any, targets: dict[str, Any] | None = None) -> None:
+    """Usage errors and output files that cannot be written, before any work (an audit can take minutes)."""
+    import os
+
     if junit_out and not policy:
         raise click.UsageError("--junit needs --policy (one test case per policy rule).")
     if baseline and not policy:
         raise click.UsageError("--baseline needs --policy (max_worsening rules say what may worsen).")
+    for option, target in (targets or {}).items():
+        if not target or str(target) == "-":
+            continue
+        path = Path(target)
+        folder = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            why = "it is a folder"
+        elif not folder.is_dir():
+            why = f"its folder {str(folder)!r} does not exist"
+        elif not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            why = "permission denied"
+        else:
+            continue
+        raise click.UsageError(f"cannot write {option} {str(path)!r}: {why}.")
 
 
 _STR, _BOOL, _INT, _NUM, _LABEL = "a string", "true or false", "an integer", "a number", "a label value"
@@ -320,7 +337,13 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
     json_out, html_out = pick(json_out, "json"), pick(html_out, "html")
     junit_out, markdown_out = pick(junit_out, "junit"), pick(markdown_out, "markdown")
     policy, baseline = pick(policy, "policy"), pick(baseline, "baseline")
-    _check_outputs(junit_out, policy, baseline)  # before any work: a usage error should not cost an audit
+    # before any work: a usage error or an output that cannot be written should not cost an audit
+    _check_outputs(junit_out, policy, baseline, {"--json": json_out, "--html": html_out, "--junit": junit_out,
+                                                 "--markdown": markdown_out})
+    if explain is False and (explain_rows is not None or lime_cases is not None):
+        given = " and ".join(o for o, v in (("--explain-rows", explain_rows), ("--lime-cases", lime_cases))
+                             if v is not None)
+        raise click.UsageError(f"--no-explain contradicts {given}: drop one of them.")
 
     from ._scale.sources import check_engine, open_source
 
@@ -422,6 +445,8 @@ def report(result_json: Path, json_out: str | None, html_out: Path | None, junit
 
     if not any((json_out, html_out, junit_out, markdown_out)):
         raise click.UsageError("say what to write: --html, --markdown, --junit or --json.")
+    _check_outputs(junit_out, policy, baseline, {"--json": json_out, "--html": html_out, "--junit": junit_out,
+                                                 "--markdown": markdown_out})
     result = AuditResult.from_json(result_json)
     _emit(result, json_out=json_out, html_out=html_out, junit_out=junit_out, markdown_out=markdown_out,
           policy=policy, baseline=baseline, allow_different_data=allow_different_data, quiet_summary=True)

@@ -235,10 +235,25 @@ def test_infinity_in_a_protected_column_is_refused():
         audit.run_audit(None, df, label="y", protected=["g"], scores="s")
 
 
-def test_all_negative_label_is_refused_without_inverting_advice():
+def test_all_negative_and_all_positive_labels_are_audited_alike():
+    """Issue 17: an all-negative label was refused while an all-positive one was audited; both are audited, the
+    metrics that need the missing class undefined with the reason."""
+    undefined = {}
+    for value, missing in ((0, "positives"), (1, "negatives")):
+        df = pd.DataFrame({"g": ["a", "b"] * 20, "y": [value] * 40, "s": np.linspace(0, 1, 40)})
+        r = audit.run_audit(None, df, label="y", protected=["g"], scores="s", n_bootstrap=100)
+        m = r.metrics[r.metrics.attribute == "(overall)"].set_index("metric")
+        assert m.loc["roc_auc", "status"] == "undefined"
+        undefined[value] = set(m.index[m.status == "undefined"])
+        assert m.loc["recall" if value == 0 else "specificity", "reason"] == f"the group has no actual {missing}"
+    assert undefined[0] == {"balanced_accuracy", "recall", "fnr", "roc_auc", "average_precision"}
+    assert undefined[1] == {"balanced_accuracy", "specificity", "fpr", "roc_auc"}
+
+
+def test_a_positive_label_of_another_type_on_a_single_valued_label_is_refused_without_inverting_advice():
     df = pd.DataFrame({"g": ["a", "b"] * 20, "y": [0] * 40, "s": np.linspace(0, 1, 40)})
     with pytest.raises(InputError) as e:
-        audit.run_audit(None, df, label="y", protected=["g"], scores="s")
+        audit.run_audit(None, df, label="y", positive_label="yes", protected=["g"], scores="s")
     assert e.value.code == "single_class_label" and "would not fix this" in str(e.value)
 
 

@@ -332,3 +332,86 @@ def test_xgboost_float32_probabilities_keep_the_log_odds_space():
     r = audit.run_audit(model, df, label="y", protected="sex", features=["a", "b"],
                         explain={"rows": 300, "lime_cases": 0, "proxy": False}, n_bootstrap=100)
     assert r.section("explanations").get("output_space") == "log-odds margin"
+
+
+# -- data an engine holds: one-line data errors naming the file or column ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def engine_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("engine")
+    rng = np.random.default_rng(0)
+    n = 500
+    df = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "y": rng.integers(0, 2, n), "s": rng.random(n)})
+    df.to_parquet(d / "a.parquet")
+    ints = df.assign(sex=(df.sex == "F").astype(int))
+    ints.to_parquet(d / "b.parquet")
+    (d / "bad.parquet").write_bytes(b"not a parquet file")
+    df.iloc[:0].to_parquet(d / "empty.parquet")
+    df.assign(s=df.s.astype(str)).to_parquet(d / "text_score.parquet")
+    df.rename(columns={"s": "score"}).to_parquet(d / "renamed.parquet")
+    (d / "dir").mkdir()
+    df.to_parquet(d / "dir" / "ok.parquet")
+    (d / "dir" / "broken.parquet").write_bytes(b"PAR1 but not really")
+    return d
+
+
+@pytest.mark.parametrize("path, engine, match", [
+    ("bad.parquet", "auto", r"bad\.parquet' is not a readable Parquet file"),
+    ("bad.parquet", "duckdb", r"bad\.parquet' is not a readable Parquet file"),
+    ("dir", "duckdb", r"broken\.parquet' is not a readable Parquet file"),
+    ("empty.parquet", "duckdb", r"empty\.parquet\) has zero rows"),
+    ("text_score.parquet", "duckdb", r"scores column 's' holds String values, not numbers"),
+    ("[ab].parquet", "duckdb", r"column 'sex' holds text in '.*a\.parquet' and number in '.*b\.parquet'"),
+    ("[ar]*.parquet", "duckdb", r"disagree on their columns: '.*renamed\.parquet' lacks \['s'\]; adds \['score'\]"),
+])
+def test_engine_inputs_give_one_line_data_errors(engine_files, path, engine, match):
+    from audit.exceptions import InputError
+
+    with pytest.raises(InputError, match=match) as info:
+        audit.run_audit(None, str(engine_files / path), label="y", protected="sex", scores="s", n_bootstrap=0,
+                        engine=engine)
+    assert "\n" not in str(info.value)
+
+
+def test_a_closed_duckdb_relation_is_a_data_error(engine_files):
+    import duckdb
+
+    from audit.exceptions import InputError
+
+    con = duckdb.connect()
+    rel = con.read_parquet(str(engine_files / "a.parquet"))
+    con.close()
+    with pytest.raises(InputError, match="connection open"):
+        audit.run_audit(None, rel, label="y", protected="sex", scores="s", n_bootstrap=0)
+
+
+def test_a_corrupt_file_is_exit_code_2_naming_it(engine_files, tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "audit", "run", "--data", str(engine_files / "bad.parquet"), "--label",
+                          "y", "--protected", "sex", "--scores", "s", "--n-bootstrap", "0", "--json",
+                          str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert out.returncode == 2 and "bad.parquet" in out.stderr and "internal error" not in out.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+# -- command line: contradictions and unwritable outputs before any work ----------------------------------------------
+
+@pytest.mark.parametrize("extra, match", [
+    (["--no-explain", "--explain-rows", "50"], "--no-explain contradicts --explain-rows"),
+    (["--html", "no/such/dir/r.html"], "cannot write --html 'no/such/dir/r.html': its folder"),
+    (["--json", "."], "cannot write --json '.': it is a folder"),
+    (["--markdown", "missing/summary.md"], "cannot write --markdown"),
+])
+def test_cli_refuses_contradictions_and_unwritable_outputs_before_the_audit(tmp_path, extra, match):
+    from tests.test_cli import cli
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"g": rng.choice(["a", "b"], 300), "y": rng.integers(0, 2, 300), "s": rng.random(300)})
+    df.to_csv(tmp_path / "d.csv", index=False)
+    r = cli("run", "--data", "d.csv", "--label", "y", "--protected", "g", "--scores", "s", "--n-bootstrap", "0",
+            *extra, cwd=tmp_path)
+    assert r.returncode == 2
+    assert match in r.stderr
+    assert "auditing" not in r.stderr  # refused before the audit ran

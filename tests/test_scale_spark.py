@@ -78,3 +78,22 @@ def test_explanations_sample_and_bad_input_on_spark(spark, adult_spark, adult_mo
     with pytest.raises(audit.InputError) as exc:
         audit.run_audit(None, sdf, scores="score", **KW)
     assert exc.value.code == "nonfinite_scores" and exc.value.column == "score"
+
+
+def test_the_reweighing_expression_is_spark_sql(spark, adult_scored):
+    """The weight expression of a Spark audit is evaluated by Spark itself and equals the in-memory weights."""
+    import numpy as np
+
+    train = adult_scored.rename(columns={"sex": "the sex'"})  # quotes and backslashes in names and values survive
+    train["the sex'"] = train["the sex'"].replace({"Female": "Fe'male\\"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        strain = spark.createDataFrame(train)
+    kw = dict(KW, protected=["the sex'", "race"])
+    res = audit.run_audit(None, strain, scores="score", train_data=strain, mitigate=True, n_bootstrap=100, **kw)
+    sec = res.section("mitigation")
+    assert sec is not None, res.errors
+    assert sec.get("weight_expression_dialect") == "Spark SQL"
+    per_row = strain.selectExpr(f"{sec.get('weight_expression')} AS w").toPandas()["w"].to_numpy()
+    ours = audit.reweighing_weights(train, label="income", positive_label=">50K", protected=["the sex'", "race"])
+    np.testing.assert_allclose(np.sort(per_row), np.sort(ours.to_numpy()), rtol=1e-12)

@@ -82,7 +82,7 @@ def _positive(frame: Any, label: str, positive_label: Any) -> Any:
     return None  # pragma: no cover
 
 
-def _look_ahead(frame: Any, plan: scan.ScanPlan, cfg: AuditConfig) -> None:
+def _look_ahead(frame: Any, plan: scan.ScanPlan, cfg: AuditConfig, desc: str = "the data") -> None:
     """Refuse a protected column with far too many values from the first rows, before the grouped scan would
     build millions of groups (the cells are checked exactly after the scan)."""
     import narwhals as nw
@@ -90,6 +90,8 @@ def _look_ahead(frame: Any, plan: scan.ScanPlan, cfg: AuditConfig) -> None:
     head = frame.head(HEAD_ROWS)
     counts = scan._to_pandas(head.select(*[nw.col(c).n_unique().alias(c) for c in plan.protected]))
     for c in plan.protected:
+        if pd.isna(counts[c].iloc[0]):  # some engines count the values of no rows as NULL
+            raise InputError(f"{desc} has zero rows: an audit needs at least one row per group.", code="no_rows")
         n = int(counts[c].iloc[0])
         if n > cfg.max_groups:
             raise InputError(TOO_MANY_GROUPS.format(name=c, count=n, max_groups=cfg.max_groups).replace(
@@ -124,9 +126,14 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
                              code="bad_protected", column=p)
     predictions = _column_arg(predictions, "predictions", source)
     scores = _column_arg(scores, "scores", source)
+    if scores is not None:
+        dtype = frame.collect_schema()[scores]
+        if not dtype.is_numeric():
+            raise InputError(f"scores column {scores!r} holds {dtype} values, not numbers: give probabilities of the "
+                             "positive label as a numeric column.", code="bad_scores", column=scores)
     plan = scan.ScanPlan(label, tuple(protected), _positive(frame, label, positive_label), predictions, scores,
                          cfg.threshold, cfg.score_buckets, cfg.calibration_bins)
-    _look_ahead(frame, plan, cfg)
+    _look_ahead(frame, plan, cfg, f"{what} ({source.description})")
     t_keys = time.perf_counter() - t0
 
     # 2. the grouped scan: pushed down, or the model applied batch by batch where the data lives
@@ -173,6 +180,9 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
         model_out_desc, fp = describe(model), model_fingerprint(model)
     if plan.scores is None:
         plan = replace(plan, probability=False)
+    if len(cells) == 0 or int(cells[scan.N].sum()) == 0:
+        raise InputError(f"{what} ({source.description}) has zero rows: an audit needs at least one row per group.",
+                         code="no_rows")
     _check_cells(cells, plan, what, frame if model is None else None)
     cells = scan.integer_cells(cells, plan)
     t_scan = time.perf_counter() - t

@@ -191,24 +191,33 @@ def _uniform_sample(source: Source, columns: list[str], rows: int, total: int, s
     return df.sort_values(columns, kind="stable", ignore_index=True)
 
 
-def weight_expression(protected: list[str], label: str, cells: pd.DataFrame) -> str:
-    """A SQL ``CASE`` expression giving each row its reweighing weight (identifiers and literals quoted);
-    ``cells`` holds the protected values, the label value and the weight, one row per cell."""
+def weight_expression(protected: list[str], label: str, cells: pd.DataFrame, dialect: str = "duckdb") -> str:
+    """A SQL ``CASE`` expression giving each row its reweighing weight, in the engine's own dialect: DuckDB (and
+    standard SQL) quote identifiers with ``"`` and double a quote inside a string; Spark SQL quotes identifiers
+    with backticks and escapes with a backslash. ``cells`` holds the protected values, the label value and the
+    weight, one row per cell."""
+    spark = dialect == "spark"
+
+    def ident(name: str) -> str:
+        return "`" + name.replace("`", "``") + "`" if spark else _quote_duckdb(name)
+
     def lit(v: Any) -> str:
         if isinstance(v, (bool, np.bool_)):
             return "TRUE" if v else "FALSE"
         if isinstance(v, (int, np.integer)):
             return str(int(v))
         if isinstance(v, (float, np.floating)):
-            return repr(float(v))
+            return f"CAST({float(v)!r} AS DOUBLE)" if spark else repr(float(v))
+        if spark:
+            return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
         return "'" + str(v).replace("'", "''") + "'"
 
     parts = ["CASE"]
     for *values, weight in cells.itertuples(index=False, name=None):
         if weight is None or not math.isfinite(weight):
             continue
-        cond = " AND ".join(f"{_quote_duckdb(c)} = {lit(v)}" for c, v in zip([*protected, label], values))
-        parts.append(f"  WHEN {cond} THEN {float(weight)!r}")
+        cond = " AND ".join(f"{ident(c)} = {lit(v)}" for c, v in zip([*protected, label], values))
+        parts.append(f"  WHEN {cond} THEN {lit(float(weight))}")
     parts.append("END")
     return "\n".join(parts)
 
@@ -252,7 +261,9 @@ def scaled_mitigation(scaled: Any, source: Source, model: Any, mcfg: Any, train_
             weights_table = Table.from_records(WEIGHT_COLUMNS, w.cells.to_dict("records"))
             per_key = pd.DataFrame({**{f"c{i}": keys[c].to_numpy() for i, c in enumerate([*attrs, inputs.label])},
                                     "w": w.weights})
-            info_extra["weight_expression"] = weight_expression(attrs, inputs.label, per_key)
+            info_extra["weight_expression"] = weight_expression(attrs, inputs.label, per_key,
+                                                                "spark" if source.kind == "spark" else "duckdb")
+            info_extra["weight_expression_dialect"] = "Spark SQL" if source.kind == "spark" else "DuckDB SQL"
             info_extra["n_train_rows"] = int(keys[scan.N].sum())
             if tsrc is None:
                 train_sample = tdf

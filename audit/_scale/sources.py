@@ -92,13 +92,76 @@ def expand_path(path: str | os.PathLike, what: str = "data") -> tuple[list[str],
     return files, kinds.pop()
 
 
-def estimate_rows(files: list[str], fmt: str) -> int:
-    """Rows of Parquet files from their footers; a size-based estimate for CSV."""
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
+def _type_family(t: Any) -> str:
+    """A column type's family: files of one table may differ in width (int32 / int64, string / large_string),
+    never in family (text in one file and numbers in another)."""
+    import pyarrow as pa
 
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    return sum(os.path.getsize(f) for f in files) // _CSV_BYTES_PER_ROW
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or getattr(pa.types, "is_string_view",
+                                                                         lambda _: False)(t):
+        return "text"
+    if pa.types.is_dictionary(t):
+        return _type_family(t.value_type)
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "number"
+    if pa.types.is_null(t):
+        return "null"
+    return str(t)
+
+
+def _csv_header(path: str) -> list[str]:
+    import csv
+    import gzip
+
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+        return next(csv.reader(fh, delimiter="\t" if path.lower().endswith(".tsv") else ","), [])
+
+
+def check_files(files: list[str], fmt: str, what: str = "data") -> int:
+    """Every file readable and of one schema (the same column names; for Parquet, the same type family per
+    column), refused naming the file and the column; returns the Parquet rows (from the footers), or a size-based
+    estimate for CSV."""
+    first: dict[str, str] | None = None
+    rows = 0
+    for f in files:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                meta = pq.ParquetFile(f)
+                schema = meta.schema_arrow
+            except Exception as exc:  # noqa: BLE001 - pyarrow's ArrowInvalid, OSError, ...
+                raise InputError(f"{what} file {f!r} is not a readable Parquet file: {' '.join(str(exc).split())}",
+                                 code="unreadable_file") from None
+            rows += meta.metadata.num_rows
+            cols = {n: _type_family(schema.field(n).type) for n in schema.names}
+        else:
+            try:
+                cols = {n: "" for n in _csv_header(f)}
+            except OSError as exc:
+                raise InputError(f"cannot read {what} file {f!r}: {exc}", code="unreadable_file") from None
+            rows += os.path.getsize(f) // _CSV_BYTES_PER_ROW
+        if first is None:
+            first, first_file = cols, f
+            continue
+        if list(cols) != list(first):
+            missing = [c for c in first if c not in cols]
+            extra = [c for c in cols if c not in first]
+            detail = "; ".join(x for x in (f"lacks {missing[:5]}" if missing else "",
+                                           f"adds {extra[:5]}" if extra else "") if x) or "orders them differently"
+            raise InputError(f"{what} files disagree on their columns: {f!r} {detail} (compared with {first_file!r}). "
+                             "Give files of one table.", code="schema_mismatch")
+        for c, fam in cols.items():
+            if "null" not in (fam, first[c]) and fam != first[c]:
+                raise InputError(f"{what} column {c!r} holds {first[c]} in {first_file!r} and {fam} in {f!r}: the "
+                                 "files of one table must agree on each column's type. Rewrite the odd file with the "
+                                 "same type.", code="schema_mismatch", column=c)
+    return rows
+
+
 
 
 def _duckdb() -> Any:
@@ -141,7 +204,8 @@ def open_source(data: Any, engine: str, what: str = "data") -> tuple[Any, Source
     check_engine(engine)
     if isinstance(data, (str, os.PathLike)):
         files, fmt = expand_path(data, what)
-        if engine == "pandas" or (engine == "auto" and estimate_rows(files, fmt) <= AUTO_MEMORY_ROWS):
+        rows = check_files(files, fmt, what)
+        if engine == "pandas" or (engine == "auto" and rows <= AUTO_MEMORY_ROWS):
             return _read_pandas(files, fmt, what), None
         desc = f"{fmt} {os.fspath(data)}"
         if engine == "spark":
@@ -160,6 +224,11 @@ def open_source(data: Any, engine: str, what: str = "data") -> tuple[Any, Source
             raise InputError(f"cannot read {what} {os.fspath(data)!r} with DuckDB: {exc}", code="unreadable_file") from None
         return None, Source("duckdb", nw.from_native(rel), rel, desc, tuple(rel.columns), [con])
     if _is_duckdb(data):
+        try:
+            data.columns
+        except Exception as exc:  # noqa: BLE001 - duckdb.ConnectionException: its connection was closed
+            raise InputError(f"{what}: the DuckDB relation cannot be read ({' '.join(str(exc).split())}); keep its "
+                             "connection open until the audit returns.", code="unreadable_data") from None
         if engine == "pandas":
             return data.df(), None
         if engine == "spark":

@@ -415,3 +415,36 @@ def test_cli_refuses_contradictions_and_unwritable_outputs_before_the_audit(tmp_
     assert r.returncode == 2
     assert match in r.stderr
     assert "auditing" not in r.stderr  # refused before the audit ran
+
+
+# -- threads --------------------------------------------------------------------------------------------------------
+
+def test_an_audit_started_from_any_thread_is_bit_identical(adult_scored, adult_model):
+    """Issue 17: audits run in threads differed from a sequential one in the last bit of score intervals (a BLAS
+    product whose order followed BLAS's thread count, which OpenBLAS ignores when set from a second thread after
+    the first restored it). Float sums are now numpy's own, in a fixed order."""
+    import threading
+
+    from audit.datasets import ADULT_FEATURES
+
+    df = adult_scored.iloc[:8000]
+    kw = dict(label="income", positive_label=">50K", protected=["sex", "race"], n_bootstrap=200)
+    ex = {"rows": 200, "lime_cases": 0, "proxy": False}
+    first = audit.run_audit(None, df, scores="score", **kw)
+    first_ex = audit.run_audit(adult_model, df, features=ADULT_FEATURES, explain=ex, **kw)
+    out: dict = {}
+
+    def run(i):
+        out[i] = (audit.run_audit(None, df, scores="score", **kw),
+                  audit.run_audit(adult_model, df, features=ADULT_FEATURES, explain=ex, **kw))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for plain, explained in out.values():
+        for a, b in ((first, plain), (first_ex, explained)):
+            assert a.metrics_table == b.metrics_table and a.disparities_table == b.disparities_table
+        for name in ("shap_importance", "gap_attribution"):
+            assert first_ex.section("explanations").table(name) == explained.section("explanations").table(name)

@@ -63,6 +63,25 @@ def test_counts_count_metrics_and_their_intervals_equal_the_in_memory_audit(in_m
     assert on_duckdb.n_rows == in_memory.n_rows == 16281
 
 
+def test_adjusted_p_values_are_exactly_what_the_glossary_says(adult_scored, adult_parquet):
+    """Bonferroni (and no correction): count-based adjusted p-values equal the in-memory ones exactly; Holm and BH
+    depend on the score tests of the same family, as the glossary states."""
+    con = duckdb.connect()
+    for correction in ("bonferroni", "none"):
+        mem = audit.run_audit(None, adult_scored, scores="score", correction=correction, n_bootstrap=200, **KW)
+        eng = audit.run_audit(None, con.read_parquet(str(adult_parquet)), scores="score", correction=correction,
+                              n_bootstrap=200, **KW)
+        da = mem.disparities_table.to_frame().set_index(["attribute", "group", "reference", "metric"])
+        db = eng.disparities_table.to_frame().set_index(["attribute", "group", "reference", "metric"])
+        count_based = ~da.index.get_level_values("metric").isin(["roc_auc_difference", "calibration_gap"])
+        pd.testing.assert_series_equal(da.loc[count_based, "p_value"], db.loc[count_based, "p_value"])
+        pd.testing.assert_series_equal(da.loc[count_based, "verdict"], db.loc[count_based, "verdict"])
+    from pathlib import Path
+
+    glossary = " ".join((Path(__file__).parents[1] / "docs" / "glossary.md").read_text().split())
+    assert "are equal under `correction = \"bonferroni\"` or `\"none\"`. Under Holm" in glossary
+
+
 def test_score_sums_are_exact_and_rank_metrics_within_the_stated_bound(in_memory, on_duckdb):
     a, b = _metrics(in_memory), _metrics(on_duckdb)
     sums = a.index.get_level_values("metric").isin(SUM_METRICS)

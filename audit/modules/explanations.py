@@ -85,11 +85,20 @@ def _boot_means(values: np.ndarray, w: np.ndarray, strata: np.ndarray, n_boot: i
         counts[:, idx] = np.bincount(picks.ravel(), minlength=n_boot * m).reshape(n_boot, m)
     cw = counts * w
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (cw @ values) / cw.sum(1, keepdims=True)
+        return _fixed_order_product(cw, values) / cw.sum(1, keepdims=True)
+
+
+def _fixed_order_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for ``a`` (B, m) and ``b`` (m, k), summed in a fixed order by numpy (a BLAS product's order
+    depends on its thread count, which an audit started from another thread cannot always set)."""
+    out = np.empty((a.shape[0], b.shape[1]))
+    for j in range(b.shape[1]):
+        out[:, j] = (a * b[:, j]).sum(1)
+    return out
 
 
 def _wmean(values: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return (w @ values) / w.sum()
+    return _fixed_order_product(w[None, :], values)[0] / w.sum()
 
 
 def _predictor(model: Any, ctx: AuditContext) -> tuple[Any, str]:

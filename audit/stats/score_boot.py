@@ -125,24 +125,38 @@ def exact_replicates(rng: np.random.Generator, n_boot: int, scores: np.ndarray, 
         out["roc_auc"] = _nan_where((P > 0) & (N > 0), u / (P * N))
         out["average_precision"] = _nan_where(P > 0, contrib / P)
         if brier is not None:
-            cols = np.zeros((n, 2 + n_cal))
-            cols[:, 0] = brier[order]
-            cols[:, 1] = logloss[order]
-            cols[np.arange(n), 2 + cb] = sc if values is None else np.asarray(values, dtype=float)[order]
-            sums = W @ cols  # (B, 2 + E): Brier and log-loss totals, score sums per calibration bin
+            # float sums in a fixed order (numpy's own reductions, never BLAS): a BLAS product's order depends on
+            # its thread count, which an audit started from another thread cannot always set (OpenBLAS)
+            brier_sum = np.einsum("bn,n->b", W, brier[order])
+            ll_sum = np.einsum("bn,n->b", W, logloss[order])
+            sv = sc if values is None else np.asarray(values, dtype=float)[order]
+            score_by_cal = _sums_by_bin(W, sv, cb, n_cal)
             onehot = np.zeros((len(pos_idx), n_cal))
             onehot[np.arange(len(pos_idx)), cb[starts[pos_idx]]] = 1.0
-            pos_by_cal = Wp @ onehot  # segments never span two calibration bins
-            score_by_cal = sums[:, 2:]
+            pos_by_cal = Wp @ onehot  # counts (exact in any order); segments never span two calibration bins
             tot = P + N
             tot_score = score_by_cal.sum(1)
             ok = tot > 0
-            out["brier"] = _nan_where(ok, sums[:, 0] / tot)
-            out["log_loss"] = _nan_where(ok, sums[:, 1] / tot)
+            out["brier"] = _nan_where(ok, brier_sum / tot)
+            out["log_loss"] = _nan_where(ok, ll_sum / tot)
             out["mean_score"] = _nan_where(ok, tot_score / tot)
             out["calibration_in_the_large"] = _nan_where(ok, (tot_score - P) / tot)
             out["ece"] = _nan_where(ok, np.abs(score_by_cal - pos_by_cal).sum(1) / tot)
     return out
+
+
+def _sums_by_bin(W: np.ndarray, v: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
+    """``(B, n_bins)``: ``sum_i W[:, i] v[i]`` over the rows ``i`` of each bin, by numpy's einsum in a fixed order
+    (rows in score order hold each probability bin in one run; other layouts are gathered first)."""
+    out = np.zeros((W.shape[0], n_bins))
+    edges = np.flatnonzero(bins[1:] != bins[:-1]) + 1
+    starts, ends = np.r_[0, edges], np.r_[edges, len(bins)]
+    if len(np.unique(bins[starts])) == len(starts):  # each bin one run of rows: sum the slices
+        for a, b in zip(starts, ends):
+            out[:, bins[a]] = np.einsum("bn,n->b", W[:, a:b], v[a:b])
+        return out
+    by_bin = np.argsort(bins, kind="stable")
+    return _sums_by_bin(W[:, by_bin], v[by_bin], bins[by_bin], n_bins)
 
 
 def binned_replicates(rng: np.random.Generator, n_boot: int, count: np.ndarray, sum_score: np.ndarray,
@@ -167,18 +181,25 @@ def binned_replicates(rng: np.random.Generator, n_boot: int, count: np.ndarray, 
     def per_row(total: np.ndarray) -> np.ndarray:
         return total.reshape(2, -1)[:, bins] / safe
 
-    onehot = np.zeros((len(bins), n_cal))
-    onehot[np.arange(len(bins)), ece_bin] = 1.0
     mean_score = per_row(sum_score)
-    score_by_cal = np.einsum("blk,lk->bk", draws, mean_score) @ onehot
+    # fixed-order float sums (no BLAS, whose order depends on its thread count): each bin's scores into its
+    # calibration bin
+    per_bin = np.einsum("blk,lk->bk", draws, mean_score)
+    by_cal = np.argsort(ece_bin, kind="stable")
+    present, first = np.unique(ece_bin[by_cal], return_index=True)
+    score_by_cal = np.zeros((n_boot, n_cal))
+    if len(bins):
+        score_by_cal[:, present] = np.add.reduceat(per_bin[:, by_cal], first, axis=1)
     if probability:
         brier = np.einsum("blk,lk->b", draws, per_row(sum_brier))
         ll = np.einsum("blk,lk->b", draws, per_row(sum_ll))
     else:
         brier = ll = np.zeros(n_boot)
     out = cell_metrics(draws[:, 0], draws[:, 1], score_by_cal, brier, ll, ece_bin, n_cal, probability)
-    point = cell_metrics(c[0][None], c[1][None], (sum_score.reshape(2, -1)[:, bins].sum(0) @ onehot)[None],
-                         np.zeros(1), np.zeros(1), ece_bin, n_cal, False)
+    point_by_cal = np.zeros((1, n_cal))
+    if len(bins):
+        point_by_cal[:, present] = np.add.reduceat(sum_score.reshape(2, -1)[:, bins].sum(0)[by_cal], first)
+    point = cell_metrics(c[0][None], c[1][None], point_by_cal, np.zeros(1), np.zeros(1), ece_bin, n_cal, False)
     for key, exact in (("roc_auc", exact_auc), ("average_precision", exact_ap)):
         # replicates are of the binned statistic: centre them on the exact value, within the metric's range
         shifted = out[key] + (exact - point[key][0])

@@ -448,3 +448,63 @@ def test_an_audit_started_from_any_thread_is_bit_identical(adult_scored, adult_m
             assert a.metrics_table == b.metrics_table and a.disparities_table == b.disparities_table
         for name in ("shap_importance", "gap_attribution"):
             assert first_ex.section("explanations").table(name) == explained.section("explanations").table(name)
+
+
+# -- explanation budgets are bounds on the whole run ------------------------------------------------------------------
+
+def test_allocation_never_exceeds_the_budget():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from audit.modules.explanations import allocate
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.integers(1, 5000), min_size=1, max_size=150), st.integers(1, 3000), st.integers(0, 100))
+    def check(sizes, budget, small):
+        sizes = np.array(sizes)
+        k = allocate(sizes, budget, small)
+        assert k.sum() <= budget and (k <= sizes).all() and (k >= 0).all()
+        assert k.sum() == min(budget, sizes.sum())  # the budget is used when there are rows to use it on
+        floor = np.minimum(sizes, small)
+        if floor.sum() <= budget:
+            assert (k >= floor).all()  # every group its small share (small groups whole)
+        elif budget >= len(sizes):
+            assert (k >= 1).all()  # every group represented
+
+    check()
+
+
+def test_agnostic_rows_bound_the_whole_run_and_the_time_budget_stops_cleanly():
+    rng = np.random.default_rng(5)
+    n = 3000
+    df = pd.DataFrame({"a": rng.choice(list("abcdefghij"), n), "b": rng.choice(list("pqrstuvwxyzk"), n),
+                       "x": rng.normal(size=n), "z": rng.normal(size=n)})
+    df["y"] = (df.x + rng.normal(size=n) > 0).astype(int)
+    calls = {"rows": 0}
+
+    def model(X: pd.DataFrame) -> np.ndarray:
+        calls["rows"] += len(X)
+        return 1 / (1 + np.exp(-X["x"].to_numpy()))
+
+    kw = dict(label="y", protected=["a", "b"], features=["x", "z"], n_bootstrap=100)
+    r = audit.run_audit(model, df, explain={"agnostic_rows": 20, "background": 10, "lime_cases": 0,
+                                            "proxy": False}, **kw)
+    sec = r.section("explanations")
+    alloc = sec.get("allocation")
+    assert alloc["groups"] == 120 and alloc["rows"] == 20 and alloc["groups_left_out"] == 100
+    assert sec.get("rows_explained") == 20
+    assert len(sec.table("shap_by_group")) > 0
+    assert any("no explained row" in n for n in sec.get("notes"))
+
+    r = audit.run_audit(model, df, explain={"agnostic_rows": 400, "background": 10, "lime_cases": 0,
+                                            "proxy": False, "agnostic_seconds": 1e-6}, **kw)
+    sec = r.section("explanations")
+    assert sec.get("rows_explained") == 8  # one call of the explainer, then the budget was spent
+    assert any("time budget" in n for n in sec.get("notes"))
+    gaps = sec.table("gap_attribution").to_frame()
+    for _, g in gaps.groupby(["attribute", "group", "population"]):
+        assert np.isclose(g[~g.total].contribution.sum(), g[g.total].contribution.iloc[0])
+    from audit.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="agnostic_seconds"):
+        audit.run_audit(model, df, explain={"agnostic_seconds": 0}, **kw)

@@ -17,11 +17,16 @@ class ExplainConfig:
     Attributes
     ----------
     rows : int
-        Rows explained with SHAP: a seeded sample stratified by group (every group represented; groups of up to
-        ``small_group`` rows whole). Tree and linear models.
+        Rows explained with SHAP, at most, in all: a seeded sample stratified by group (every group represented
+        while the budget allows; groups of up to ``small_group`` rows whole, the rest shared in proportion to
+        size). Tree and linear models. The section's ``allocation`` states how it was shared.
     agnostic_rows : int
         Rows explained when the model needs shap's model-agnostic explainer (slow: each row costs about
         2 x features x background model calls).
+    agnostic_seconds : float, optional
+        A time budget for the model-agnostic explainer: it explains rows a few at a time, in turn from every
+        combination of groups, and stops cleanly once this is spent (the section says how many rows it
+        explained; a rerun on another machine may explain a different number). None: no time limit.
     background : int
         Background rows (linear models: their mean; model-agnostic: the masker's data).
     small_group : int
@@ -53,6 +58,7 @@ class ExplainConfig:
 
     rows: int = 1000
     agnostic_rows: int = 200
+    agnostic_seconds: float | None = None
     background: int = 100
     small_group: int = 50
     lime_cases: int = 3
@@ -76,6 +82,11 @@ class ExplainConfig:
             if not is_int(v) or not lo <= v <= hi:
                 raise ConfigError(f"explain option {name}={v!r} is invalid: give an integer from {lo:,} to {hi:,}.",
                                   code="invalid_option")
+        sec = self.agnostic_seconds
+        if sec is not None and not (isinstance(sec, (int, float)) and not isinstance(sec, bool)
+                                    and 0 < sec <= 1_000_000 and sec == sec):
+            raise ConfigError(f"explain option agnostic_seconds={sec!r} is invalid: give a number of seconds "
+                              "above 0 (at most 1,000,000), or None for no time limit.", code="invalid_option")
         if not isinstance(self.proxy, bool):
             raise ConfigError(f"explain option proxy={self.proxy!r} is invalid: give True or False.",
                               code="invalid_option")

@@ -14,6 +14,9 @@ guessed: each original column is changed in turn and the transformed columns tha
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -34,6 +37,7 @@ class ShapResult:
     explainer: str
     space: str  # "log-odds margin", "probability", "decision score" or "prediction (0/1)"
     note: str = ""
+    explained: np.ndarray | None = None  # positions of the rows explained when a time budget stopped early
 
 
 def _dense(a: Any) -> np.ndarray:
@@ -271,11 +275,29 @@ def _codes(X: pd.DataFrame, others: list[pd.DataFrame]) -> tuple[Callable[[pd.Da
     return encode, decode
 
 
+#: shap's permutation explainer seeds numpy's global random state: one explanation at a time in the process
+_GLOBAL_RANDOM = threading.Lock()
+#: rows per call of the model-agnostic explainer (the time budget is checked between calls)
+AGNOSTIC_CHUNK = 8
+
+
+def _round_robin(strata: np.ndarray) -> np.ndarray:
+    """Row positions taken in turn from every stratum (first rows of each, then second rows, ...)."""
+    order = np.argsort(strata, kind="stable")
+    sorted_s = strata[order]
+    first = np.searchsorted(sorted_s, sorted_s, side="left")
+    rank = np.arange(len(strata)) - first
+    return order[np.lexsort((sorted_s, rank))]
+
+
 def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
                  predict: Callable[[pd.DataFrame], np.ndarray], space_hint: str, seed: int,
-                 progress: bool = False) -> ShapResult:
+                 progress: bool = False, seconds: float | None = None, strata: np.ndarray | None = None
+                 ) -> ShapResult:
     """SHAP values of ``X`` (the explained rows) against ``X_bg`` (background), per original column where possible.
-    ``predict`` maps a feature frame to the audited output (used by the model-agnostic path only)."""
+    ``predict`` maps a feature frame to the audited output (used by the model-agnostic path only). The
+    model-agnostic path explains rows a few at a time, in turn from every ``strata`` value, each call seeded by
+    (seed, call); with ``seconds`` it stops once that time is spent and says which rows it explained."""
     pre, est = _split(model)
     kind = _kind(est)
     features = tuple(str(c) for c in X.columns)
@@ -314,11 +336,32 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
         return np.asarray(predict(decode(a)), dtype=float)
 
     masker = shap.maskers.Independent(bg, max_samples=len(bg))
-    explainer = shap.explainers.Permutation(f, masker, seed=int(seed) % (2**32))
     max_evals = max(2 * X.shape[1] + 1, 100)
-    out = explainer(encode(X), max_evals=max_evals, silent=not progress)
-    values = np.asarray(out.values, dtype=float)
-    base = float(np.atleast_1d(out.base_values)[0])
+    encoded = encode(X)
+    turn = _round_robin(np.zeros(len(X), dtype=np.int64) if strata is None else np.asarray(strata))
+    values = np.zeros(encoded.shape)
+    base = np.nan
+    done: list[np.ndarray] = []
+    t0 = time.perf_counter()
+    chunks = [turn[i:i + AGNOSTIC_CHUNK] for i in range(0, len(turn), AGNOSTIC_CHUNK)]
+    bar = chunks
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(chunks, desc="SHAP (model-agnostic)", leave=False)
+    for k, idx in enumerate(bar):
+        if seconds is not None and done and time.perf_counter() - t0 > seconds:
+            break
+        digest = hashlib.sha256(f"shap-permutation\x1f{seed}\x1f{k}".encode()).digest()
+        with _GLOBAL_RANDOM:  # shap seeds numpy's global random state in the constructor and draws from it
+            explainer = shap.explainers.Permutation(f, masker, seed=int.from_bytes(digest[:4], "little"))
+            out = explainer(encoded[idx], max_evals=max_evals, silent=True)
+        values[idx] = np.asarray(out.values, dtype=float)
+        base = float(np.atleast_1d(out.base_values)[0])
+        done.append(idx)
+    explained = np.sort(np.concatenate(done))
+    values = values[explained]
+    partial = len(explained) < len(X)
     return ShapResult(values, base, base + values.sum(1), features, True,
                       "permutation SHAP (model-agnostic, shap.explainers.Permutation) on the original columns",
-                      space_hint, tree_refusal(est))
+                      space_hint, tree_refusal(est), explained if partial else None)

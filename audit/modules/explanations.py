@@ -45,25 +45,62 @@ def empty_frame(name: str) -> pd.DataFrame:
     return Table(TABLES[name]).to_frame()
 
 
-def _stratified_sample(ctx: AuditContext, budget: int, small: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sample rows (sorted positions) and their weights (group size in the data / rows sampled from it): every
-    finest group represented, groups of up to ``small`` rows whole, the rest in proportion to size; seeded per
-    group name."""
+def allocate(sizes: np.ndarray, budget: int, small: int) -> np.ndarray:
+    """Rows to explain from each group of ``sizes`` rows, never more than ``budget`` in all: every group gets up to
+    ``small`` rows (whole when it has no more), the rest of the budget is shared in proportion to the rows
+    beyond that. When the budget cannot give each group ``small`` rows, each gets the same number (as many as fit);
+    when it cannot give each group one row, the largest groups get one."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    floor = np.minimum(sizes, small)
+    if floor.sum() <= budget:
+        extra = sizes - floor
+        rest = budget - int(floor.sum())
+        if extra.sum() <= rest:
+            return sizes.copy()
+        k = floor + np.minimum(extra, (rest * extra) // max(int(extra.sum()), 1))
+        return _top_up(k, sizes, budget)
+    cap = 0  # the largest equal share that fits
+    lo, hi = 0, int(sizes.max())
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if int(np.minimum(sizes, mid).sum()) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    cap = lo
+    return _top_up(np.minimum(sizes, cap), sizes, budget)
+
+
+def _top_up(k: np.ndarray, sizes: np.ndarray, budget: int) -> np.ndarray:
+    """The budget's rounding remainder: one more row each to the largest groups that have rows left."""
+    while True:
+        spare = min(budget, int(sizes.sum())) - int(k.sum())
+        room = np.flatnonzero(sizes > k)
+        if spare <= 0 or not len(room):
+            return k
+        pick = room[np.argsort(-(sizes[room] - k[room]), kind="stable")[:spare]]
+        k[pick] += 1
+
+
+def _stratified_sample(ctx: AuditContext, budget: int, small: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Sample rows (sorted positions), their weights (group size in the data / rows sampled from it), each finest
+    group's rows in the data, and a description of the allocation. At most ``budget`` rows in all (see
+    :func:`allocate`); seeded per group name."""
     fin = ctx.finest
-    n = len(fin)
     order = np.argsort(fin, kind="stable")
     counts = np.bincount(fin, minlength=len(ctx.finest_names))
     # rows of the data each finest group holds (a sample pulled from an engine stands for more rows)
     population = counts if ctx.row_weights is None else np.bincount(fin, weights=ctx.row_weights,
                                                                     minlength=len(ctx.finest_names))
     starts = np.r_[0, np.cumsum(counts)]
+    take = allocate(counts, budget, small)
     rows, weights = [], []
     for f, names in enumerate(ctx.finest_names):
-        size = int(counts[f])
-        if size == 0:
+        size, k = int(counts[f]), int(take[f])
+        if size == 0 or k == 0:
             continue
         members = order[starts[f]:starts[f + 1]]
-        k = size if size <= small else min(size, max(small, int(round(budget * size / n))))
         if k < size:
             rng = np.random.default_rng(identity_seed(ctx.config.seed, 11, names))
             members = np.sort(rng.choice(members, size=k, replace=False))
@@ -71,7 +108,21 @@ def _stratified_sample(ctx: AuditContext, budget: int, small: int) -> tuple[np.n
         weights.append(np.full(k, population[f] / k))
     rows_a, w = np.concatenate(rows), np.concatenate(weights)
     keep = np.argsort(rows_a, kind="stable")
-    return rows_a[keep], w[keep]
+    present = counts > 0
+    left_out = int((present & (take == 0)).sum())
+    alloc = {"budget": int(budget), "groups": int(present.sum()), "rows": int(take.sum()),
+             "whole_groups": int((present & (take == counts)).sum()),
+             "min_per_group": int(take[present].min()) if present.any() else 0,
+             "max_per_group": int(take[present].max()) if present.any() else 0,
+             "groups_left_out": left_out}
+    return rows_a[keep], w[keep], population, alloc
+
+
+def _reweight(strata: np.ndarray, population: np.ndarray) -> np.ndarray:
+    """Weights of the explained rows when fewer than sampled were explained: each finest group's rows in the data
+    over its rows explained."""
+    done = np.bincount(strata, minlength=len(population))
+    return population[strata] / done[strata]
 
 
 def _boot_means(values: np.ndarray, w: np.ndarray, strata: np.ndarray, n_boot: int, rng: np.random.Generator
@@ -244,19 +295,33 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
 
         kind = _kind(_split(model)[1])
         budget = ecfg.rows if kind != "agnostic" else ecfg.agnostic_rows
-        rows, w = _stratified_sample(ctx, budget, min(ecfg.small_group, budget))
+        rows, w, population, alloc = _stratified_sample(ctx, budget, min(ecfg.small_group, budget))
+        info["allocation"] = alloc
+        if alloc["groups_left_out"]:
+            notes.append(f"the budget of {budget:,} rows is smaller than the {alloc['groups']:,} combinations of "
+                         f"protected groups: {alloc['groups_left_out']:,} of them have no explained row")
         rng = np.random.default_rng([ctx.config.seed, 0xB6])
         bg_rows = np.sort(rng.choice(len(data), size=min(ecfg.background, len(data)), replace=False))
         predict, space_hint = _predictor(model, ctx)
         strata = ctx.finest[rows]
 
         def shap_importance() -> None:
+            nonlocal rows, w, strata
             res = explain_rows(model, X_all.iloc[rows], X_all.iloc[bg_rows], ctx.inputs.positive_label, predict,
-                               space_hint, ctx.config.seed, progress=progress)
+                               space_hint, ctx.config.seed, progress=progress, seconds=ecfg.agnostic_seconds,
+                               strata=strata)
+            if res.explained is not None and len(res.explained) < len(rows):  # stopped by the time budget
+                notes.append(f"the time budget of {ecfg.agnostic_seconds:g} s for the model-agnostic explainer "
+                             f"ran out: {len(res.explained):,} of {len(rows):,} sampled rows were explained (taken "
+                             "in turn from every combination of groups, weighted back to the data); a rerun may "
+                             "explain a different number")
+                rows, strata = rows[res.explained], strata[res.explained]
+                w = _reweight(strata, population)
             info.update({"explainer": res.explainer, "output_space": res.space, "rows_explained": int(len(rows)),
                          "background_size": int(len(bg_rows)), "mapped_to_original_columns": res.mapped,
-                         "base_value": res.base, "sample": "stratified by every combination of protected groups "
-                         f"(groups of up to {min(ecfg.small_group, budget)} rows whole), weighted back to the data"})
+                         "base_value": res.base, "sample": "stratified by every combination of protected groups, "
+                         f"at most {budget:,} rows in all (groups of up to {min(ecfg.small_group, budget)} rows "
+                         "whole when the budget allows), weighted back to the data"})
             if res.note:
                 notes.append(res.note)
             feats = list(res.features)

@@ -397,6 +397,11 @@ def _members(result: "AuditResult", attribute: str) -> tuple[str, ...] | None:
     return tuple(parts) if len(parts) > 1 and set(parts) <= protected else None
 
 
+def _finite(v: Any) -> bool:
+    """A value a rule can judge: a finite number (None, NaN, infinities and anything else are undefined)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _rows(result: "AuditResult", rule: Rule) -> list[dict[str, Any]]:
     wanted = set(rule.attributes) if rule.attributes else set(result.protected)
 
@@ -411,9 +416,11 @@ def _rows(result: "AuditResult", rule: Rule) -> list[dict[str, Any]]:
     if rule.metric == "proxy_auc":
         sec = result.section("explanations")
         table = sec.table("proxy_auc") if sec is not None else None
-        return [{"attribute": r["attribute"], "group": "(from the other features)", "value": r["auc"],
-                 "ci_low": r["ci_low"], "ci_high": r["ci_high"], "status": "ok" if r["auc"] is not None else "undefined",
-                 "reason": r["reason"]} for r in (table.records() if table is not None else []) if attr_ok(r["attribute"])]
+        return [{"attribute": r.get("attribute"), "group": "(from the other features)", "value": r.get("auc"),
+                 "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"),
+                 "status": "ok" if _finite(r.get("auc")) else "undefined",
+                 "reason": r.get("reason") or ("" if _finite(r.get("auc")) else "the proxy AUC is undefined")}
+                for r in (table.records() if table is not None else []) if attr_ok(r.get("attribute"))]
     if rule.is_disparity:
         comparison = "max_gap" if rule.scope == "max_gap" else "vs_reference"
         return [r for r in result.disparities_table.records()
@@ -500,18 +507,20 @@ def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | Non
         for row in rows:
             ref = row.get("reference", "")
             status = row.get("verdict") if rule.is_disparity else row.get("status")
-            if row["value"] is None or status in ("insufficient data", "undefined"):
+            if not _finite(row["value"]) or status in ("insufficient data", "undefined"):
                 why = row.get("reason") or status
                 checks.append(Check(row["attribute"], row["group"], ref, row["value"], row["ci_low"], row["ci_high"],
                                     "insufficient data", f"not judged: {why}"))
                 continue
             verdicts = []
+            if not (_finite(row.get("ci_low")) and _finite(row.get("ci_high"))):  # an interval is both ends or none
+                row = {**row, "ci_low": None, "ci_high": None}
             if has_limits:
                 verdicts.append(_judge(rule, row["value"], row["ci_low"], row["ci_high"]))
             if rule.max_worsening is not None and baseline is not None:
                 key = ("d" if rule.is_disparity else "m", row["attribute"], row["group"], rule.metric)
                 base = base_index.get(key)
-                if base is None or base["value"] is None:
+                if base is None or not _finite(base["value"]):
                     verdicts.append(("insufficient data", "no baseline value for this row"))
                 else:
                     verdicts.append(_judge_worsening(rule, row["value"], row["ci_low"], row["ci_high"],

@@ -35,7 +35,36 @@ GROUP_COLUMNS = ("attribute", "group", "n", "positives", "negatives", "predicted
 _FLOAT_COLUMNS = {"value", "ci_low", "ci_high", "p_value", "p_value_raw", "favorable_rate", "mean_abs_shap",
                   "mean_shap", "contribution", "gap", "weight", "stability", "prediction", "association", "auc",
                   "base_rate", "before", "before_low", "before_high", "after", "after_low", "after_high", "change",
-                  "change_low", "change_high", "base_rate_before", "base_rate_after"}
+                  "change_low", "change_high", "base_rate_before", "base_rate_after", "after_min", "after_max",
+                  "max_error"}
+
+# the optional modules' tables (the modules write them with these columns; a stored result is checked against them)
+EXPLANATION_TABLES = {
+    "shap_importance": ("feature", "mean_abs_shap", "ci_low", "ci_high", "rank"),
+    "shap_by_group": ("attribute", "group", "feature", "mean_shap", "mean_abs_shap", "n"),
+    "gap_attribution": ("attribute", "group", "reference", "population", "feature", "contribution", "ci_low",
+                        "ci_high", "gap", "n_group", "n_reference", "total"),
+    "lime_cases": ("case", "row", "group", "reason", "prediction", "feature", "condition", "weight", "stability"),
+    "proxies": ("attribute", "feature", "association", "measure", "importance_rank", "flag"),
+    "proxy_auc": ("attribute", "auc", "ci_low", "ci_high", "n", "reason"),
+}
+WEIGHT_COLUMNS = ("group", "label", "n", "weight", "base_rate_before", "base_rate_after")
+CHANGE_COLUMNS = ("attribute", "group", "reference", "metric", "before", "before_low", "before_high", "after",
+                  "after_low", "after_high", "change", "change_low", "change_high", "p_value", "verdict")
+WHAT_IF_COLUMNS = ("remedy", "note") + CHANGE_COLUMNS + ("after_min", "after_max")
+BOUND_COLUMNS = ("attribute", "group", "metric", "value", "max_error")
+SECTION_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "explanations": EXPLANATION_TABLES,
+    "mitigation": {"weights": WEIGHT_COLUMNS, "changes": CHANGE_COLUMNS, "what_if": WHAT_IF_COLUMNS},
+    "training_data": {"groups": GROUP_COLUMNS, "base_rates": DISPARITY_COLUMNS,
+                      "group_base_rates": ("attribute", "group", "base_rate")},
+    "data_source": {"score_error_bounds": BOUND_COLUMNS},
+}
+#: columns added after results were first stored: a stored table may lack them
+_LATER_COLUMNS = {"total", "after_min", "after_max"}
+#: integer columns of section tables (counts and positions); ``importance_rank`` may also be null
+_SECTION_INT_COLUMNS = {"n", "positives", "negatives", "predicted_positives", "rank", "case", "row", "n_group",
+                        "n_reference"}
 
 
 def _clean(v: Any) -> Any:
@@ -203,8 +232,8 @@ def _check_result(d: dict[str, Any], source: str) -> None:
         if not ok:
             raise bad(key, want, v)
 
-    def is_num(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    def is_num(v: Any) -> bool:  # JSON never holds NaN or infinities: an undefined value is null
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
     def str_list(key: str, v: Any) -> None:
         need(key, isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings", v)
@@ -266,10 +295,28 @@ def _check_result(d: dict[str, Any], source: str) -> None:
             where = f"sections.{name}.tables.{key}"
             need(where, isinstance(t, dict) and isinstance(t.get("columns"), list) and isinstance(t.get("rows"), list)
                  and all(isinstance(c, str) for c in t["columns"]), 'an object with "columns" and "rows"', t)
+            known = SECTION_TABLES.get(name, {}).get(key)
+            if known is not None:  # a table a module of this library writes: its columns, each of its type
+                cols = list(t["columns"])
+                need(f"{where}.columns", set(known) - _LATER_COLUMNS <= set(cols) <= set(known)
+                     and len(set(cols)) == len(cols), f"the columns {list(known)}", cols)
             for i, row in enumerate(t["rows"]):
                 need(f"{where}.rows[{i}]", isinstance(row, list) and len(row) == len(t["columns"])
                      and all(x is None or isinstance(x, (str, int, float, bool)) for x in row),
                      f"a list of {len(t['columns'])} plain values", row)
+                for c, v in zip(t["columns"], row):
+                    at = f"{where}.rows[{i}] ({c})"
+                    if c in _FLOAT_COLUMNS:
+                        need(at, v is None or is_num(v), "a number or null", v)
+                    elif c in _SECTION_INT_COLUMNS:
+                        need(at, isinstance(v, int) and not isinstance(v, bool), "an integer", v)
+                    elif c == "importance_rank":
+                        need(at, v is None or (isinstance(v, int) and not isinstance(v, bool)), "an integer or null",
+                             v)
+                    elif c in ("is_reference", "total"):
+                        need(at, isinstance(v, bool), "true or false", v)
+                    elif known is not None:
+                        need(at, v is None or isinstance(v, str), "a string or null", v)
 
 
 def _upgrade_v2(d: dict[str, Any]) -> dict[str, Any]:

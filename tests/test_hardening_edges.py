@@ -508,3 +508,71 @@ def test_agnostic_rows_bound_the_whole_run_and_the_time_budget_stops_cleanly():
 
     with pytest.raises(ConfigError, match="agnostic_seconds"):
         audit.run_audit(model, df, explain={"agnostic_seconds": 0}, **kw)
+
+
+# -- issue 23: a stored result cannot pass the gate by accident ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def explained_json(tmp_path_factory):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(9)
+    n = 800
+    df = pd.DataFrame({"a": rng.normal(size=n), "sex": rng.choice(["f", "m"], n)})
+    df["y"] = (df.a + rng.normal(size=n) > 0).astype(int)
+    r = audit.run_audit(LogisticRegression().fit(df[["a"]], df.y), df, label="y", protected="sex", features=["a"],
+                        explain={**SMALL_EXPLAIN, "lime_cases": 0}, n_bootstrap=100)
+    d = tmp_path_factory.mktemp("stored")
+    (d / "proxy.toml").write_text('[[rules]]\\nmetric = "proxy_auc"\\nmax = 0.7\\non_inconclusive = "warn"\\n')
+    return d, r.to_json()
+
+
+@pytest.mark.parametrize("auc, match", [("NaN", "a number or null"), ('"0.5"', "a number or null"),
+                                        ("Infinity", "a number or null"), (None, "the columns")])
+def test_section_tables_are_type_checked_on_load(explained_json, auc, match):
+    import json
+
+    from audit.exceptions import InputError
+
+    d, text = explained_json
+    data = json.loads(text)
+    t = data["sections"]["explanations"]["tables"]["proxy_auc"]
+    k = t["columns"].index("auc")
+    if auc is None:  # the column is missing
+        t["columns"].pop(k)
+        for row in t["rows"]:
+            row.pop(k)
+        doc = json.dumps(data)
+    else:
+        for row in t["rows"]:
+            row[k] = "__AUC__"
+        doc = json.dumps(data).replace('"__AUC__"', auc)
+    (d / "bad.json").write_text(doc)
+    with pytest.raises(InputError, match=match) as e:
+        audit.AuditResult.from_json(d / "bad.json")
+    assert "proxy_auc" in str(e.value)
+    from tests.test_cli import cli
+
+    r = cli("gate", "bad.json", "--policy", "proxy.toml", cwd=d)
+    assert r.returncode == 2 and "internal error" not in r.stderr and "proxy_auc" in r.stderr
+
+
+def test_an_undefined_value_never_passes_a_rule(explained_json):
+    import dataclasses
+
+    from audit.gate import Policy, evaluate
+    from audit.results import Section, Table
+
+    d, text = explained_json
+    r = audit.AuditResult.from_json(text)
+    sec = r.section("explanations")
+    t = sec.table("proxy_auc")
+    k = t.columns.index("auc")
+    nan_rows = tuple(tuple(float("nan") if j == k else v for j, v in enumerate(row)) for row in t.rows)
+    tables = tuple((name, Table(t.columns, nan_rows) if name == "proxy_auc" else tab) for name, tab in sec.tables)
+    broken = dataclasses.replace(r, sections=tuple(Section(s.name, tables, s.info) if s.name == "explanations" else s
+                                                   for s in r.sections))
+    policy = Policy.from_toml('[[rules]]\nmetric = "proxy_auc"\nmax = 0.7\non_inconclusive = "warn"\n')
+    gate = evaluate(broken, policy)
+    assert not gate.passed  # nothing judged: it blocks
+    assert gate.rules[0].verdict == "insufficient data"

@@ -17,12 +17,11 @@ from .._model import ModelOutput, _predict_fn, describe, model_fingerprint
 from .._validation import TOO_MANY_GROUPS, _infer_positive, _require_column, validate_inputs
 from ..config import AuditConfig
 from ..exceptions import InputError
-from ..results import Section, Table
+from ..results import BOUND_COLUMNS, Section, Table
 from . import scan
 from .sources import Source
 from .tables import CellScoreStatistics, cell_arrays
 
-BOUND_COLUMNS = ("attribute", "group", "metric", "value", "max_error")
 #: rows per batch when the model is applied where the data lives
 BATCH_ROWS = 200_000
 #: rows whose protected values are counted before the grouped scan (too many groups is refused early)

@@ -233,6 +233,50 @@ def run(ctx: AuditContext) -> dict[str, Any]:
     return {"disparities": rows, "references": references}
 
 
+SCORE_INTERVAL_NOTE = {
+    "difference": "interval: Newcombe's score interval (few trials, successes or failures for a bootstrap)",
+    "ratio": "interval: MOVER-R score interval (few trials, successes or failures for a bootstrap)",
+    "average_odds": "interval: MOVER of the two rates' score intervals (few trials, successes or failures for a "
+                    "bootstrap)",
+    "equalized_odds": "interval: the smaller of the two rates' score intervals at half the error rate each (few "
+                      "trials, successes or failures for a bootstrap)",
+}
+
+
+def _score_interval(d: Disparity, parts: dict[str, tuple[list[float], list[float]]], g: int, r: int,
+                    confidence: float, sign: float) -> tuple[float, float] | None:
+    """The score interval of a comparison of proportions when a group holds few trials, successes or failures
+    (``stats.score_intervals``), else None (the bootstrap's percentile interval stands)."""
+    from ..stats import score_intervals as si
+
+    def pair(component: str) -> tuple[float, float, float, float]:
+        x, t = parts[component]
+        return x[g], t[g], x[r], t[r]
+
+    if d.component == "average_odds" or d.kind == "equalized_odds":
+        tpr, fpr = pair("recall"), pair("fav_fpr")
+        if not si.is_small((tpr[0], tpr[1]), (tpr[2], tpr[3]), (fpr[0], fpr[1]), (fpr[2], fpr[3])):
+            return None
+        if min(tpr[1], tpr[3], fpr[1], fpr[3]) <= 0:
+            return None
+        if d.kind == "equalized_odds":
+            half = 1 - (1 - confidence) / 2
+            a, b = si.difference(*tpr, half), si.difference(*fpr, half)
+            return min(a[0], b[0]), min(a[1], b[1])
+        a = (tpr[0] / tpr[1] - tpr[2] / tpr[3], *si.difference(*tpr, confidence))
+        b = (fpr[0] / fpr[1] - fpr[2] / fpr[3], *si.difference(*fpr, confidence))
+        return si.mean_of_differences(a, b)
+    if d.test != "proportion" or d.component not in parts:
+        return None
+    x1, n1, x2, n2 = pair(d.component)
+    if n1 <= 0 or n2 <= 0 or not si.is_small((x1, n1), (x2, n2)):
+        return None
+    if d.kind == "ratio":
+        return si.ratio(x1, n1, x2, n2, confidence)
+    low, high = si.difference(x1, n1, x2, n2, confidence)
+    return (low, high) if sign > 0 else (-high, -low)
+
+
 def _four_fifths_flag(name: str, value: float, threshold: float) -> str:
     if name == "demographic_parity_ratio" and math.isfinite(value) and value < threshold:
         return f"below four-fifths ({threshold:g})"
@@ -254,6 +298,10 @@ def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts,
         if g == r:
             continue
         value, low, high, se = (float(x[g]) for x in (values, lows, highs, ses))
+        small = _score_interval(d, parts, g, r, ctx.config.confidence, orientation(d, ctx.favorable)) \
+            if handle is not None else None
+        if small is not None:  # few trials, successes or failures: the percentile bootstrap under-covers there
+            low, high = small
         reason = ""
         slack = 0.0
         if err is not None:  # an engine's score buckets: each value is within its bound of the exact one
@@ -291,6 +339,10 @@ def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts,
                                                  "interval is widened and the test made by that")
         if why:
             reason = f"{reason}; {why}" if reason else why
+        if small is not None and shown_low is not None:
+            note = SCORE_INTERVAL_NOTE[d.kind if d.kind != "difference" or d.component != "average_odds"
+                                       else "average_odds"]
+            reason = f"{reason}; {note}" if reason else note
         out.append({"attribute": part.attribute, "group": name, "reference": part.groups[r],
                     "metric": d.name, "comparison": "vs_reference", "value": value if defined else None,
                     "ci_low": shown_low, "ci_high": shown_high,

@@ -16,20 +16,12 @@ import pandas as pd
 
 from .._context import AuditContext
 from ..explain import ExplainConfig
-from ..results import Section, Table
+from ..results import EXPLANATION_TABLES, Section, Table
 from ..stats.bootstrap import percentile_interval
 from ..stats.score_boot import identity_seed
 from ._groups import MIN_INTERVAL_ROWS, group_facts, shown_interval
 
-TABLES = {
-    "shap_importance": ("feature", "mean_abs_shap", "ci_low", "ci_high", "rank"),
-    "shap_by_group": ("attribute", "group", "feature", "mean_shap", "mean_abs_shap", "n"),
-    "gap_attribution": ("attribute", "group", "reference", "population", "feature", "contribution", "ci_low",
-                        "ci_high", "gap", "n_group", "n_reference", "total"),
-    "lime_cases": ("case", "row", "group", "reason", "prediction", "feature", "condition", "weight", "stability"),
-    "proxies": ("attribute", "feature", "association", "measure", "importance_rank", "flag"),
-    "proxy_auc": ("attribute", "auc", "ci_low", "ci_high", "n", "reason"),
-}
+TABLES = EXPLANATION_TABLES  # the tables this module writes (their columns live with the data model)
 POPULATIONS = ("all", "favourable outcome", "unfavourable outcome")
 PROXY_ASSOCIATION = 0.3  # Cramér's V or eta at or above which a feature counts as associated with the attribute
 TOTAL = "(total gap)"  # the feature shown on the whole gap's row; the row is told apart by ``total``, not by it

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._context import AuditContext, Partition
 from ..mitigation import MitigateConfig, paired_p, refit_with_weights, weights_for
-from ..results import Section, Table
+from ..results import CHANGE_COLUMNS, WEIGHT_COLUMNS, WHAT_IF_COLUMNS, Section, Table
 from ..stats.bootstrap import multinomial_tables, percentile_interval
 from ..stats.counts import count_metrics
 from ..stats.score_boot import identity_seed
@@ -18,9 +18,6 @@ from ..stats.significance import adjust
 from ._groups import MIN_INTERVAL_ROWS, group_facts, shown_interval
 from .bias import DISPARITIES as _ALL_DISPARITIES, components, disparity
 
-WEIGHT_COLUMNS = ("group", "label", "n", "weight", "base_rate_before", "base_rate_after")
-CHANGE_COLUMNS = ("attribute", "group", "reference", "metric", "before", "before_low", "before_high", "after",
-                  "after_low", "after_high", "change", "change_low", "change_high", "p_value", "verdict")
 DISPARITIES = tuple(d for d in _ALL_DISPARITIES if d.name in (
     "demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
     "average_odds_difference", "accuracy_difference"))
@@ -200,7 +197,7 @@ def _what_if(ctx: AuditContext, attrs: list[str], remedies: list[tuple[str, list
             per_split.append(rows)
         what_if.extend({**r, "remedy": name, "note": note} for r in _over_splits(per_split, ctx.config.alpha))
     info["remedies_seconds"] = round(time.perf_counter() - t1, 4)
-    return {"what_if": Table.from_records(("remedy", "note") + CHANGE_COLUMNS + ("after_min", "after_max"), what_if)} \
+    return {"what_if": Table.from_records(WHAT_IF_COLUMNS, what_if)} \
         if what_if else {}
 
 

@@ -576,3 +576,26 @@ def test_an_undefined_value_never_passes_a_rule(explained_json):
     gate = evaluate(broken, policy)
     assert not gate.passed  # nothing judged: it blocks
     assert gate.rules[0].verdict == "insufficient data"
+
+
+def _many_strata(n: int = 20000) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.integers(0, 40, n).astype(str), "b": rng.integers(0, 25, n).astype(str),
+                       "x": rng.normal(size=n)})
+    df["y"] = (df.x + rng.normal(size=n) > 0).astype(int)
+    df["s"] = 1 / (1 + np.exp(-df.x))
+    return df
+
+
+def test_explanations_at_scale_sample_from_1000_strata_on_duckdb():
+    """Issue 23: one nested expression per stratum hit Python's recursion limit from about 400 strata."""
+    import duckdb
+
+    df = _many_strata()
+    con = duckdb.connect()
+    r = audit.run_audit(None, con.from_df(df), label="y", protected=["a", "b"], scores="s", features=["x"],
+                        n_bootstrap=0, max_groups=100, intersections=False, explain={"proxy_rows": 300},
+                        strict=True)
+    sec = r.section("explanations")
+    assert sec.get("sample")["rows"] == len(df) and not sec.get("sample")["groups_missing"]
+    assert len(sec.table("proxy_auc")) == 2

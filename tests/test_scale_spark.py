@@ -97,3 +97,16 @@ def test_the_reweighing_expression_is_spark_sql(spark, adult_scored):
     per_row = strain.selectExpr(f"{sec.get('weight_expression')} AS w").toPandas()["w"].to_numpy()
     ours = audit.reweighing_weights(train, label="income", positive_label=">50K", protected=["the sex'", "race"])
     np.testing.assert_allclose(np.sort(per_row), np.sort(ours.to_numpy()), rtol=1e-12)
+
+
+def test_explanations_sample_from_1000_strata_on_spark(spark):
+    from tests.test_hardening_edges import _many_strata
+
+    df = _many_strata(8000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sdf = spark.createDataFrame(df)
+    r = audit.run_audit(None, sdf, label="y", protected=["a", "b"], scores="s", features=["x"], n_bootstrap=0,
+                        max_groups=100, intersections=False, explain={"proxy_rows": 300}, strict=True)
+    sec = r.section("explanations")
+    assert sec.get("sample")["rows"] == len(df) and not sec.get("sample")["groups_missing"]

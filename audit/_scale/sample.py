@@ -81,15 +81,17 @@ def pull_sample(source: Source, columns: list[str], protected: list[str], strata
     import narwhals as nw
 
     lf = _with_uniform(source, columns, seed)
-    frac = None
+    terms = []
     for values, f in zip(strata[protected].itertuples(index=False, name=None), fractions):
         if f <= 0:
             continue
         # the groups exclude each other: the sum of these terms is the row's own group's fraction
-        term = nw.when(_group_condition(protected, values)).then(nw.lit(float(f))).otherwise(nw.lit(0.0))
-        frac = term if frac is None else frac + term
-    if frac is None:
+        terms.append(nw.when(_group_condition(protected, values)).then(nw.lit(float(f))).otherwise(nw.lit(0.0)))
+    if not terms:
         return pd.DataFrame(columns=columns)
+    while len(terms) > 1:  # summed as a balanced tree: depth log2(strata), not one nested level per stratum
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    frac = terms[0]
     out = lf.filter(nw.col(U) < frac).select(*columns)
     df = scan.canonical_missing(scan._to_pandas(out))
     return df.sort_values(columns, kind="stable", ignore_index=True, na_position="last") if len(df) else df

@@ -1,6 +1,6 @@
 """Command line: parses arguments, calls the library, maps outcomes to exit codes. No audit logic here.
 
-Exit codes: 0 success (gate passed), 1 the gate failed, 2 usage, configuration, data or model error.
+Exit codes: 0 success (gate passed), 1 the gate failed, 2 usage, configuration, data or model error, 130 interrupted.
 ``audit --help`` imports neither pandas nor any heavy library.
 """
 
@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import click
 
-EXIT_OK, EXIT_GATE_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_GATE_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -21,6 +21,8 @@ Exit codes:
      verdict that the policy says should fail)
   2  usage, configuration, data or model error (one-line message; --debug
      shows the traceback). Unexpected internal errors also exit 2.
+  130  interrupted (Ctrl-C): a scan in progress is cancelled at once and no
+     output file is written.
 """
 
 
@@ -531,9 +533,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_GATE_FAILED
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _error("interrupted: the audit stopped (its scan cancelled); no output was written")
+            return EXIT_INTERRUPTED
         click.echo("aborted", err=True)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        _error("interrupted: the audit stopped (its scan cancelled); no output was written")
+        return EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
         return EXIT_ERROR

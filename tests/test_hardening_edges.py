@@ -599,3 +599,82 @@ def test_explanations_at_scale_sample_from_1000_strata_on_duckdb():
     sec = r.section("explanations")
     assert sec.get("sample")["rows"] == len(df) and not sec.get("sample")["groups_missing"]
     assert len(sec.table("proxy_auc")) == 2
+
+
+# -- issue 23: errors from where the data lives ----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_ctrl_c_interrupts_a_duckdb_scan_at_once(tmp_path):
+    """Issue 23: SIGINT during a DuckDB scan took effect when the scan ended (12.8 s later), as an internal error.
+    A real SIGINT to a real `audit run` on a file DuckDB scans: it stops at once, exit 130, nothing written."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import duckdb
+
+    pytest.importorskip("duckdb")
+    con = duckdb.connect()
+    if not hasattr(con.sql("SELECT 1"), "materialize"):
+        pytest.skip("this DuckDB has no Relation.materialize")
+    path = tmp_path / "big.parquet"
+    con.execute(f"COPY (SELECT (i % 7)::VARCHAR AS g, (hash(i) % 2)::INT AS y, (hash(i * 3) % 1000000) / 1e6 AS s "
+                f"FROM range(60000000) t(i)) TO '{path}' (FORMAT parquet)")
+    script = (
+        "import sys, time, audit._scale.scan as scan\n"
+        "orig = scan._to_pandas\n"
+        "def slow(lf):\n"
+        "    print('SCAN', flush=True)\n"
+        "    return orig(lf)\n"
+        "scan._to_pandas = slow\n"
+        "from audit.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, "run", "--data", str(path), "--engine", "duckdb",
+                             "--label", "y", "--protected", "g", "--scores", "s", "--n-bootstrap", "0",
+                             "--json", str(tmp_path / "r.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = 0
+    for line in proc.stdout:  # the second query is the grouped scan (the first looks at the first rows)
+        seen += line.startswith("SCAN")
+        if seen == 2:
+            break
+    time.sleep(0.3)
+    t0 = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert time.perf_counter() - t0 < 3, "the scan was not interrupted at once"
+    assert "interrupted" in err and "internal error" not in err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_an_interrupted_run_exits_130_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    import audit._engine as engine
+    from audit.cli import main
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"g": rng.choice(["a", "b"], 300), "y": rng.integers(0, 2, 300), "s": rng.random(300)})
+    df.to_csv(tmp_path / "d.csv", index=False)
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "run_audit", interrupted)
+    code = main(["run", "--data", str(tmp_path / "d.csv"), "--label", "y", "--protected", "g", "--scores", "s",
+                 "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")])
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]
+
+
+def test_worker_errors_name_the_models_failure():
+    from audit._scale.scan import worker_error
+
+    text = ("An exception was thrown from the Python worker. Please see the stack trace below.\n"
+            "Traceback (most recent call last):\n  File \"x.py\", line 3, in per_partition\n"
+            "ValueError: boom\n\nDuring handling of the above exception, another exception occurred:\n"
+            "audit.exceptions.ModelError: the model raised during prediction on 10 rows x 1 feature(s): "
+            "ValueError: boom. Check ...\n")
+    assert worker_error(text).startswith("the model raised during prediction on 10 rows")
+    assert worker_error("Traceback\nZeroDivisionError: division by zero\n") == "ZeroDivisionError: division by zero"

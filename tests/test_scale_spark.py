@@ -110,3 +110,18 @@ def test_explanations_sample_from_1000_strata_on_spark(spark):
                         max_groups=100, intersections=False, explain={"proxy_rows": 300}, strict=True)
     sec = r.section("explanations")
     assert sec.get("sample")["rows"] == len(df) and not sec.get("sample")["groups_missing"]
+
+
+def test_a_model_that_raises_in_an_executor_is_a_model_error(adult_spark, adult_test):
+    from audit.datasets import ADULT_FEATURES
+    from audit.exceptions import ModelError
+
+    class Broken:
+        classes_ = [">50K", "<=50K"]
+        feature_names_in_ = ADULT_FEATURES
+
+        def predict_proba(self, X):
+            raise ValueError("the model cannot score these rows")
+
+    with pytest.raises(ModelError, match="inside a Spark executor: the model raised .*the model cannot score these"):
+        audit.run_audit(Broken(), adult_spark, **KW)

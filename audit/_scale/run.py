@@ -138,8 +138,8 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
     # 2. the grouped scan: pushed down, or the model applied batch by batch where the data lives
     t = time.perf_counter()
     if model is None:
-        own = source.owned[0] if source.kind == "duckdb" and source.owned and progress else None
-        cells = scan.pushdown_cells(frame, plan, own)
+        own = source.owned[0] if source.kind == "duckdb" and source.owned else None
+        cells = scan.pushdown_cells(frame, plan, own, bool(progress))
         method, kind = "precomputed", ("probability" if scores else None)
         # as in memory: the features (for the proxy scan) default to every column but the label and the outputs
         feats = (tuple([features] if isinstance(features, str) else features) if features is not None else

@@ -74,12 +74,29 @@ def key_counts(frame: Any, plan: ScanPlan) -> pd.DataFrame:
 def _to_pandas(lf: Any) -> pd.DataFrame:
     import narwhals as nw
 
-    df = lf.collect() if isinstance(lf, nw.LazyFrame) else lf
+    if isinstance(lf, nw.LazyFrame):
+        native = lf.to_native()
+        if _is_duckdb_relation(native) and hasattr(native, "materialize"):
+            # run the query where DuckDB answers Ctrl-C at once (its Arrow export waits for the end), then convert
+            try:
+                lf = nw.from_native(native.materialize())
+            except RuntimeError as exc:
+                if "interrupt" in str(exc).lower():
+                    raise KeyboardInterrupt from None
+                raise
+        df = lf.collect()
+    else:
+        df = lf
     out = df.to_pandas()
     for col in out.columns:  # DuckDB returns DECIMAL values (a DECIMAL score's range) as Decimal objects
         if out[col].dtype == object and len(out) and type(out[col].iloc[0]).__name__ == "Decimal":
             out[col] = out[col].map(int).astype(np.int64)
     return out
+
+
+def _is_duckdb_relation(native: Any) -> bool:
+    return (type(native).__module__ or "").startswith(("duckdb", "_duckdb")) and \
+        type(native).__name__ == "DuckDBPyRelation"
 
 
 def _cell_frame(lf: Any, plan: ScanPlan, score: str | None, pred: Any) -> Any:
@@ -116,9 +133,10 @@ def _cell_frame(lf: Any, plan: ScanPlan, score: str | None, pred: Any) -> Any:
     return lf.with_columns(**cols).group_by(*keys).agg(*aggs)
 
 
-def pushdown_cells(frame: Any, plan: ScanPlan, duckdb_con: Any = None) -> pd.DataFrame:
+def pushdown_cells(frame: Any, plan: ScanPlan, duckdb_con: Any = None, progress: bool = False) -> pd.DataFrame:
     """Cells of the data computed by the engine in one grouped scan (precomputed predictions and/or scores);
-    with ``duckdb_con`` (a connection of ours running the scan), a progress bar follows DuckDB's own progress."""
+    with ``duckdb_con`` (a connection of ours running the scan), Ctrl-C interrupts the scan at once and, with
+    ``progress``, a bar follows DuckDB's own progress."""
     import narwhals as nw
 
     if plan.predictions is not None:
@@ -128,36 +146,95 @@ def pushdown_cells(frame: Any, plan: ScanPlan, duckdb_con: Any = None) -> pd.Dat
     query = _cell_frame(frame, plan, plan.scores, pred)
     if duckdb_con is None:
         return _to_pandas(query)
-    return _with_duckdb_progress(duckdb_con, lambda: _to_pandas(query))
+    return run_duckdb(duckdb_con, lambda: _to_pandas(query), progress)
 
 
-def _with_duckdb_progress(con: Any, run: Callable[[], Any]) -> Any:
-    """Run ``run`` (a query on ``con``) on a worker thread while a bar shows the percentage DuckDB reports."""
+def run_duckdb(con: Any, run: Callable[[], Any], progress: bool = False) -> Any:
+    """Run ``run`` (a query on ``con``) on the calling thread; Ctrl-C interrupts it at once and raises
+    KeyboardInterrupt. (DuckDB looks for Ctrl-C only between its tasks, which for a grouped scan of a large file
+    is the end; and a query run on another thread dies inside DuckDB on a SIGINT.) A watcher thread reads the
+    signal from Python's wakeup file descriptor, written by the C-level handler the moment the signal arrives,
+    and calls ``con.interrupt()``. With ``progress`` a bar follows the percentage DuckDB reports."""
+    import os
+    import signal
     import threading
 
-    from tqdm.auto import tqdm
-
-    con.execute("SET enable_progress_bar = true")
-    con.execute("SET enable_progress_bar_print = false")
-    out: dict[str, Any] = {}
-
-    def work() -> None:
+    stop = threading.Event()
+    helpers: list[threading.Thread] = []
+    wake = None
+    if threading.current_thread() is threading.main_thread():
+        r, w = os.pipe()
+        os.set_blocking(w, False)
         try:
-            out["value"] = run()
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
-            out["error"] = exc
+            previous = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        except (ValueError, OSError):  # not available here: DuckDB's own check remains
+            os.close(r)
+            os.close(w)
+        else:
+            wake = (r, w, previous)
 
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
-    with tqdm(total=100, desc="scanning", unit="%", leave=False, bar_format="{l_bar}{bar}| {elapsed}") as bar:
-        while worker.is_alive():
-            worker.join(0.25)
-            done = con.query_progress()
-            if done > bar.n:
-                bar.update(min(done, 100.0) - bar.n)
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
+            def watch() -> None:
+                while True:
+                    try:
+                        data = os.read(r, 64)
+                    except OSError:
+                        return
+                    if stop.is_set() or not data:
+                        return
+                    if previous >= 0:  # pass the signal on to whoever listened before (an event loop)
+                        try:
+                            os.write(previous, data)
+                        except OSError:
+                            pass
+                    if signal.SIGINT in data:
+                        try:
+                            con.interrupt()
+                        except Exception:  # noqa: BLE001 - nothing to interrupt
+                            pass
+
+            helpers.append(threading.Thread(target=watch, daemon=True))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        con.execute("SET enable_progress_bar = true")
+        con.execute("SET enable_progress_bar_print = false")
+        bar = tqdm(total=100, desc="scanning", unit="%", leave=False, bar_format="{l_bar}{bar}| {elapsed}")
+
+        def follow() -> None:
+            while not stop.wait(0.25):
+                try:
+                    done = con.query_progress()
+                except Exception:  # noqa: BLE001 - the bar is best effort
+                    return
+                if done > bar.n:
+                    bar.update(min(done, 100.0) - bar.n)
+
+        helpers.append(threading.Thread(target=follow, daemon=True))
+    for h in helpers:
+        h.start()
+    try:
+        return run()
+    except Exception as exc:
+        if "interrupt" in str(exc).lower():  # DuckDB's InterruptException or "Query interrupted"
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        stop.set()
+        if wake is not None:
+            r, w, previous = wake
+            signal.set_wakeup_fd(previous)
+            try:
+                os.write(w, b"\0")  # wake the watcher so that it ends
+            except OSError:
+                pass
+        for h in helpers:
+            h.join()
+        if wake is not None:
+            os.close(wake[0])
+            os.close(wake[1])
+        if bar is not None:
+            bar.close()
 
 
 def combine(parts: list[pd.DataFrame], plan: ScanPlan) -> pd.DataFrame:
@@ -306,7 +383,31 @@ def _spark_model_cells(sdf: Any, plan: ScanPlan, predict: Callable[[pd.DataFrame
     aggs = [F.sum(N).alias(N)]
     if plan.has_scores:
         aggs += [F.min(LO).alias(LO), F.max(HI).alias(HI)] + [F.sum(c).alias(c) for c in (S_SCORE, S_BRIER, S_LOG)]
-    return _spark_to_pandas(mapped.groupBy(*keys).agg(*aggs))
+    try:
+        return _spark_to_pandas(mapped.groupBy(*keys).agg(*aggs))
+    except Exception as exc:
+        if type(exc).__name__ != "PythonException":  # Spark's own errors pass through
+            raise
+        from ..exceptions import ModelError
+
+        raise ModelError(f"the model failed inside a Spark executor: {worker_error(str(exc))}",
+                         code="model_raised") from None
+
+
+def worker_error(text: str) -> str:
+    """The error a Python worker raised, from the traceback Spark hands back: the audit's own ModelError message
+    when there is one, else the last exception line."""
+    import re
+
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    found = [m for ln in lines if (m := re.match(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit)): (.*)$", ln))]
+    model = [m for m in found if m.group(1).endswith("ModelError")]
+    if model:
+        return " ".join(model[-1].group(2).split())[:500]
+    if found:
+        name = found[-1].group(1).rsplit(".", 1)[-1]
+        return f"{name}: {' '.join(found[-1].group(2).split())[:500]}"
+    return " ".join(lines[-1:])[:500] if lines else "unknown error"
 
 
 def _spark_to_pandas(sdf: Any) -> pd.DataFrame:

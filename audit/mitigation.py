@@ -143,7 +143,7 @@ class MitigateConfig:
     remedies are cross-fitted (their after-values are the mean over the splits, with the range)."""
 
     attributes: tuple[str, ...] | None = None
-    splits: int = 5
+    splits: int = 3
 
     @classmethod
     def build(cls, value: Any) -> "MitigateConfig | None":
@@ -167,7 +167,7 @@ class MitigateConfig:
                     raise ConfigError(f"mitigate attributes={list(attrs)!r} names {', '.join(repeated)} more than "
                                       "once: give each protected column once.", code="invalid_option")
                 attrs = tuple(attrs)
-            splits = d.get("splits", 5)
+            splits = d.get("splits", 3)
             if not (isinstance(splits, int) and not isinstance(splits, bool) and 1 <= splits <= 50):
                 raise ConfigError(f"mitigate splits={splits!r} is invalid: give an integer from 1 to 50.",
                                   code="invalid_option")

@@ -134,9 +134,10 @@ def _boot_means(values: np.ndarray, w: np.ndarray, strata: np.ndarray, n_boot: i
 def _fixed_order_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for ``a`` (B, m) and ``b`` (m, k), summed in a fixed order by numpy (a BLAS product's order
     depends on its thread count, which an audit started from another thread cannot always set)."""
+    a = np.ascontiguousarray(a, dtype=float)
     out = np.empty((a.shape[0], b.shape[1]))
     for j in range(b.shape[1]):
-        out[:, j] = (a * b[:, j]).sum(1)
+        out[:, j] = np.einsum("bm,m->b", a, np.ascontiguousarray(b[:, j], dtype=float))
     return out
 
 

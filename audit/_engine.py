@@ -322,6 +322,14 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
             produced[name] = {}
         timings[name] = time.perf_counter() - t
 
+    overall = ctx.partitions[0].counts.sum(0) if ctx.partitions else None  # [TN, FP, FN, TP] of all rows
+    if overall is not None and overall[2] + overall[3] == 0:
+        warn.append(f"label column {inputs.label!r} holds no row with the positive label {inputs.positive_label!r} "
+                    f"(only {inputs.negative_label!r}): the metrics that need actual positives are undefined. Check "
+                    "positive_label if the data should hold positives.")
+    elif overall is not None and overall[0] + overall[1] == 0:
+        warn.append(f"label column {inputs.label!r} holds only the positive label {inputs.positive_label!r}: the "
+                    "metrics that need actual negatives are undefined.")
     perf = produced.get("performance", {})
     bias_out = produced.get("bias", {})
     n_insufficient = sum(1 for g in perf.get("groups", []) if g["status"] != "ok" and g["n"] > 0)

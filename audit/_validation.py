@@ -376,10 +376,12 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
         positive_label = _infer_positive(values, str(label))
     positive_label = _py(positive_label)
     matches = [i for i, v in enumerate(values) if v == positive_label]
-    all_negative = (not matches and len(values) == 1 and type(positive_label) is type(values[0])
-                    or (not matches and len(values) == 1 and isinstance(positive_label, (int, float))
-                        and not isinstance(positive_label, bool) and isinstance(values[0], (int, float))
-                        and not isinstance(values[0], bool)))
+    def kind(v: Any) -> str:
+        return "bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else type(v).__name__
+
+    # one label value, and a positive label of the same kind that no row holds: audited without positives (the
+    # result warns); a positive label of another kind is refused below (a typo or the wrong column)
+    all_negative = not matches and len(values) == 1 and kind(positive_label) == kind(values[0])
     if not matches and len(values) == 1 and not all_negative:
         raise InputError(f"label column {label!r} holds only the value {values[0]!r}, so no row has the positive label "
                          f"{positive_label!r}: recall, AUC and every comparison of error rates need rows of both "

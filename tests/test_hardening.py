@@ -245,6 +245,7 @@ def test_all_negative_and_all_positive_labels_are_audited_alike():
         m = r.metrics[r.metrics.attribute == "(overall)"].set_index("metric")
         assert m.loc["roc_auc", "status"] == "undefined"
         undefined[value] = set(m.index[m.status == "undefined"])
+        assert any(f"the metrics that need actual {missing} are undefined" in w for w in r.warnings)
         assert m.loc["recall" if value == 0 else "specificity", "reason"] == f"the group has no actual {missing}"
     assert undefined[0] == {"balanced_accuracy", "recall", "fnr", "roc_auc", "average_precision"}
     assert undefined[1] == {"balanced_accuracy", "specificity", "fpr", "roc_auc"}

@@ -534,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
     except click.Abort as exc:
-        if isinstance(exc.__cause__, KeyboardInterrupt):
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):  # click 8.1 raises it "from None"
             _error("interrupted: the audit stopped (its scan cancelled); no output was written")
             return EXIT_INTERRUPTED
         click.echo("aborted", err=True)

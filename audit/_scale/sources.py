@@ -225,7 +225,7 @@ def open_source(data: Any, engine: str, what: str = "data") -> tuple[Any, Source
         return None, Source("duckdb", nw.from_native(rel), rel, desc, tuple(rel.columns), [con])
     if _is_duckdb(data):
         try:
-            data.columns
+            data.limit(0).fetchall()  # runs nothing but fails at once when its connection is closed
         except Exception as exc:  # noqa: BLE001 - duckdb.ConnectionException: its connection was closed
             raise InputError(f"{what}: the DuckDB relation cannot be read ({' '.join(str(exc).split())}); keep its "
                              "connection open until the audit returns.", code="unreadable_data") from None

@@ -33,7 +33,7 @@ class GateFailed(Exception):
 def _progress(msg: str) -> None:
     """One line on stderr, whatever the message holds: user strings may contain newlines, terminal escapes or
     bidi controls, which are shown as escapes (a group name cannot write a CI workflow command)."""
-    from .report.text import visible
+    from .report.format import visible
 
     click.echo(visible(msg), err=True)
 

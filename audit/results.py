@@ -460,9 +460,7 @@ class AuditResult:
     def _explained(self, table: str) -> "pd.DataFrame":
         sec = self.section("explanations")
         if sec is None or sec.table(table) is None:
-            from .modules.explanations import empty_frame
-
-            return empty_frame(table)
+            return Table(EXPLANATION_TABLES[table]).to_frame()
         return sec.frame(table)
 
     @property
@@ -498,8 +496,6 @@ class AuditResult:
         (empty without mitigate=True or when no refit was possible; see ``section("mitigation")``)."""
         sec = self.section("mitigation")
         if sec is None or sec.table("changes") is None:
-            from .modules.mitigate import CHANGE_COLUMNS
-
             return Table(CHANGE_COLUMNS).to_frame()
         return sec.frame("changes")
 

@@ -201,7 +201,6 @@ def test_a_feature_named_like_the_total_row_is_told_apart():
         assert int(g.total.sum()) == 1
         assert np.isclose(g[~g.total].contribution.sum(), g[g.total].contribution.iloc[0])
         assert (g[~g.total].feature == "(total gap)").sum() == 1  # the user's column, once
-    from audit.report.explain_view import top_driver
 
     assert r.to_html()  # renders
 

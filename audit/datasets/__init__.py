@@ -33,9 +33,22 @@ def adult_model(train: "pd.DataFrame | None" = None, seed: int = 0) -> Any:
         result = audit.run_audit(adult_model(), load_adult("test"), label="income", positive_label=">50K",
                                  protected=["sex", "race"])
     """
-    from .._demo import adult_model as fit
+    from sklearn.compose import make_column_selector, make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    return fit(train, seed=seed)
+    if train is None:
+        train = load_adult("train")
+    categorical = make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                                OneHotEncoder(handle_unknown="ignore", min_frequency=10))
+    pre = make_column_transformer(
+        (categorical, make_column_selector(dtype_exclude="number")),
+        (StandardScaler(), make_column_selector(dtype_include="number")),
+    )
+    model = make_pipeline(pre, LogisticRegression(max_iter=2000, random_state=seed))
+    return model.fit(train[ADULT_FEATURES], train["income"])
 
 
 @dataclass(frozen=True)

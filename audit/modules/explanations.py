@@ -33,10 +33,6 @@ def _ci(lo: float, hi: float) -> tuple[float | None, float | None]:
     return low, high
 
 
-def empty_frame(name: str) -> pd.DataFrame:
-    return Table(TABLES[name]).to_frame()
-
-
 def allocate(sizes: np.ndarray, budget: int, small: int) -> np.ndarray:
     """Rows to explain from each group of ``sizes`` rows, never more than ``budget`` in all: every group gets up to
     ``small`` rows (whole when it has no more), the rest of the budget is shared in proportion to the rows

@@ -4,68 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .text import fmt
+from .charts import dot_chart, scatter
+from .findings import ci_text, gap_sentence, output_name
+from .format import fmt
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..results import AuditResult, Section
 
-TOTAL = "(total gap)"
-
-
-def is_total(r: dict[str, Any]) -> bool:
-    """The whole gap's row of a gap attribution (results before the ``total`` column named it by feature only)."""
-    return bool(r["total"]) if "total" in r else r["feature"] == TOTAL
-
-
-def _ci(r: dict[str, Any]) -> str:
-    return "" if r.get("ci_low") is None else f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
-
-
-def output_name(sec: "Section", result: "AuditResult") -> str:
-    space = sec.get("output_space", "model output")
-    return {"log-odds margin": "log-odds of the favourable outcome",
-            "probability": "predicted probability of the favourable outcome",
-            "decision score": "decision score of the favourable outcome"}.get(space, f"{space} (favourable outcome)")
-
-
-def gap_sentence(rows: list[dict[str, Any]], out: str, top: int = 4) -> str:
-    """"The gap of -0.18 [..] in mean <output> between A and B: f1 -0.09 [..], ..., other features +0.01."""
-    total = next(r for r in rows if is_total(r))
-    parts = [r for r in rows if not is_total(r)]
-    shown = parts[:top]
-    rest = sum(r["contribution"] for r in parts[top:])
-    text = (f"The gap of {fmt(total['contribution'])}{_ci(total)} in mean {out} between {total['group']} and "
-            f"{total['reference']}: " + ", ".join(f"{r['feature']} {fmt(r['contribution'])}{_ci(r)}" for r in shown))
-    if parts[top:]:
-        text += f", other features {fmt(rest)}"
-    return text + "."
-
-
-def top_driver(result: "AuditResult") -> str | None:
-    """The top driver of the largest significant demographic-parity gap (for the summary), or None."""
-    sec = result.section("explanations")
-    if sec is None or sec.table("gap_attribution") is None:
-        return None
-    sig = [d for d in result.significant() if d["metric"] == "demographic_parity_difference"
-           and d["attribute"] in result.protected]
-    if not sig:
-        return None
-    d = max(sig, key=lambda r: abs(r["value"]))
-    rows = [r for r in sec.table("gap_attribution").records() if r["attribute"] == d["attribute"]
-            and r["group"] == d["group"] and r["population"] == "all"]
-    drivers = [r for r in rows if not is_total(r)]
-    total = next((r for r in rows if is_total(r)), None)
-    if not drivers or total is None:
-        return None
-    r = drivers[0]
-    return (f"Top driver of the largest significant gap ({d['group']} vs {d['reference']}): {r['feature']}, "
-            f"{fmt(r['contribution'])}{_ci(r)} of a {fmt(total['contribution'])} gap in mean "
-            f"{output_name(sec, result)}.")
-
-
 def blocks(sec: "Section", result: "AuditResult") -> list[dict[str, Any]]:
-    from .html import _chart
-
     out: list[dict[str, Any]] = []
     conf = f"{100 * result.config.confidence:g}%"
     notes = list(sec.get("notes", ()) or ())
@@ -89,7 +35,7 @@ def blocks(sec: "Section", result: "AuditResult") -> list[dict[str, Any]]:
                     "text": f"Mean absolute contribution to the model output per feature, with {conf} intervals "
                             "from a bootstrap of the explained rows stratified by group.",
                     "columns": ["Rank", "Feature", "Mean |SHAP|", f"{conf} interval"],
-                    "rows": [[r["rank"], r["feature"], r["mean_abs_shap"], _ci(r).strip()] for r in imp[:15]]})
+                    "rows": [[r["rank"], r["feature"], r["mean_abs_shap"], ci_text(r).strip()] for r in imp[:15]]})
     gaps = sec.table("gap_attribution").records() if sec.table("gap_attribution") else []
     if gaps:
         out_name = output_name(sec, result)
@@ -100,7 +46,7 @@ def blocks(sec: "Section", result: "AuditResult") -> list[dict[str, Any]]:
             rows = [r for r in gaps if r["attribute"] == attr and r["group"] == group and r["population"] == "all"]
             chart_rows = [{"label": r["feature"], "value": r["contribution"], "ci_low": r["ci_low"],
                            "ci_high": r["ci_high"]} for r in rows[:9]]
-            chart = _chart(f"Gap in mean {out_name}: {group} vs {rows[0]['reference']}", chart_rows, 0.0, "no gap",
+            chart = dot_chart(f"Gap in mean {out_name}: {group} vs {rows[0]['reference']}", chart_rows, 0.0, "no gap",
                            f"Dot-and-whisker chart of each feature's contribution to the gap in mean {out_name} "
                            f"between {group} and {rows[0]['reference']}, with {conf} intervals; the first row is the "
                            "whole gap.")
@@ -129,7 +75,7 @@ def blocks(sec: "Section", result: "AuditResult") -> list[dict[str, Any]]:
                             "ROC AUC: 0.5 = no trace of it, 1 = fully recoverable even if the model never sees it), "
                             "and features associated with it (Cramér's V or correlation ratio of 0.3 or more).",
                     "columns": ["Attribute", "AUC", f"{conf} interval", "Associated features (importance rank)"],
-                    "rows": [[r["attribute"], r["auc"], _ci(r).strip() or r["reason"],
+                    "rows": [[r["attribute"], r["auc"], ci_text(r).strip() or r["reason"],
                               ", ".join(f"{p['feature']} ({p['importance_rank'] or '-'})" for p in flagged
                                         if p["attribute"] == r["attribute"]) or "none"] for r in aucs]})
     return out
@@ -181,33 +127,6 @@ def mitigation_blocks(sec: "Section", result: "AuditResult") -> list[dict[str, A
     return out
 
 
-def _scatter(title: str, desc: str, points: list[dict[str, Any]], xlabel: str, ylabel: str) -> dict[str, Any]:
-    """Geometry of a scatter with whiskers on both axes (formatting only)."""
-    left, right, top, bottom = 70, 560, 30, 300
-    xs = [v for p in points for v in (p["x"], p["x_lo"], p["x_hi"]) if v is not None]
-    ys = [v for p in points for v in (p["y"], p["y_lo"], p["y_hi"]) if v is not None] + [0.0]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    padx, pady = (x1 - x0) * 0.08 or 0.01, (y1 - y0) * 0.08 or 0.01
-    x0, x1, y0, y1 = x0 - padx, x1 + padx, y0 - pady, y1 + pady
-
-    def px(v: float | None) -> float | None:
-        return None if v is None else round(left + (right - left) * (v - x0) / (x1 - x0), 1)
-
-    def py(v: float | None) -> float | None:
-        return None if v is None else round(bottom - (bottom - top) * (v - y0) / (y1 - y0), 1)
-
-    pts = [{"label": p["label"], "original": p.get("original", False), "x": px(p["x"]), "y": py(p["y"]),
-            "x_lo": px(p["x_lo"]), "x_hi": px(p["x_hi"]), "y_lo": py(p["y_lo"]), "y_hi": py(p["y_hi"]),
-            "xv": fmt(p["x"]), "xlo_v": fmt(p["x_lo"]), "xhi_v": fmt(p["x_hi"]), "yv": fmt(p["y"]),
-            "ylo_v": fmt(p["y_lo"]), "yhi_v": fmt(p["y_hi"])} for p in points]
-    return {"title": title, "desc": desc, "points": pts, "width": 760, "height": bottom + 40, "left": left,
-            "right": right, "top": top, "bottom": bottom, "xlabel": xlabel, "ylabel": ylabel,
-            "xticks": [{"x": px(x0 + (x1 - x0) * k / 4), "label": f"{x0 + (x1 - x0) * k / 4:.3f}"} for k in range(5)],
-            "yticks": [{"y": py(y0 + (y1 - y0) * k / 4), "label": f"{y0 + (y1 - y0) * k / 4:.3f}"} for k in range(5)],
-            "zero_y": py(0.0) if y0 <= 0 <= y1 else None}
-
-
 def _what_if_blocks(rows: list[dict[str, Any]], result: "AuditResult", conf: str) -> list[dict[str, Any]]:
     """The remedy table (the worst-off group of the first mitigated attribute) and its scatter chart."""
     dp = [r for r in rows if r["metric"] == "demographic_parity_difference" and r["before"] is not None]
@@ -252,7 +171,7 @@ def _what_if_blocks(rows: list[dict[str, Any]], result: "AuditResult", conf: str
         if d is not None and a is not None:
             points.append({"label": rem, "x": a["after"], "x_lo": a.get("after_low"), "x_hi": a.get("after_high"),
                            "y": d["after"], "y_lo": d.get("after_low"), "y_hi": d.get("after_high")})
-    chart = _scatter(f"Remedies: demographic parity difference of {group} vs {worst['reference']} against accuracy",
+    chart = scatter(f"Remedies: demographic parity difference of {group} vs {worst['reference']} against accuracy",
                      f"Each remedy's demographic parity difference ({group} vs {worst['reference']}) against its "
                      f"overall accuracy, with {conf} intervals on both axes; the dashed line is parity.",
                      points, "overall accuracy", "demographic parity difference")

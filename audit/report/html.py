@@ -6,12 +6,13 @@ pre-computed coordinates, so every user-provided string reaches the page as esca
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .text import data_source_sentence, fmt, fmt_p, visible
+from .charts import dot_chart
+from .findings import data_source_sentence, four_fifths_split
+from .format import fmt, fmt_p, visible
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..gate import GateResult
@@ -134,53 +135,6 @@ def _plain_finding(r: dict[str, Any], result: "AuditResult", cfg_conf: float) ->
             (f": {fmt(v)} ({ci}), significant after correction ({fmt_p(r['p_value'])}).", False)]
 
 
-def four_fifths_split(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
-    """Groups below the four-fifths rule, counted by verdict: only the significant ones are established."""
-    order = ("significant", "not significant", "insufficient data", "not tested")
-    found = [r["verdict"] for r in rows]
-    return [(v, found.count(v)) for v in order + tuple(sorted(set(found) - set(order))) if found.count(v)]
-
-
-def _scale(lo: float, hi: float, pad: float = 0.05) -> tuple[float, float]:
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return 0.0, 1.0
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.5, hi + 0.5
-    span = hi - lo
-    return lo - pad * span, hi + pad * span
-
-
-def _chart(title: str, rows: list[dict[str, Any]], ref_line: float | None, ref_label: str, desc: str,
-           fixed: tuple[float, float] | None = None) -> dict[str, Any] | None:
-    """Dot-and-whisker chart geometry: one row per item, x from the interval and the value."""
-    rows = [r for r in rows if r["value"] is not None]
-    if not rows:
-        return None
-    vals = [x for r in rows for x in (r["value"], r["ci_low"], r["ci_high"]) if x is not None]
-    if ref_line is not None:
-        vals.append(ref_line)
-    lo, hi = fixed if fixed else _scale(min(vals), max(vals))
-    left, width, row_h, top = 230, 420, 22, 30
-
-    def x(v: float | None) -> float | None:
-        if v is None:
-            return None
-        return round(left + width * (min(max(v, lo), hi) - lo) / (hi - lo), 1)
-
-    items = []
-    for i, r in enumerate(rows):
-        label = str(r["label"])
-        items.append({"label": label if len(label) <= 34 else label[:33] + "…", "full": label,
-                      "y": top + i * row_h + row_h // 2, "x": x(r["value"]), "x_lo": x(r["ci_low"]),
-                      "x_hi": x(r["ci_high"]), "value": fmt(r["value"]), "ci_low": fmt(r["ci_low"]),
-                      "ci_high": fmt(r["ci_high"]), "marker": r.get("marker", "dot"), "note": r.get("note", "")})
-    ticks = [{"x": x(lo + (hi - lo) * k / 4), "label": f"{lo + (hi - lo) * k / 4:.2f}"} for k in range(5)]
-    shown_title = title if len(title) <= 90 else title[:89] + "…"
-    return {"title": title, "shown_title": shown_title, "desc": desc, "items": items, "ticks": ticks, "height": top + len(rows) * row_h + 30,
-            "width": left + width + 30, "left": left, "right": left + width, "axis_y": top + len(rows) * row_h + 4,
-            "ref_x": x(ref_line) if ref_line is not None else None, "ref_label": ref_label}
-
-
 def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[str, Any]:
     cfg = result.config
     metrics = result.metrics_table.records()
@@ -205,7 +159,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         findings.append(_plain_finding(d, result, cfg.confidence))
         if len(findings) == 3:
             break
-    from .explain_view import top_driver
+    from .findings import top_driver
 
     driver = top_driver(result)
     if driver:
@@ -253,7 +207,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
                                  "ci_high": rec["ci_high"], "marker": "hollow" if g["status"] != "ok" else "dot",
                                  "note": " (insufficient data)" if g["status"] != "ok" else ""})
             overall = by_metric.get(("(overall)", "all", metric))
-            chart = _chart(f"{_label(metric)} by {attr}", rows, overall["value"] if overall else None, "overall",
+            chart = dot_chart(f"{_label(metric)} by {attr}", rows, overall["value"] if overall else None, "overall",
                            f"Dot-and-whisker chart of {_label(metric)} for each {attr} group with "
                            f"{100 * cfg.confidence:g}% intervals; the dashed line is the overall value.", (0.0, 1.0))
             if chart:
@@ -271,7 +225,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
                      ("hollow" if d["verdict"] == "insufficient data" else "dot"),
                      "note": f" ({d['verdict']})"}
                     for d in disp_rows(attr) if d["metric"] == metric and d["comparison"] == "vs_reference"]
-            chart = _chart(f"{_label(metric)} by {attr} (reference: {refs.get(attr, '')})", rows, ref_line, lbl,
+            chart = dot_chart(f"{_label(metric)} by {attr} (reference: {refs.get(attr, '')})", rows, ref_line, lbl,
                            f"Dot-and-whisker chart of {_label(metric)} for each {attr} group against the reference "
                            f"group, with {100 * cfg.confidence:g}% intervals; the dashed line marks {lbl}.")
             if chart:

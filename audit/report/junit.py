@@ -16,7 +16,7 @@ _NOT_XML = re.compile("[\ufffe\uffff]")
 def _text(s: object) -> str:
     """XML-safe text: control, bidi and surrogate characters shown as escapes (see ``report.text.visible``),
     our own line breaks kept."""
-    from .text import visible
+    from .format import visible
 
     return _NOT_XML.sub("\ufffd", visible(str(s), keep_newlines=True))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from .text import fmt, fmt_p
+from .findings import data_source_sentence, four_fifths_split, top_driver
+from .format import fmt, fmt_p, visible
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..gate import GateResult
@@ -22,8 +23,6 @@ def md(s: Any) -> str:
     """User text in Markdown (a table cell or a sentence): every ASCII punctuation character is backslash-escaped
     (so no link, image, emphasis, HTML tag, entity or table break can form), control and bidi characters are
     shown as escapes, and line breaks become spaces."""
-    from .text import visible
-
     text = " ".join(visible(str(s), keep_newlines=True).split())
     return _MD_SPECIAL.sub(r"\\\1", text)
 
@@ -54,8 +53,6 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
     out.append(f"{result.n_rows:,} rows; label `{md(result.label)}` (positive {md(repr(result.positive_label))}, "
                f"{'favourable' if result.favorable else 'unfavourable'}); protected: "
                + ", ".join(md(p) for p in result.protected) + f"; model: {md(result.model.description)}")
-    from .text import data_source_sentence
-
     scanned = data_source_sentence(result)
     if scanned:
         out.append("")
@@ -78,8 +75,6 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
         out.append("None at the configured significance level.")
     sec = result.section("explanations")
     if sec is not None:
-        from .explain_view import top_driver
-
         out.append("\n### Explanations")
         imp = sec.table("shap_importance").records() if sec.table("shap_importance") else []
         if imp:
@@ -99,8 +94,6 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
     below = [r for r in result.disparities_table.records()
              if r["comparison"] == "vs_reference" and r["metric"] == "demographic_parity_ratio" and r["flag"]]
     if below:
-        from .html import four_fifths_split
-
         split = ", ".join(f"{k} {v}" for v, k in four_fifths_split(below))
         out.append(f"\nFour-fifths rule: {len(below)} group(s) below {result.config.four_fifths:g} ({split}).")
     for w in result.warnings:

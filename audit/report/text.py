@@ -2,71 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .findings import data_source_sentence, four_fifths_split
+from .format import fmt, fmt_p, interval, visible
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..results import AuditResult
 
-
-#: characters shown as escapes in text output: C0/C1 controls, DEL, bidi controls, line and paragraph separators,
-#: lone surrogates
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def _escape(m: "re.Match[str]") -> str:
-    c = m.group(0)
-    return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(c) or (
-        f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-
-
-def visible(text: str, keep_newlines: bool = False) -> str:
-    """Text safe for a terminal or a CI log: control, escape and bidi characters (and lone surrogates) are
-    shown as escapes, so a group named ``x\\n::error::...`` cannot write a workflow command or move the
-    cursor. ``keep_newlines`` keeps our own line breaks."""
-    if keep_newlines:
-        return "\n".join(_INVISIBLE.sub(_escape, line) for line in str(text).split("\n"))
-    return _INVISIBLE.sub(_escape, str(text))
-
-
-def fmt(v: Any, digits: int = 3) -> str:
-    if v is None:
-        return "undefined"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}"
-    return str(v)
-
-
-def fmt_p(p: Any) -> str:
-    if p is None:
-        return "p n/a"
-    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
-
-
-def interval(row: dict[str, Any]) -> str:
-    if row.get("ci_low") is None:
-        return ""
-    return f" [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
-
-
-def data_source_sentence(result: "AuditResult") -> str | None:
-    """Where the rows were scanned and how exact the rank metrics are (engine audits only), in plain text."""
-    sec = result.section("data_source")
-    if sec is None:
-        return None
-    text = (f"Scanned by {sec.get('engine')} from {sec.get('source')}: {sec.get('rows', 0):,} rows reduced to "
-            f"{sec.get('cells', 0):,} cells in {sec.get('scan_seconds', 0):g} s"
-            + (", the model applied batch by batch" if sec.get("model_applied_in_batches") else "") + ".")
-    if sec.get("score_buckets"):
-        if sec.get("exact_rank_metrics"):
-            text += (f" ROC AUC and average precision are exact (each of the {sec.get('score_buckets'):,} score "
-                     "buckets holds one score value per group).")
-        else:
-            text += (f" ROC AUC and average precision treat scores within one of {sec.get('score_buckets'):,} buckets "
-                     f"as tied: they are within {sec.get('roc_auc_max_error'):.2g} and "
-                     f"{sec.get('average_precision_max_error'):.2g} of the exact values (largest bound over "
-                     "groups; each group's bound is in the JSON). Counts and every other metric are exact.")
-    return text
+__all__ = ["data_source_sentence", "fmt", "fmt_p", "interval", "summary_text", "visible"]
 
 
 def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
@@ -105,8 +49,6 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
                  f"insufficient data. Negative differences and ratios below 1: the group fares worse.")
     below = [r for r in disp if r["metric"] == "demographic_parity_ratio" and r["flag"]]
     if below:
-        from .html import four_fifths_split
-
         split = ", ".join(f"{k} {v}" for v, k in four_fifths_split(below))
         lines.append(f"Four-fifths rule: {len(below)} group(s) below {cfg.four_fifths:g} ({split})")
     sig.sort(key=lambda r: (r["p_value"], -abs((r["value"] or 0))))
@@ -122,7 +64,7 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
         lines.append("")
         lines.append("Explanations: most important features (mean |SHAP|, " + str(sec.get("output_space")) + "): "
                      + ", ".join(f"{r['feature']} {fmt(r['mean_abs_shap'])}" for r in top))
-        from .explain_view import top_driver
+        from .findings import top_driver
 
         driver = top_driver(result)
         if driver:

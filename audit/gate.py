@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ._keys import split_key
+from .metrics import (DISPARITY_METRICS, EXPLANATION_METRICS, HIGHER_IS_BETTER,  # the catalogue
+                      LOWER_IS_BETTER, PERFORMANCE_METRICS)
 from .exceptions import ConfigError, InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,19 +38,6 @@ ACTIONS = ("warn", "fail")
 VERDICT_ORDER = {"pass": 0, "not applicable": 1, "insufficient data": 2, "inconclusive": 3, "fail": 4}
 JUDGED = ("pass", "inconclusive", "fail")
 
-DISPARITY_METRICS = (
-    "demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
-    "equalized_odds_difference", "average_odds_difference", "predictive_parity_difference", "fpr_difference",
-    "fnr_difference", "accuracy_difference", "roc_auc_difference", "calibration_gap", "base_rate_difference",
-    "base_rate_ratio",
-)
-HIGHER_IS_BETTER = ("accuracy", "balanced_accuracy", "precision", "recall", "specificity", "npv", "f1", "roc_auc",
-                    "average_precision")
-LOWER_IS_BETTER = ("fpr", "fnr", "brier", "log_loss", "ece")
-PERFORMANCE_METRICS = HIGHER_IS_BETTER + LOWER_IS_BETTER + ("selection_rate", "base_rate", "mean_score",
-                                                            "calibration_in_the_large")
-#: metrics read from the explanation section (run_audit(..., explain=True))
-EXPLANATION_METRICS = ("proxy_auc",)
 RULE_KEYS = {"name", "metric", "min", "max", "max_abs", "mode", "attributes", "intersections", "scope",
              "max_worsening", "on_inconclusive", "on_insufficient"}
 TOP_KEYS = {"version", "defaults", "rules"}

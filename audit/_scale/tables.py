@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 
 from .._parallel import parallel_map
+from .. import metrics as _catalogue
 from ..config import AuditConfig
 from ..stats.score_boot import binned_replicates, exact_replicates, identity_seed
 from . import scan
 
-PROB_METRICS = ("brier", "log_loss", "mean_score", "calibration_in_the_large", "ece")
+PROB_METRICS = tuple(_catalogue.PROBABILITY_ONLY_ORDERED)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..metrics import DISPARITY_METRICS
 from .charts import dot_chart
 from .findings import data_source_sentence, four_fifths_split
 from .format import fmt, fmt_p, visible
@@ -20,10 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _HERE = Path(__file__).resolve().parent
 TEMPLATE_DIRS = [_HERE.parent / "templates", _HERE.parent.parent / "templates"]  # wheel, then source checkout
-PRIORITY = ("demographic_parity_ratio", "demographic_parity_difference", "equal_opportunity_difference",
-            "equalized_odds_difference", "average_odds_difference", "predictive_parity_difference", "fpr_difference",
-            "fnr_difference", "accuracy_difference", "roc_auc_difference", "calibration_gap", "base_rate_difference",
-            "base_rate_ratio")
+PRIORITY = DISPARITY_METRICS  # the catalogue's order of disparities is the report's priority
 PERF_DECISIONS = ("selection_rate", "base_rate", "accuracy", "balanced_accuracy", "precision", "recall", "fpr", "fnr",
                   "f1")
 PERF_SCORES = ("roc_auc", "average_precision", "brier", "ece")

@@ -11,27 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import metrics as _catalogue
+
 TN, FP, FN, TP = 0, 1, 2, 3
 
-#: performance metrics in the positive-label frame, in report order
-COUNT_METRICS = (
-    "base_rate", "selection_rate", "accuracy", "balanced_accuracy", "precision", "recall",
-    "specificity", "fpr", "fnr", "npv", "f1",
-)
-
-UNDEFINED_REASON = {
-    "base_rate": "the group has no rows",
-    "selection_rate": "the group has no rows",
-    "accuracy": "the group has no rows",
-    "balanced_accuracy": "the group needs both actual positives and actual negatives",
-    "precision": "the group has no predicted positives",
-    "recall": "the group has no actual positives",
-    "specificity": "the group has no actual negatives",
-    "fpr": "the group has no actual negatives",
-    "fnr": "the group has no actual positives",
-    "npv": "the group has no predicted negatives",
-    "f1": "the group has no actual or predicted positives",
-}
+#: performance metrics in the positive-label frame, in report order, and why each is undefined (the catalogue's)
+COUNT_METRICS = _catalogue.COUNT_METRICS
+UNDEFINED_REASON = _catalogue.undefined_reasons("count")
 
 
 def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -10,19 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import metrics as _catalogue
 
-SCORE_METRICS = ("roc_auc", "average_precision", "brier", "log_loss", "ece", "mean_score", "calibration_in_the_large")
-PROBABILITY_ONLY = frozenset({"brier", "log_loss", "ece", "mean_score", "calibration_in_the_large"})
 
-UNDEFINED_REASON = {
-    "roc_auc": "the group needs both actual positives and actual negatives",
-    "average_precision": "the group has no actual positives",
-    "brier": "the group has no rows",
-    "log_loss": "the group has no rows",
-    "ece": "the group has no rows",
-    "mean_score": "the group has no rows",
-    "calibration_in_the_large": "the group has no rows",
-}
+SCORE_METRICS = _catalogue.SCORE_METRICS
+PROBABILITY_ONLY = _catalogue.PROBABILITY_ONLY
+UNDEFINED_REASON = _catalogue.undefined_reasons("score")
 
 _EPS = float(np.finfo(np.float64).eps)  # scikit-learn's log_loss clipping
 

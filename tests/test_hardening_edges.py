@@ -677,3 +677,19 @@ def test_worker_errors_name_the_models_failure():
             "ValueError: boom. Check ...\n")
     assert worker_error(text).startswith("the model raised during prediction on 10 rows")
     assert worker_error("Traceback\nZeroDivisionError: division by zero\n") == "ZeroDivisionError: division by zero"
+
+
+def test_files_that_differ_only_in_width_or_time_unit_are_one_table(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(1)
+    n = 300
+    for name, ints, unit in (("a", pa.int32(), "us"), ("b", pa.int64(), "ns")):
+        table = pa.table({"sex": pa.array(rng.choice(["F", "M"], n)), "y": pa.array(rng.integers(0, 2, n), ints),
+                          "s": pa.array(rng.random(n)),
+                          "t": pa.array(np.arange(n).astype(f"datetime64[{unit}]"), pa.timestamp(unit))})
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+    r = audit.run_audit(None, str(tmp_path / "*.parquet"), label="y", protected="sex", scores="s", features=["t"],
+                        n_bootstrap=0, engine="duckdb")
+    assert r.n_rows == 2 * n

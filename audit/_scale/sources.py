@@ -108,6 +108,10 @@ def _type_family(t: Any) -> str:
         return "number"
     if pa.types.is_null(t):
         return "null"
+    if pa.types.is_temporal(t):  # units and time zones differ between writers (us / ns); DuckDB unifies them
+        return "date or time"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return "bytes"
     return str(t)
 
 

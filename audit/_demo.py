@@ -14,7 +14,7 @@ def run_demo(seed: int = 0, n_bootstrap: int = 1000, explain: bool = True) -> An
     from .datasets import load_adult
 
     train = load_adult("train")
-    model = adult_model(train, seed=seed)
+    model = adult_model(seed=seed)  # the bundled training split: fitted once per process
     test = load_adult("test")
     return run_audit(model, test, label="income", positive_label=">50K", protected=["sex", "race"],
                      seed=seed, n_bootstrap=n_bootstrap, train_data=train, explain=explain,

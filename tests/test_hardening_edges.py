@@ -693,3 +693,15 @@ def test_files_that_differ_only_in_width_or_time_unit_are_one_table(tmp_path):
     r = audit.run_audit(None, str(tmp_path / "*.parquet"), label="y", protected="sex", scores="s", features=["t"],
                         n_bootstrap=0, engine="duckdb")
     assert r.n_rows == 2 * n
+
+
+def test_the_demo_model_is_fitted_once_and_each_caller_gets_its_own_copy(adult_test):
+    from audit.datasets import ADULT_FEATURES, adult_model
+
+    a = adult_model()
+    a.set_params(logisticregression__C=1e-6)  # a caller changing its copy ...
+    b = adult_model()
+    assert a is not b and b.get_params()["logisticregression__C"] == 1.0  # ... changes no one else's
+    c = adult_model()
+    X = adult_test[ADULT_FEATURES].iloc[:500]
+    np.testing.assert_array_equal(b.predict_proba(X), c.predict_proba(X))

@@ -62,9 +62,9 @@ SECTION_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 #: columns added after results were first stored: a stored table may lack them
 _LATER_COLUMNS = {"total", "after_min", "after_max"}
-#: integer columns of section tables (counts and positions); ``importance_rank`` may also be null
-_SECTION_INT_COLUMNS = {"n", "positives", "negatives", "predicted_positives", "rank", "case", "row", "n_group",
-                        "n_reference"}
+#: integer columns of every table (counts and positions); ``importance_rank`` is an integer or null
+_INT_COLUMNS = {"n", "positives", "negatives", "predicted_positives", "rank", "case", "row", "n_group", "n_reference"}
+_BOOL_COLUMNS = {"is_reference", "total"}
 
 
 def _clean(v: Any) -> Any:
@@ -97,10 +97,9 @@ class Table:
         for c in self.columns:
             if c in _FLOAT_COLUMNS:
                 df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-            elif c in ("n", "positives", "negatives", "predicted_positives", "rank", "case", "row", "n_group",
-                       "n_reference"):
+            elif c in _INT_COLUMNS:
                 df[c] = df[c].astype("int64")
-            elif c in ("is_reference", "total"):
+            elif c in _BOOL_COLUMNS:
                 df[c] = df[c].astype(bool)
             else:
                 df[c] = df[c].astype(object)
@@ -211,7 +210,6 @@ def _is_file(name: str) -> bool:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_INT_COLUMNS = {"n", "positives", "negatives", "predicted_positives"}
 _TABLES = {"metrics_table": METRIC_COLUMNS, "disparities_table": DISPARITY_COLUMNS, "groups_table": GROUP_COLUMNS}
 _MODEL_FIELDS = {"description": (str,), "method": (str,), "score_kind": (str, type(None)),
                  "fingerprint": (str, type(None)), "deterministic": (bool, type(None))}
@@ -238,6 +236,22 @@ def _check_result(d: dict[str, Any], source: str) -> None:
     def str_list(key: str, v: Any) -> None:
         need(key, isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings", v)
 
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def cell(where: str, c: str, v: Any, text: bool) -> None:
+        """One value of a table, by its column's kind (``text``: other columns hold a string or null)."""
+        if c in _FLOAT_COLUMNS:
+            need(where, v is None or is_num(v), "a number or null", v)
+        elif c in _INT_COLUMNS:
+            need(where, is_int(v), "an integer", v)
+        elif c == "importance_rank":
+            need(where, v is None or is_int(v), "an integer or null", v)
+        elif c in _BOOL_COLUMNS:
+            need(where, isinstance(v, bool), "true or false", v)
+        elif text:
+            need(where, v is None or isinstance(v, str), "a string or null", v)
+
     for key in ("created", "library_version", "label", "data_fingerprint"):
         need(key, isinstance(d.get(key), str), "a string", d.get(key))
     need("favorable", isinstance(d.get("favorable"), bool), "true or false", d.get("favorable"))
@@ -262,15 +276,7 @@ def _check_result(d: dict[str, Any], source: str) -> None:
             need(f"{key}.rows[{i}]", isinstance(row, list) and len(row) == len(columns),
                  f"a list of {len(columns)} values", row)
             for c, v in zip(columns, row):
-                where = f"{key}.rows[{i}] ({c})"
-                if c in _FLOAT_COLUMNS:
-                    need(where, v is None or is_num(v), "a number or null", v)
-                elif c in _INT_COLUMNS:
-                    need(where, isinstance(v, int) and not isinstance(v, bool), "an integer", v)
-                elif c in ("is_reference", "total"):
-                    need(where, isinstance(v, bool), "true or false", v)
-                else:
-                    need(where, v is None or isinstance(v, str), "a string", v)
+                cell(f"{key}.rows[{i}] ({c})", c, v, True)
     for key in ("references", "versions"):
         v = d.get(key) or []
         need(key, isinstance(v, list) and all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
@@ -305,18 +311,7 @@ def _check_result(d: dict[str, Any], source: str) -> None:
                      and all(x is None or isinstance(x, (str, int, float, bool)) for x in row),
                      f"a list of {len(t['columns'])} plain values", row)
                 for c, v in zip(t["columns"], row):
-                    at = f"{where}.rows[{i}] ({c})"
-                    if c in _FLOAT_COLUMNS:
-                        need(at, v is None or is_num(v), "a number or null", v)
-                    elif c in _SECTION_INT_COLUMNS:
-                        need(at, isinstance(v, int) and not isinstance(v, bool), "an integer", v)
-                    elif c == "importance_rank":
-                        need(at, v is None or (isinstance(v, int) and not isinstance(v, bool)), "an integer or null",
-                             v)
-                    elif c in ("is_reference", "total"):
-                        need(at, isinstance(v, bool), "true or false", v)
-                    elif known is not None:
-                        need(at, v is None or isinstance(v, str), "a string or null", v)
+                    cell(f"{where}.rows[{i}] ({c})", c, v, known is not None)
 
 
 def _upgrade_v2(d: dict[str, Any]) -> dict[str, Any]:

@@ -80,9 +80,8 @@ def _to_pandas(lf: Any) -> pd.DataFrame:
             # run the query where DuckDB answers Ctrl-C at once (its Arrow export waits for the end), then convert
             try:
                 lf = nw.from_native(native.materialize())
-            except RuntimeError as exc:
-                if "interrupt" in str(exc).lower():
-                    raise KeyboardInterrupt from None
+            except Exception as exc:
+                _reraise_interrupt(exc)
                 raise
         df = lf.collect()
     else:
@@ -92,6 +91,13 @@ def _to_pandas(lf: Any) -> pd.DataFrame:
         if out[col].dtype == object and len(out) and type(out[col].iloc[0]).__name__ == "Decimal":
             out[col] = out[col].map(int).astype(np.int64)
     return out
+
+
+def _reraise_interrupt(exc: Exception) -> None:
+    """DuckDB reports a cancelled query as an error (InterruptException, or "Query interrupted"): raise it as the
+    KeyboardInterrupt it stands for."""
+    if "interrupt" in str(exc).lower():
+        raise KeyboardInterrupt from None
 
 
 def _is_duckdb_relation(native: Any) -> bool:
@@ -216,8 +222,7 @@ def run_duckdb(con: Any, run: Callable[[], Any], progress: bool = False) -> Any:
     try:
         return run()
     except Exception as exc:
-        if "interrupt" in str(exc).lower():  # DuckDB's InterruptException or "Query interrupted"
-            raise KeyboardInterrupt from None
+        _reraise_interrupt(exc)
         raise
     finally:
         stop.set()

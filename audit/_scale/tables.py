@@ -28,7 +28,7 @@ from ..config import AuditConfig
 from ..stats.score_boot import binned_replicates, exact_replicates, identity_seed
 from . import scan
 
-PROB_METRICS = tuple(_catalogue.PROBABILITY_ONLY_ORDERED)
+PROB_METRICS = _catalogue.PROBABILITY_ONLY_ORDERED
 
 
 @dataclass(frozen=True)

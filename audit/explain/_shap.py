@@ -144,14 +144,11 @@ def _link_check(total: np.ndarray, candidates: dict[str, np.ndarray], tolerance:
     return None
 
 
-def _eps(*arrays: Any) -> float:
-    """Machine epsilon of the least precise floating array (float32 models: xgboost, lightgbm's outputs)."""
-    eps = np.finfo(np.float64).eps
-    for a in arrays:
-        dt = getattr(a, "dtype", None)
-        if dt is not None and np.issubdtype(dt, np.floating):
-            eps = max(eps, float(np.finfo(dt).eps))
-    return eps
+def _eps(a: Any) -> float:
+    """Machine epsilon of a model's output (float32 for xgboost; float64 when it is not a float array)."""
+    dt = getattr(a, "dtype", None)
+    return float(np.finfo(dt).eps) if dt is not None and np.issubdtype(dt, np.floating) else \
+        float(np.finfo(np.float64).eps)
 
 
 def _native_contributions(est: Any, Xt: Any) -> np.ndarray | None:
@@ -188,9 +185,7 @@ def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos:
             values, base = -values, -base
         return values, base, space
     native = _native_contributions(est, Xt)
-    native_dtype = None
     if native is not None:  # lightgbm / xgboost: their own C++ TreeSHAP (what shap delegates to), margin of class 1
-        native_dtype = native.dtype if isinstance(native, np.ndarray) else None
         raw, expected = native[:, :-1], np.array([float(native[0, -1])])
     else:
         import shap
@@ -224,7 +219,7 @@ def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos:
     cls1 = {"log-odds margin": margin, "probability": None if proba is None else proba[:, 1 if raw.ndim == 2 else k]}
     # rounding of the model's own dtype: its contributions sum with error ~ eps x their magnitude, and a float32
     # probability p has error ~ eps, which the log-odds amplify by 1 / (p (1 - p)) (p = 0.997: 2.6e-5)
-    eps = _eps(raw_proba, native_dtype and np.empty(0, native_dtype))
+    eps = _eps(raw_proba)
     size = np.abs(values).sum(1) + abs(base)
     tolerance = {"probability": 8 * eps * (1 + size)}
     if proba is not None and proba.ndim == 2 and proba.shape[1] == 2:

@@ -340,8 +340,7 @@ def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts,
         if why:
             reason = f"{reason}; {why}" if reason else why
         if small is not None and shown_low is not None:
-            note = SCORE_INTERVAL_NOTE[d.kind if d.kind != "difference" or d.component != "average_odds"
-                                       else "average_odds"]
+            note = SCORE_INTERVAL_NOTE["average_odds" if d.component == "average_odds" else d.kind]
             reason = f"{reason}; {note}" if reason else note
         out.append({"attribute": part.attribute, "group": name, "reference": part.groups[r],
                     "metric": d.name, "comparison": "vs_reference", "value": value if defined else None,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._context import AuditContext
+from ..exceptions import ConfigError
 from ..explain import ExplainConfig
 from ..results import EXPLANATION_TABLES, Section, Table
 from ..stats.bootstrap import percentile_interval
@@ -47,16 +48,14 @@ def allocate(sizes: np.ndarray, budget: int, small: int) -> np.ndarray:
             return sizes.copy()
         k = floor + np.minimum(extra, (rest * extra) // max(int(extra.sum()), 1))
         return _top_up(k, sizes, budget)
-    cap = 0  # the largest equal share that fits
-    lo, hi = 0, int(sizes.max())
+    lo, hi = 0, int(sizes.max())  # the largest equal share that fits
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if int(np.minimum(sizes, mid).sum()) <= budget:
             lo = mid
         else:
             hi = mid - 1
-    cap = lo
-    return _top_up(np.minimum(sizes, cap), sizes, budget)
+    return _top_up(np.minimum(sizes, lo), sizes, budget)
 
 
 def _top_up(k: np.ndarray, sizes: np.ndarray, budget: int) -> np.ndarray:
@@ -83,7 +82,7 @@ def _stratified_sample(ctx: AuditContext, budget: int, small: int
                                                                     minlength=len(ctx.finest_names))
     starts = np.r_[0, np.cumsum(counts)]
     take = allocate(counts, budget, small)
-    rows, weights = [], []
+    rows = []
     for f, names in enumerate(ctx.finest_names):
         size, k = int(counts[f]), int(take[f])
         if size == 0 or k == 0:
@@ -93,9 +92,7 @@ def _stratified_sample(ctx: AuditContext, budget: int, small: int
             rng = np.random.default_rng(identity_seed(ctx.config.seed, 11, names))
             members = np.sort(rng.choice(members, size=k, replace=False))
         rows.append(members)
-        weights.append(np.full(k, population[f] / k))
-    rows_a, w = np.concatenate(rows), np.concatenate(weights)
-    keep = np.argsort(rows_a, kind="stable")
+    rows_a = np.sort(np.concatenate(rows), kind="stable")
     present = counts > 0
     left_out = int((present & (take == 0)).sum())
     alloc = {"budget": int(budget), "groups": int(present.sum()), "rows": int(take.sum()),
@@ -103,12 +100,12 @@ def _stratified_sample(ctx: AuditContext, budget: int, small: int
              "min_per_group": int(take[present].min()) if present.any() else 0,
              "max_per_group": int(take[present].max()) if present.any() else 0,
              "groups_left_out": left_out}
-    return rows_a[keep], w[keep], population, alloc
+    return rows_a, _reweight(fin[rows_a], population), population, alloc
 
 
 def _reweight(strata: np.ndarray, population: np.ndarray) -> np.ndarray:
-    """Weights of the explained rows when fewer than sampled were explained: each finest group's rows in the data
-    over its rows explained."""
+    """Each row's weight: its finest group's rows in the data over the group's rows taken (sampled, or explained
+    when a time budget stopped early)."""
     done = np.bincount(strata, minlength=len(population))
     return population[strata] / done[strata]
 
@@ -263,8 +260,6 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
             fn()
             return True
         except Exception as exc:  # noqa: BLE001 - one part failing never discards the others
-            from ..exceptions import ConfigError
-
             if strict or isinstance(exc, ConfigError):
                 raise
             for k in PARTS[name][1]:

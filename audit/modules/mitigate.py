@@ -141,7 +141,8 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any) ->
     info.update({"attributes": attrs, "n_train": int(train.n), "warnings": list(w.warnings)})
     from ..mitigation import audited_groups
 
-    absent = [g for g in audited_groups(inputs.data, attrs) if g not in set(w.cells["group"])]
+    weighed = set(w.cells["group"])
+    absent = [g for g in audited_groups(inputs.data, attrs) if g not in weighed]
     if absent:
         info["absent_from_training"] = absent
         info["warnings"].append(f"reweighing: {len(absent)} audited group(s) have no rows in the training data "
@@ -197,8 +198,7 @@ def _what_if(ctx: AuditContext, attrs: list[str], remedies: list[tuple[str, list
             per_split.append(rows)
         what_if.extend({**r, "remedy": name, "note": note} for r in _over_splits(per_split, ctx.config.alpha))
     info["remedies_seconds"] = round(time.perf_counter() - t1, 4)
-    return {"what_if": Table.from_records(WHAT_IF_COLUMNS, what_if)} \
-        if what_if else {}
+    return {"what_if": Table.from_records(WHAT_IF_COLUMNS, what_if)} if what_if else {}
 
 
 def _over_splits(per_split: list[list[dict[str, Any]]], alpha: float) -> list[dict[str, Any]]:
@@ -313,16 +313,19 @@ def _threshold_remedies(ctx: AuditContext, attrs: list[str], splits: int = 1
     if splits > 1:
         notes.append(f"group thresholds: cross-fitted over {splits} seeded splits into halves; after-values are the "
                      "mean over the splits, after_min and after_max their range, and intervals cover every split's")
+    folds = []  # one seeded split into halves per split, stratified by group and label; shared by the constraints
+    for split in range(splits):
+        rng = np.random.default_rng([cfg.seed, 0x7E5] if split == 0 else [cfg.seed, 0x7E5, split])
+        fold = np.empty(len(y), dtype=np.int8)
+        for stratum in np.unique(key * 2 + y):
+            idx = np.flatnonzero(key * 2 + y == stratum)
+            fold[rng.permutation(idx)] = np.arange(len(idx)) % 2
+        folds.append(fold)
     out = []
     for constraint, label in (("demographic_parity", "group thresholds: demographic parity"),
                               ("equalized_odds", "group thresholds: equalized odds")):
         sets = []
-        for split in range(splits):
-            rng = np.random.default_rng([cfg.seed, 0x7E5] if split == 0 else [cfg.seed, 0x7E5, split])
-            fold = np.empty(len(y), dtype=np.int8)
-            for stratum in np.unique(key * 2 + y):  # halves stratified by group and label
-                idx = np.flatnonzero(key * 2 + y == stratum)
-                fold[rng.permutation(idx)] = np.arange(len(idx)) % 2
+        for split, fold in enumerate(folds):
             preds = ctx.model.predictions.astype(np.int8, copy=True)
             for k in (0, 1):
                 fit_rows, apply_rows = (fold != k) & use, (fold == k) & use

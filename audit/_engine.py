@@ -10,7 +10,7 @@ import time
 import warnings as _warnings
 from typing import Any, Sequence
 
-from . import __version__
+from . import __version__, registry
 from ._context import build_context
 from ._model import ModelOutput, describe, run_model
 from ._validation import check_reference, validate_inputs
@@ -174,17 +174,15 @@ def run_audit(
         for key in ("threshold", "seed", "n_bootstrap", "confidence"):
             if base[key] == getattr(defaults, key):
                 base[key] = getattr(config, key)
+    switches = registry.options()  # explain=, mitigate= and every registered module's option
+    given = {"explain": explain, "mitigate": mitigate, **{k: options.pop(k) for k in list(options) if k in switches}}
     base.update(options)
     try:
         cfg = AuditConfig.from_dict(base)
     except TypeError as exc:
         raise ConfigError(f"invalid audit option: {exc}", code="invalid_option") from None
-    from .explain import ExplainConfig
-
-    explain_cfg = ExplainConfig.build(explain)
-    from .mitigation import MitigateConfig
-
-    mitigate_cfg = MitigateConfig.build(mitigate)
+    # each module's option validated into its config (None: off), in registry order
+    module_options = {m.name: m.build(given.get(name)) for name, m in switches.items()}
 
     from ._scale.sources import check_engine, is_engine_data, open_source
 
@@ -207,7 +205,7 @@ def run_audit(
             return _run_scaled(source, model, label=label, positive_label=positive_label, favorable=favorable,
                                protected=protected, reference=reference, features=features, predictions=predictions,
                                scores=scores, cfg=cfg, progress=progress, t0=t0, strict=strict, train_data=train_data,
-                               explain_cfg=explain_cfg, mitigate_cfg=mitigate_cfg)
+                               module_options=module_options)
         finally:
             source.close()
     inputs = validate_inputs(data, label=label, positive_label=positive_label, favorable=favorable,
@@ -239,8 +237,7 @@ def run_audit(
     timings["predict"] = time.perf_counter() - t
 
     with _blas_single_threaded():
-        return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference, model, explain_cfg,
-                      mitigate_cfg)
+        return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference, model, module_options)
 
 
 class _BlasLimit:
@@ -282,8 +279,8 @@ def _blas_single_threaded() -> Any:
 
 def _run_scaled(source: Any, model: Any, *, label: Any, positive_label: Any, favorable: bool, protected: Any,
                 reference: dict[str, Any] | None, features: Any, predictions: Any, scores: Any, cfg: AuditConfig,
-                progress: bool | None, t0: float, strict: bool, train_data: Any, explain_cfg: Any,
-                mitigate_cfg: Any) -> AuditResult:
+                progress: bool | None, t0: float, strict: bool, train_data: Any,
+                module_options: dict[str, Any]) -> AuditResult:
     """The audit of data an engine scans: the same modules and result, on the engine's cells."""
     from ._scale.run import scaled_data
 
@@ -295,32 +292,33 @@ def _run_scaled(source: Any, model: Any, *, label: Any, positive_label: Any, fav
                              predictions=predictions, scores=scores, cfg=cfg, progress=progress)
         timings["scan"] = time.perf_counter() - t
         return _audit(scaled.ctx.inputs, scaled.ctx.model, cfg, timings, t0, [], strict, train_data, reference, model,
-                      explain_cfg, mitigate_cfg, scaled=scaled, source=source)
+                      module_options, scaled=scaled, source=source)
 
 
 def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, float], t0: float, warn: list[str],
-           strict: bool, train_data: Any, reference: dict[str, Any] | None, model: Any = None,
-           explain_cfg: Any = None, mitigate_cfg: Any = None, scaled: Any = None, source: Any = None) -> AuditResult:
+           strict: bool, train_data: Any, reference: dict[str, Any] | None, model: Any,
+           module_options: dict[str, Any], scaled: Any = None, source: Any = None) -> AuditResult:
     t = time.perf_counter()
     ctx = build_context(inputs, out, cfg) if scaled is None else scaled.ctx
     check_reference(inputs.reference, {p.attribute: p.groups for p in ctx.partitions if p.members})
     warn.extend(ctx.warnings)
     timings["statistics"] = time.perf_counter() - t
 
-    from .modules import bias, performance
-
     errors: list[ModuleError] = []
     produced: dict[str, dict[str, Any]] = {}
-    for name, module in (("performance", performance.run), ("bias", bias.run)):
+    modules = registry.modules()
+    for module in modules:
+        if not module.core:
+            continue
         t = time.perf_counter()
         try:
-            produced[name] = module(ctx)
+            produced[module.name] = module.run(registry.Env(ctx, cfg))
         except Exception as exc:
             if strict or isinstance(exc, AuditError):
                 raise
-            errors.append(ModuleError(name, type(exc).__name__, str(exc)))
-            produced[name] = {}
-        timings[name] = time.perf_counter() - t
+            errors.append(ModuleError(module.name, type(exc).__name__, str(exc)))
+            produced[module.name] = {}
+        timings[module.name] = time.perf_counter() - t
 
     overall = ctx.partitions[0].counts.sum(0) if ctx.partitions else None  # [TN, FP, FN, TP] of all rows
     if overall is not None and overall[2] + overall[3] == 0:
@@ -336,44 +334,31 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
     if n_insufficient:
         warn.append(f"{n_insufficient} group(s) have insufficient data (fewer than {cfg.min_group_size} rows, "
                     f"{cfg.min_positives} positives or {cfg.min_negatives} negatives); their numbers are flagged.")
-    sections: list[Section] = [] if scaled is None else [scaled.section]
 
-    def optional(name: str, run: Any) -> None:
-        """Run an optional module; shap, lime, a remedy or the model failing in it is recorded and the audit
-        completes (bad options, and everything under ``strict``, are raised)."""
+    sections: list[Section] = []
+    for module in modules:  # the sections, in registry order; each runs when its option or trigger asks for it
+        if module.core:
+            continue
+        env = registry.Env(ctx, cfg, model=model, options=module_options.get(module.name), strict=strict,
+                           train_data=train_data, reference=reference, scaled=scaled, source=source, audit=run_audit)
+        if not (module.wanted(env) if module.wanted is not None else env.options is not None):
+            continue
+        run = module.run if scaled is None else (module.run_engine or module.run)
+        if run is None:
+            continue
         t = time.perf_counter()
         try:
-            sec = run()
+            sec = run(env)
             sections.append(sec)
             warn.extend(sec.get("warnings", ()) or ())
         except (Exception, SystemExit) as exc:
-            if strict or isinstance(exc, ConfigError):
+            # shap, lime, a remedy or the model failing in a module is recorded and the audit completes (bad
+            # options, modules declared failure="raise", and everything under strict are raised)
+            if strict or isinstance(exc, ConfigError) or module.failure == "raise":
                 raise
-            errors.append(ModuleError(name, type(exc).__name__, " ".join(str(exc).split())[:500]))
-        timings[name] = time.perf_counter() - t
-
-    if explain_cfg is not None:
-        from .modules import explanations
-
-        if scaled is None:
-            optional("explanations", lambda: explanations.run(ctx, model, explain_cfg, strict))
-        else:
-            from ._scale.sample import scaled_explanations
-
-            optional("explanations", lambda: scaled_explanations(scaled, source, model, explain_cfg, strict))
-    if mitigate_cfg is not None:
-        from .modules import mitigate
-
-        if scaled is None:
-            optional("mitigation", lambda: mitigate.run(ctx, model, mitigate_cfg, train_data))
-        else:
-            from ._scale.sample import scaled_mitigation
-
-            optional("mitigation", lambda: scaled_mitigation(scaled, source, model, mitigate_cfg, train_data))
-    if train_data is not None:
-        t = time.perf_counter()
-        sections.append(_training_summary(train_data, inputs, cfg, reference))
-        timings["training_data"] = time.perf_counter() - t
+            errors.append(ModuleError(module.name, type(exc).__name__, " ".join(str(exc).split())[:500]))
+        if module.timed:
+            timings[module.name] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return AuditResult(
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -398,23 +383,3 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         versions=_versions(),
         sections=tuple(sections),
     )
-
-
-def _training_summary(train_data: Any, inputs: Any, cfg: AuditConfig, reference: dict[str, Any] | None) -> Section:
-    """Label base rates by group in the training data (its labels audited as if they were predictions)."""
-    options = {k: v for k, v in cfg.to_dict().items() if k not in ("threshold", "seed", "n_bootstrap", "confidence")}
-    options["check_determinism_rows"] = 0
-    try:
-        sub = run_audit(None, train_data, label=inputs.label, positive_label=inputs.positive_label,
-                        favorable=inputs.favorable, protected=[a.name for a in inputs.attributes], reference=reference,
-                        features=[], predictions=inputs.label, seed=cfg.seed,
-                        n_bootstrap=cfg.n_bootstrap, confidence=cfg.confidence, **options)
-    except AuditError as exc:
-        raise type(exc)(f"train_data: {exc}", code=exc.code, column=getattr(exc, "column", None)) from None
-    keep = [r for r in sub.disparities_table.records() if r["metric"] in ("base_rate_difference", "base_rate_ratio")]
-    rates = [{"attribute": r["attribute"], "group": r["group"], "base_rate": r["value"]}
-             for r in sub.metrics_table.records() if r["metric"] == "base_rate"]
-    return Section("training_data", tables=(
-        ("groups", sub.groups_table), ("base_rates", Table.from_records(DISPARITY_COLUMNS, keep)),
-        ("group_base_rates", Table.from_records(("attribute", "group", "base_rate"), rates))),
-        info=(("n_rows", sub.n_rows), ("data_fingerprint", sub.data_fingerprint)))

@@ -165,9 +165,16 @@ _CONFIG_TYPES: dict[str, str] = {
     "predictions": _STR, "scores": _STR, "reference": "a table of attribute = group", "threshold": _NUM,
     "seed": _INT, "n_bootstrap": _INT, "confidence": _NUM, "options": "a table of audit options", "json": _STR,
     "html": _STR, "junit": _STR, "markdown": _STR, "policy": _STR, "baseline": _STR, "trust_model": _BOOL,
-    "intersections": _BOOL, "explain": "true, false or a table of explain options",
-    "mitigate": "true, false or a table of mitigate options", "engine": "one of auto, pandas, duckdb, spark",
+    "intersections": _BOOL, "engine": "one of auto, pandas, duckdb, spark",
 }
+
+
+def _config_types() -> dict[str, str]:
+    """Every key of the config file: the audit's own, and each registered module's option (explain, mitigate...)."""
+    from . import registry
+
+    return {**_CONFIG_TYPES, **{opt: m.option_help or f"true, false or a table of {opt} options"
+                                for opt, m in registry.options().items()}}
 
 
 def _type_ok(kind: str, v: Any) -> bool:
@@ -186,7 +193,7 @@ def _type_ok(kind: str, v: Any) -> bool:
                                                     and all(isinstance(x, str) for x in v))
     if kind.startswith("a list of"):
         return isinstance(v, list) and all(isinstance(x, str) for x in v)
-    if kind.startswith("true, false or a table"):  # explain, mitigate
+    if kind.startswith("true, false or a table"):  # a module's option (explain, mitigate, ...)
         return isinstance(v, (bool, dict))
     if kind.startswith("one of auto"):
         return v in ("auto", "pandas", "duckdb", "spark")
@@ -228,7 +235,8 @@ def _read_config(path: Path | None) -> dict[str, Any]:
     section = data.get("audit", data)
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [audit] must be a table.", code="config_type")
-    known = set(_CONFIG_TYPES)
+    types = _config_types()
+    known = set(types)
     unknown = sorted(set(section) - known)
     if unknown:
         import difflib
@@ -238,8 +246,8 @@ def _read_config(path: Path | None) -> dict[str, Any]:
                           + (f" (did you mean {hint[0]!r}?)" if hint else "")
                           + f"; known keys: {', '.join(sorted(known))}.", code="config_key")
     for key, value in section.items():
-        if not _type_ok(_CONFIG_TYPES[key], value):
-            raise ConfigError(f"{path}{_config_line(text, key)}: {key} must be {_CONFIG_TYPES[key]}; got "
+        if not _type_ok(types[key], value):
+            raise ConfigError(f"{path}{_config_line(text, key)}: {key} must be {types[key]}; got "
                               f"{value!r} ({type(value).__name__}).", code="config_type")
     if "options" in section:
         from .config import AuditConfig
@@ -248,13 +256,14 @@ def _read_config(path: Path | None) -> dict[str, Any]:
             AuditConfig.from_dict(dict(section["options"]))
         except ConfigError as exc:
             raise ConfigError(f"{path}, [audit.options]: {exc}", code=exc.code) from None
-    if "explain" in section:
-        from .explain import ExplainConfig
+    from . import registry
 
-        try:
-            ExplainConfig.build(section["explain"])
-        except (ConfigError, TypeError) as exc:
-            raise ConfigError(f"{path}{_config_line(text, 'explain')}: explain: {exc}", code="config_type") from None
+    for opt, module in registry.options().items():  # each module's options, checked before anything runs
+        if opt in section:
+            try:
+                module.build(section[opt])
+            except (ConfigError, TypeError) as exc:
+                raise ConfigError(f"{path}{_config_line(text, opt)}: {opt}: {exc}", code="config_type") from None
     base = path.parent
     for key in ("model", "data", "train_data", "policy", "baseline", "json", "html", "junit", "markdown"):
         if isinstance(section.get(key), str) and section[key] != "-" and not Path(section[key]).is_absolute():
@@ -371,6 +380,7 @@ def _run_opened(cfg: dict[str, Any], pick: Any, data: Any, source: Any, engine: 
     import sys
     import warnings
 
+    from . import registry
     from ._engine import run_audit
     from ._io import load_data, load_model
     model = None
@@ -413,7 +423,8 @@ def _run_opened(cfg: dict[str, Any], pick: Any, data: Any, source: Any, engine: 
         threshold=pick(threshold, "threshold", 0.5), seed=pick(seed, "seed", 0),
         n_bootstrap=pick(n_bootstrap, "n_bootstrap", 1000), confidence=pick(confidence, "confidence", 0.95),
         train_data=train, explain=explain_opts, mitigate=pick(mitigate, "mitigate", False),
-        engine=engine if source is not None else "pandas", progress=sys.stderr.isatty(), **options)
+        engine=engine if source is not None else "pandas", progress=sys.stderr.isatty(), **options,
+        **{opt: cfg[opt] for opt in registry.options() if opt in cfg and opt not in ("explain", "mitigate")})
     _emit(result, json_out=json_out, html_out=Path(html_out) if html_out else None,
           junit_out=Path(junit_out) if junit_out else None, markdown_out=markdown_out,
           policy=Path(policy) if policy else None, baseline=Path(baseline) if baseline else None,

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from . import registry
 from ._keys import split_key
-from .metrics import (DISPARITY_METRICS, EXPLANATION_METRICS, HIGHER_IS_BETTER,  # the catalogue
-                      LOWER_IS_BETTER, PERFORMANCE_METRICS)
+from .metrics import DISPARITY_METRICS, HIGHER_IS_BETTER, LOWER_IS_BETTER, PERFORMANCE_METRICS  # the catalogue
 from .exceptions import ConfigError, InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -154,7 +154,7 @@ class Policy:
             if not isinstance(metric, str):
                 raise ConfigError(f"{where(i, 'metric')}: the rule needs metric = \"...\" (one of the disparity or "
                                   "performance metrics).", code="policy_value")
-            known_metrics = DISPARITY_METRICS + PERFORMANCE_METRICS + EXPLANATION_METRICS
+            known_metrics = DISPARITY_METRICS + PERFORMANCE_METRICS + tuple(registry.gate_metrics())
             if metric not in known_metrics:
                 raise ConfigError(f"{where(i, 'metric')}: unknown metric {metric!r}{_hint(metric, known_metrics)}.",
                                   code="policy_value")
@@ -348,9 +348,10 @@ def _badness(metric: str, v: float) -> float:
         return abs(1.0 - v)
     if metric in DISPARITY_METRICS:
         return abs(v)
-    if metric in HIGHER_IS_BETTER:
+    better = registry.gate_metrics()[metric][1].better if metric in registry.gate_metrics() else None
+    if metric in HIGHER_IS_BETTER or better == "higher":
         return -v
-    return v if metric in LOWER_IS_BETTER else abs(v)
+    return v if metric in LOWER_IS_BETTER or better == "lower" else abs(v)
 
 
 def _judge_worsening(rule: Rule, value: float, low: float | None, high: float | None, base: float) -> tuple[str, str]:
@@ -402,14 +403,9 @@ def _rows(result: "AuditResult", rule: Rule) -> list[dict[str, Any]]:
             return rule.intersections and set(members) <= wanted
         return attribute in wanted
 
-    if rule.metric == "proxy_auc":
-        sec = result.section("explanations")
-        table = sec.table("proxy_auc") if sec is not None else None
-        return [{"attribute": r.get("attribute"), "group": "(from the other features)", "value": r.get("auc"),
-                 "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"),
-                 "status": "ok" if _finite(r.get("auc")) else "undefined",
-                 "reason": r.get("reason") or ("" if _finite(r.get("auc")) else "the proxy AUC is undefined")}
-                for r in (table.records() if table is not None else []) if attr_ok(r.get("attribute"))]
+    exported = registry.gate_metrics().get(rule.metric)
+    if exported is not None:  # a metric of a module's section
+        return [r for r in _section_rows(result, *exported) if attr_ok(r["attribute"])]
     if rule.is_disparity:
         comparison = "max_gap" if rule.scope == "max_gap" else "vs_reference"
         return [r for r in result.disparities_table.records()
@@ -418,6 +414,21 @@ def _rows(result: "AuditResult", rule: Rule) -> list[dict[str, Any]]:
         return [r for r in result.metrics_table.records()
                 if r["metric"] == rule.metric and r["attribute"] == "(overall)"]
     return [r for r in result.metrics_table.records() if r["metric"] == rule.metric and attr_ok(r["attribute"])]
+
+
+def _section_rows(result: "AuditResult", module: "registry.Module", g: "registry.GateMetric"
+                  ) -> list[dict[str, Any]]:
+    """The rows of a module's section that a rule on its exported metric ``g`` judges, in the common row shape."""
+    sec = result.section(module.name)
+    table = sec.table(g.table) if sec is not None else None
+    out = []
+    for r in table.records() if table is not None else []:
+        v = r.get(g.value)
+        out.append({"attribute": r.get(g.attribute), "group": r.get(g.group) if g.group else g.group_label,
+                    "value": v, "ci_low": r.get(g.ci_low), "ci_high": r.get(g.ci_high),
+                    "status": "ok" if _finite(v) else "undefined",
+                    "reason": r.get(g.reason) or ("" if _finite(v) else g.undefined)})
+    return out
 
 
 def _check_attributes(result: "AuditResult", policy: Policy) -> None:
@@ -434,8 +445,10 @@ def _nothing_matched(result: "AuditResult", rule: Rule) -> str:
     """Why no row of the result matches ``rule`` (the rule then blocks: it could judge nothing)."""
     wanted = rule.attributes or result.protected
     one_group = [a for a in wanted if sum(1 for g in result.groups_table.records() if g["attribute"] == a) < 2]
-    if rule.metric == "proxy_auc" and result.section("explanations") is None:
-        return "proxy_auc needs the proxy scan: audit with explain=True (audit run --explain)"
+    exported = registry.gate_metrics().get(rule.metric)
+    if exported is not None and result.section(exported[0].name) is None:
+        module, g = exported
+        return g.requires or f"{rule.metric} needs the {module.name} module: audit with {module.option}=True"
     if rule.is_disparity and one_group:
         return (f"no rows to judge: attribute(s) {', '.join(map(repr, one_group))} have a single group in this "
                 "data, so there is nothing to compare")
@@ -482,6 +495,9 @@ def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | Non
             base_index[("d", r["attribute"], r["group"], r["metric"])] = r
         for r in baseline.metrics_table.records():
             base_index[("m", r["attribute"], r["group"], r["metric"])] = r
+        for name, (module, g) in registry.gate_metrics().items():  # the modules' exported metrics
+            for r in _section_rows(baseline, module, g):
+                base_index[("s", r["attribute"], r["group"], name)] = r
 
     outcomes = []
     for rule in policy.rules:
@@ -507,7 +523,8 @@ def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | Non
             if has_limits:
                 verdicts.append(_judge(rule, row["value"], row["ci_low"], row["ci_high"]))
             if rule.max_worsening is not None and baseline is not None:
-                key = ("d" if rule.is_disparity else "m", row["attribute"], row["group"], rule.metric)
+                kind = "d" if rule.is_disparity else "s" if rule.metric in registry.gate_metrics() else "m"
+                key = (kind, row["attribute"], row["group"], rule.metric)
                 base = base_index.get(key)
                 if base is None or not _finite(base["value"]):
                     verdicts.append(("insufficient data", "no baseline value for this row"))
@@ -542,9 +559,10 @@ def lost_output(result: "AuditResult") -> list[str]:
     that could not be computed."""
     out = [f"warning: the {e.module} module failed ({e.error_type}: {e.message}); its output is missing"
            for e in result.errors]
-    sec = result.section("explanations")
-    for f in (sec.get("failed_parts", ()) or ()) if sec is not None else ():
-        out.append(f"warning: explanations: the {f['part']} could not be computed ({f['error']})")
+    for module in registry.modules():  # parts of a module that could not be computed
+        sec = result.section(module.name)
+        if sec is not None and module.lost is not None:
+            out.extend(module.lost(sec))
     return out
 
 

@@ -22,6 +22,12 @@ import pandas as pd
 
 from .exceptions import ConfigError
 
+#: the mitigation section's tables (``after_min``/``after_max`` were added later: a stored table may lack them)
+WEIGHT_COLUMNS = ("group", "label", "n", "weight", "base_rate_before", "base_rate_after")
+CHANGE_COLUMNS = ("attribute", "group", "reference", "metric", "before", "before_low", "before_high", "after",
+                  "after_low", "after_high", "change", "change_low", "change_high", "p_value", "verdict")
+WHAT_IF_COLUMNS = ("remedy", "note") + CHANGE_COLUMNS + ("after_min", "after_max")
+
 
 @dataclass(frozen=True)
 class Weights:

@@ -32,39 +32,13 @@ DISPARITY_COLUMNS = ("attribute", "group", "reference", "metric", "value", "ci_l
                      "comparison", "p_value_raw", "flag", "reason")
 GROUP_COLUMNS = ("attribute", "group", "n", "positives", "negatives", "predicted_positives", "favorable_rate",
                  "is_reference", "status", "reason")
-_FLOAT_COLUMNS = {"value", "ci_low", "ci_high", "p_value", "p_value_raw", "favorable_rate", "mean_abs_shap",
-                  "mean_shap", "contribution", "gap", "weight", "stability", "prediction", "association", "auc",
-                  "base_rate", "before", "before_low", "before_high", "after", "after_low", "after_high", "change",
-                  "change_low", "change_high", "base_rate_before", "base_rate_after", "after_min", "after_max",
-                  "max_error"}
 
-# the optional modules' tables (the modules write them with these columns; a stored result is checked against them)
-EXPLANATION_TABLES = {
-    "shap_importance": ("feature", "mean_abs_shap", "ci_low", "ci_high", "rank"),
-    "shap_by_group": ("attribute", "group", "feature", "mean_shap", "mean_abs_shap", "n"),
-    "gap_attribution": ("attribute", "group", "reference", "population", "feature", "contribution", "ci_low",
-                        "ci_high", "gap", "n_group", "n_reference", "total"),
-    "lime_cases": ("case", "row", "group", "reason", "prediction", "feature", "condition", "weight", "stability"),
-    "proxies": ("attribute", "feature", "association", "measure", "importance_rank", "flag"),
-    "proxy_auc": ("attribute", "auc", "ci_low", "ci_high", "n", "reason"),
-}
-WEIGHT_COLUMNS = ("group", "label", "n", "weight", "base_rate_before", "base_rate_after")
-CHANGE_COLUMNS = ("attribute", "group", "reference", "metric", "before", "before_low", "before_high", "after",
-                  "after_low", "after_high", "change", "change_low", "change_high", "p_value", "verdict")
-WHAT_IF_COLUMNS = ("remedy", "note") + CHANGE_COLUMNS + ("after_min", "after_max")
-BOUND_COLUMNS = ("attribute", "group", "metric", "value", "max_error")
-SECTION_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
-    "explanations": EXPLANATION_TABLES,
-    "mitigation": {"weights": WEIGHT_COLUMNS, "changes": CHANGE_COLUMNS, "what_if": WHAT_IF_COLUMNS},
-    "training_data": {"groups": GROUP_COLUMNS, "base_rates": DISPARITY_COLUMNS,
-                      "group_base_rates": ("attribute", "group", "base_rate")},
-    "data_source": {"score_error_bounds": BOUND_COLUMNS},
-}
-#: columns added after results were first stored: a stored table may lack them
-_LATER_COLUMNS = {"total", "after_min", "after_max"}
-#: integer columns of every table (counts and positions); ``importance_rank`` is an integer or null
-_INT_COLUMNS = {"n", "positives", "negatives", "predicted_positives", "rank", "case", "row", "n_group", "n_reference"}
-_BOOL_COLUMNS = {"is_reference", "total"}
+
+def _kinds() -> dict[str, str]:
+    """The kind of every non-text column (float, int, bool, int_or_null), as the registered modules declare them."""
+    from . import registry
+
+    return registry.column_kinds()
 
 
 def _clean(v: Any) -> Any:
@@ -94,12 +68,14 @@ class Table:
         import pandas as pd
 
         df = pd.DataFrame(list(self.rows), columns=list(self.columns), dtype=object)
+        kinds = _kinds()
         for c in self.columns:
-            if c in _FLOAT_COLUMNS:
+            kind = kinds.get(c)
+            if kind == "float":
                 df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-            elif c in _INT_COLUMNS:
+            elif kind == "int":
                 df[c] = df[c].astype("int64")
-            elif c in _BOOL_COLUMNS:
+            elif kind == "bool":
                 df[c] = df[c].astype(bool)
             else:
                 df[c] = df[c].astype(object)
@@ -222,6 +198,8 @@ def _kind(v: Any) -> str:
 
 def _check_result(d: dict[str, Any], source: str) -> None:
     """Check every field of a result dict before building it; raise InputError naming the file, key, problem."""
+    from . import registry
+
     def bad(key: str, want: str, v: Any) -> InputError:
         return InputError(f"{source}: {key} must be {want}; found {_kind(v)} ({str(v)[:60]!r}).",
                           code="malformed_result")
@@ -239,15 +217,19 @@ def _check_result(d: dict[str, Any], source: str) -> None:
     def is_int(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
 
+    kinds = _kinds()
+    section_tables = {m.name: (m.tables, m.later) for m in registry.modules() if not m.core}
+
     def cell(where: str, c: str, v: Any, text: bool) -> None:
         """One value of a table, by its column's kind (``text``: other columns hold a string or null)."""
-        if c in _FLOAT_COLUMNS:
+        kind = kinds.get(c)
+        if kind == "float":
             need(where, v is None or is_num(v), "a number or null", v)
-        elif c in _INT_COLUMNS:
+        elif kind == "int":
             need(where, is_int(v), "an integer", v)
-        elif c == "importance_rank":
+        elif kind == "int_or_null":
             need(where, v is None or is_int(v), "an integer or null", v)
-        elif c in _BOOL_COLUMNS:
+        elif kind == "bool":
             need(where, isinstance(v, bool), "true or false", v)
         elif text:
             need(where, v is None or isinstance(v, str), "a string or null", v)
@@ -301,10 +283,11 @@ def _check_result(d: dict[str, Any], source: str) -> None:
             where = f"sections.{name}.tables.{key}"
             need(where, isinstance(t, dict) and isinstance(t.get("columns"), list) and isinstance(t.get("rows"), list)
                  and all(isinstance(c, str) for c in t["columns"]), 'an object with "columns" and "rows"', t)
-            known = SECTION_TABLES.get(name, {}).get(key)
-            if known is not None:  # a table a module of this library writes: its columns, each of its type
+            schema, later = section_tables.get(name, ({}, frozenset()))
+            known = schema.get(key)
+            if known is not None:  # a table a registered module writes: its columns, each of its type
                 cols = list(t["columns"])
-                need(f"{where}.columns", set(known) - _LATER_COLUMNS <= set(cols) <= set(known)
+                need(f"{where}.columns", set(known) - later <= set(cols) <= set(known)
                      and len(set(cols)) == len(cols), f"the columns {list(known)}", cols)
             for i, row in enumerate(t["rows"]):
                 need(f"{where}.rows[{i}]", isinstance(row, list) and len(row) == len(t["columns"])
@@ -452,11 +435,17 @@ class AuditResult:
         """The named section (``"training_data"``, ``"explanations"``, ...), or None when that module did not run."""
         return next((s for s in self.sections if s.name == name), None)
 
-    def _explained(self, table: str) -> "pd.DataFrame":
-        sec = self.section("explanations")
+    def _section_frame(self, name: str, table: str) -> "pd.DataFrame":
+        """A section's table as a DataFrame; empty, with the module's columns, when the module did not run."""
+        sec = self.section(name)
         if sec is None or sec.table(table) is None:
-            return Table(EXPLANATION_TABLES[table]).to_frame()
+            from . import registry
+
+            return Table(registry.get(name).tables[table]).to_frame()
         return sec.frame(table)
+
+    def _explained(self, table: str) -> "pd.DataFrame":
+        return self._section_frame("explanations", table)
 
     @property
     def shap_importance(self) -> "pd.DataFrame":
@@ -489,10 +478,7 @@ class AuditResult:
     def mitigation(self) -> "pd.DataFrame":
         """Reweighing's paired before/after re-audit: every metric before, after and the change, with intervals
         (empty without mitigate=True or when no refit was possible; see ``section("mitigation")``)."""
-        sec = self.section("mitigation")
-        if sec is None or sec.table("changes") is None:
-            return Table(CHANGE_COLUMNS).to_frame()
-        return sec.frame("changes")
+        return self._section_frame("mitigation", "changes")
 
     @property
     def proxy_auc(self) -> "pd.DataFrame":

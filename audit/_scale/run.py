@@ -17,7 +17,8 @@ from .._model import ModelOutput, _predict_fn, describe, model_fingerprint
 from .._validation import TOO_MANY_GROUPS, _infer_positive, _require_column, validate_inputs
 from ..config import AuditConfig
 from ..exceptions import InputError
-from ..results import BOUND_COLUMNS, Section, Table
+from ..registry import Module
+from ..results import Section, Table
 from . import scan
 from .sources import Source
 from .tables import CellScoreStatistics, cell_arrays
@@ -38,6 +39,9 @@ class ScaledData:
     plan: scan.ScanPlan
     key_counts: pd.DataFrame  # rows per (protected groups, label value), from the cells
 
+
+#: the data_source section's table: each score metric's bound on the error of its bucketed value
+BOUND_COLUMNS = ("attribute", "group", "metric", "value", "max_error")
 
 def _column_arg(value: Any, what: str, source: Source) -> str | None:
     if value is None:
@@ -251,3 +255,9 @@ def _section(source: Source, ctx: AuditContext, stats: CellScoreStatistics | Non
     return Section("data_source", tables=(("score_error_bounds", Table.from_records(BOUND_COLUMNS, rows)),),
                    info=tuple(info))
 
+
+
+#: the engine audit's account of the scan (engine, rows, buckets, error bounds of AUC and average precision)
+MODULE = Module(name="data_source", wanted=lambda env: env.scaled is not None, run_engine=lambda env: env.scaled.section,
+                failure="raise", timed=False, tables={"score_error_bounds": BOUND_COLUMNS},
+                kinds={"value": "float", "max_error": "float"})

@@ -156,10 +156,8 @@ def _needed_columns(scaled: Any, model: Any) -> list[str]:
     return [c for c in dict.fromkeys(cols) if not c.startswith(scan.PREFIX)]
 
 
-def scaled_explanations(scaled: Any, source: Source, model: Any, ecfg: Any, strict: bool = False) -> Section:
-    """The explanation module on a seeded sample stratified by finest group, pulled from the engine."""
-    from ..modules import explanations
-
+def scaled_explanations(scaled: Any, source: Source, model: Any, ecfg: Any, strict: bool, run: Any) -> Section:
+    """The explanation module (its ``run``) on a seeded sample stratified by finest group, pulled from the engine."""
     strata, n_full = _strata(scaled)
     total = int(n_full.sum())
     budget = max(EXPLAIN_SAMPLE_ROWS, 4 * max(ecfg.rows, ecfg.proxy_rows))
@@ -171,7 +169,7 @@ def scaled_explanations(scaled: Any, source: Source, model: Any, ecfg: Any, stri
         raise InputError("the explanation sample pulled from the engine is empty.", code="empty_sample")
     names, got_by, weights = _group_weights(scaled, sample, strata, n_full)
     sctx = _sample_context(scaled, sample, model, weights, all(got_by.get(k) for k in names))
-    sec = explanations.run(sctx, model, ecfg, strict)
+    sec = run(sctx, model, ecfg, strict)
     info = dict(sec.info)
     info["sample"] = {
         "rows": int(len(sample)), "rows_in_data": total, "seed": scaled.ctx.config.seed,
@@ -224,12 +222,11 @@ def weight_expression(protected: list[str], label: str, cells: pd.DataFrame, dia
     return "\n".join(parts)
 
 
-def scaled_mitigation(scaled: Any, source: Source, model: Any, mcfg: Any, train_data: Any) -> Section:
-    """Reweighing of data an engine holds: exact weights from the engine's counts of the training data; the refit
-    and the paired re-audit on uniform seeded samples (``MITIGATE_SAMPLE_ROWS`` rows of each)."""
-    from ..mitigation import weights_for
-    from ..modules import mitigate
-    from ..modules.mitigate import WEIGHT_COLUMNS
+def scaled_mitigation(scaled: Any, source: Source, model: Any, mcfg: Any, train_data: Any, run: Any) -> Section:
+    """Reweighing (the mitigation module's ``run``) of data an engine holds: exact weights from the engine's counts
+    of the training data; the refit and the paired re-audit on uniform seeded samples (``MITIGATE_SAMPLE_ROWS``
+    rows of each)."""
+    from ..mitigation import WEIGHT_COLUMNS, weights_for
 
     full = scaled.ctx
     inputs, cfg = full.inputs, full.config
@@ -282,7 +279,7 @@ def scaled_mitigation(scaled: Any, source: Source, model: Any, mcfg: Any, train_
     sample = _uniform_sample(source, columns, MITIGATE_SAMPLE_ROWS, total, seed)
     _, _, weights = _group_weights(scaled, sample, strata, n_full)
     sctx = _sample_context(scaled, sample, model, weights, False, cfg.n_bootstrap)
-    sec = mitigate.run(sctx, model, mcfg, train_sample)
+    sec = run(sctx, model, mcfg, train_sample)
     tables = dict(sec.tables)
     if weights_table is not None:
         tables["weights"] = weights_table

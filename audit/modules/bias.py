@@ -33,6 +33,8 @@ from .._context import AuditContext, Partition
 from ..stats.bootstrap import IntervalBatch
 from ..stats.counts import count_metrics, favorable_frame, proportion_parts
 from ..stats.significance import adjust, two_proportion_p, wald_p
+from ..registry import Module
+from ..results import DISPARITY_COLUMNS
 from ._groups import MIN_INTERVAL_ROWS, GroupFacts, group_facts, shown_interval
 
 
@@ -407,3 +409,8 @@ def _decide(rows: list[dict[str, Any]], method: str, alpha: float) -> None:
         row.pop("_test", None)
         if row["verdict"] is None:
             row["verdict"] = "significant" if row["p_value"] < alpha else "not significant"
+
+
+MODULE = Module(
+    name="bias", core=True, run=lambda env: run(env.ctx), tables={"disparities": DISPARITY_COLUMNS},
+    kinds={"value": "float", "ci_low": "float", "ci_high": "float", "p_value": "float", "p_value_raw": "float"})

@@ -17,12 +17,24 @@ import pandas as pd
 from .._context import AuditContext
 from ..exceptions import ConfigError
 from ..explain import ExplainConfig
-from ..results import EXPLANATION_TABLES, Section, Table
+from ..registry import GateMetric, Module
+from ..report import explain_view
+from ..results import Section, Table
 from ..stats.bootstrap import percentile_interval
 from ..stats.score_boot import identity_seed
 from ._groups import MIN_INTERVAL_ROWS, group_facts, shown_interval
 
-TABLES = EXPLANATION_TABLES  # the tables this module writes (their columns live with the data model)
+#: the tables this module writes, and their columns (a stored result is checked against them)
+TABLES = {
+    "shap_importance": ("feature", "mean_abs_shap", "ci_low", "ci_high", "rank"),
+    "shap_by_group": ("attribute", "group", "feature", "mean_shap", "mean_abs_shap", "n"),
+    "gap_attribution": ("attribute", "group", "reference", "population", "feature", "contribution", "ci_low",
+                        "ci_high", "gap", "n_group", "n_reference", "total"),
+    "lime_cases": ("case", "row", "group", "reason", "prediction", "feature", "condition", "weight", "stability"),
+    "proxies": ("attribute", "feature", "association", "measure", "importance_rank", "flag"),
+    "proxy_auc": ("attribute", "auc", "ci_low", "ci_high", "n", "reason"),
+}
+EXPLANATION_TABLES = TABLES
 POPULATIONS = ("all", "favourable outcome", "unfavourable outcome")
 PROXY_ASSOCIATION = 0.3  # Cramér's V or eta at or above which a feature counts as associated with the attribute
 TOTAL = "(total gap)"  # the feature shown on the whole gap's row; the row is told apart by ``total``, not by it
@@ -438,3 +450,28 @@ def _proxy_scan(ctx: AuditContext, ecfg: ExplainConfig, X_all: pd.DataFrame, imp
                     else "associated with the attribute" if strong else "")
             tables["proxies"].append({"attribute": a.name, "feature": str(col), "association": value,
                                       "measure": measure, "importance_rank": rank, "flag": flag})
+
+
+def _run_engine(env: Any) -> Section:
+    from .._scale.sample import scaled_explanations
+
+    return scaled_explanations(env.scaled, env.source, env.model, env.options, env.strict, run)
+
+
+MODULE = Module(
+    name="explanations", option="explain", build=ExplainConfig.build,
+    option_help="true, false or a table of explain options",
+    run=lambda env: run(env.ctx, env.model, env.options, env.strict), run_engine=_run_engine,
+    tables=TABLES, later=frozenset({"total"}),
+    kinds={"mean_abs_shap": "float", "mean_shap": "float", "contribution": "float", "gap": "float",
+           "weight": "float", "stability": "float", "prediction": "float", "association": "float", "auc": "float",
+           "ci_low": "float", "ci_high": "float", "rank": "int", "case": "int", "row": "int", "n_group": "int",
+           "n_reference": "int", "n": "int", "importance_rank": "int_or_null", "total": "bool"},
+    gate_metrics=(GateMetric("proxy_auc", table="proxy_auc", value="auc", group_label="(from the other features)",
+                             undefined="the proxy AUC is undefined",
+                             requires="proxy_auc needs the proxy scan: audit with explain=True (audit run --explain)"),),
+    title="Explanations and proxies", nav="Explanations", anchor=("explanations", "h-expl", "ec"),
+    html=explain_view.blocks, headline=explain_view.explanation_headline, markdown=explain_view.explanation_markdown,
+    text=explain_view.explanation_text, lost=explain_view.explanation_lost,
+    purposes=((11, "the stratified sample of explained rows"), (0x11AE, "SHAP background rows"),
+              (0xB6, "bootstrap of the SHAP matrix"), (0x9F0, "LIME seeds"), (0x9E0, "proxy-scan folds and bootstrap")))

@@ -9,8 +9,11 @@ from typing import Any
 import numpy as np
 
 from .._context import AuditContext, Partition
-from ..mitigation import MitigateConfig, paired_p, refit_with_weights, weights_for
-from ..results import CHANGE_COLUMNS, WEIGHT_COLUMNS, WHAT_IF_COLUMNS, Section, Table
+from ..mitigation import (CHANGE_COLUMNS, WEIGHT_COLUMNS, WHAT_IF_COLUMNS, MitigateConfig, paired_p,
+                          refit_with_weights, weights_for)
+from ..registry import Module
+from ..report import explain_view
+from ..results import Section, Table
 from ..stats.bootstrap import multinomial_tables, percentile_interval
 from ..stats.counts import count_metrics
 from ..stats.score_boot import identity_seed
@@ -363,3 +366,26 @@ def _finding(rows: list[dict[str, Any]], attrs: list[str], confidence: float) ->
             f"{r['reference']} from {r['before']:.3f}{_ci(r, 'before')} to {r['after']:.3f}{_ci(r, 'after')} "
             f"(change {r['change']:+.3f}{_ci(r, 'change')}, {verdict}) at an accuracy cost of {cost:.1f} points"
             f"{cost_ci} ({100 * confidence:g}% intervals from paired resamples).")
+
+
+def _run_engine(env: Any) -> Section:
+    from .._scale.sample import scaled_mitigation
+
+    return scaled_mitigation(env.scaled, env.source, env.model, env.options, env.train_data, run)
+
+
+MODULE = Module(
+    name="mitigation", option="mitigate", build=MitigateConfig.build,
+    option_help="true, false or a table of mitigate options",
+    run=lambda env: run(env.ctx, env.model, env.options, env.train_data), run_engine=_run_engine,
+    tables={"weights": WEIGHT_COLUMNS, "changes": CHANGE_COLUMNS, "what_if": WHAT_IF_COLUMNS},
+    later=frozenset({"after_min", "after_max"}),
+    kinds={"n": "int", "weight": "float", "base_rate_before": "float", "base_rate_after": "float",
+           **{c: "float" for c in CHANGE_COLUMNS if c.startswith(("before", "after", "change"))},
+           "p_value": "float", "after_min": "float", "after_max": "float"},
+    title="Mitigation", anchor=("mitigation", "h-mit", "ms"), html=explain_view.mitigation_blocks,
+    headline=explain_view.mitigation_headline, markdown=explain_view.mitigation_markdown,
+    text=explain_view.mitigation_text,
+    purposes=((21, "paired before/after resamples"),
+              *((30 + k, f"paired resamples of what-if remedy {k + 1}") for k in range(10)),
+              (0x7E5, "cross-fit halves of the group-threshold remedies")))

@@ -11,6 +11,8 @@ from .._context import AuditContext, Partition
 from ..stats.bootstrap import IntervalBatch
 from ..stats.counts import COUNT_METRICS, UNDEFINED_REASON as COUNT_REASON, count_metrics
 from ..stats.scores import PROBABILITY_ONLY, SCORE_METRICS, UNDEFINED_REASON as SCORE_REASON
+from ..registry import Module
+from ..results import GROUP_COLUMNS, METRIC_COLUMNS
 from ._groups import GroupFacts, group_facts, shown_interval
 
 NO_SCORES = "the model gives no scores (predictions only); pass scores= or a model with predict_proba"
@@ -99,3 +101,12 @@ def run(ctx: AuditContext) -> dict[str, Any]:
                 low, high = widened(low, high, err)
             _add(records, part, facts, metric, values, low, high, why, err)
     return {"metrics": records, "groups": group_records}
+
+
+MODULE = Module(
+    name="performance", core=True, run=lambda env: run(env.ctx),
+    tables={"metrics": METRIC_COLUMNS, "groups": GROUP_COLUMNS},
+    kinds={"value": "float", "ci_low": "float", "ci_high": "float", "favorable_rate": "float", "n": "int",
+           "positives": "int", "negatives": "int", "predicted_positives": "int", "is_reference": "bool"},
+    purposes=((1, "multinomial resamples of each finest group's confusion counts"),
+              (2, "Poisson row weights of each group's score replicates")))

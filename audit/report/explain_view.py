@@ -1,12 +1,13 @@
-"""The report's view of the explanation section: formatting and chart geometry only (no computation)."""
+"""The views of the explanation and mitigation sections in every output (report blocks, Markdown and text lines,
+the report's headline): formatting and chart geometry only (no computation)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from .charts import dot_chart, scatter
-from .findings import ci_text, gap_sentence, output_name
-from .format import fmt
+from .findings import ci_text, gap_sentence, output_name, top_driver
+from .format import fmt, interval, md
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..results import AuditResult, Section
@@ -183,3 +184,68 @@ def _what_if_blocks(rows: list[dict[str, Any]], result: "AuditResult", conf: str
                      "covers every split's, and the range over the splits is shown.",
              "scatter": chart,
              "columns": ["Remedy"] + [m.replace("_", " ") for m in metrics], "rows": table_rows}]
+
+
+def explanation_headline(sec: "Section", result: "AuditResult") -> str | None:
+    return top_driver(result)
+
+
+def explanation_markdown(sec: "Section", result: "AuditResult") -> list[str]:
+    out = ["\n### Explanations"]
+    imp = sec.table("shap_importance").records() if sec.table("shap_importance") else []
+    if imp:
+        out.append("Most important features (mean \\|SHAP\\|): "
+                   + ", ".join(f"{md(r['feature'])} {fmt(r['mean_abs_shap'])}" for r in imp[:5]) + ".")
+    driver = top_driver(result)
+    if driver:
+        out.append(f"\n{md(driver)}")
+    for r in (sec.table("proxy_auc").records() if sec.table("proxy_auc") else []):
+        if r["auc"] is not None:
+            out.append(f"\nProxy scan: the other features predict {md(r['attribute'])} with AUC {fmt(r['auc'])}"
+                       + (f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]." if r["ci_low"] is not None else "."))
+    return out
+
+
+def explanation_text(sec: "Section", result: "AuditResult") -> list[str]:
+    lines: list[str] = []
+    if sec.table("shap_importance") is not None and len(sec.table("shap_importance")):
+        top = sec.table("shap_importance").records()[:5]
+        lines.append("")
+        lines.append("Explanations: most important features (mean |SHAP|, " + str(sec.get("output_space")) + "): "
+                     + ", ".join(f"{r['feature']} {fmt(r['mean_abs_shap'])}" for r in top))
+        driver = top_driver(result)
+        if driver:
+            lines.append(f"  {driver}")
+    if sec.table("proxy_auc") is not None:
+        for r in sec.table("proxy_auc").records():
+            if r["auc"] is not None:
+                lines.append(f"  proxy scan: the other features predict {r['attribute']} with AUC {fmt(r['auc'])}"
+                             f"{interval(r)}")
+    return lines
+
+
+def explanation_lost(sec: "Section") -> list[str]:
+    return [f"warning: explanations: the {f['part']} could not be computed ({f['error']})"
+            for f in (sec.get("failed_parts", ()) or ())]
+
+
+def mitigation_headline(sec: "Section", result: "AuditResult") -> str | None:
+    return sec.get("finding") or None
+
+
+def mitigation_markdown(sec: "Section", result: "AuditResult") -> list[str]:
+    return ["\n### Mitigation", md(sec.get("finding") or f"Reweighing: no refit ({sec.get('why')}).")]
+
+
+def mitigation_text(sec: "Section", result: "AuditResult") -> list[str]:
+    return ["", "Mitigation: " + (sec.get("finding") or f"no reweighed refit ({sec.get('why')})")]
+
+
+def training_view(sec: "Section", result: "AuditResult") -> dict[str, Any]:
+    """The training data's base rates, shown in the report's Data section."""
+    groups = sec.table("groups").records()
+    rates = sec.table("base_rates").records()
+    return {"n_rows": sec.get("n_rows"), "groups": [g for g in groups if g["attribute"] != "(overall)"],
+            "base_rates": [r for r in rates if r["comparison"] == "vs_reference"],
+            "base_rates_by_group": {(r["attribute"], r["group"]): r["base_rate"]
+                                    for r in sec.table("group_base_rates").records()}}

@@ -6,10 +6,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..metrics import DISPARITY_METRICS
 from .format import fmt
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..results import AuditResult, Section
+
+
+def significant_by_p(result: "AuditResult") -> list[dict[str, Any]]:
+    """The significant group-vs-reference disparities, smallest adjusted p-value first (then the larger value):
+    the order of the text and Markdown lists."""
+    return sorted(result.significant(), key=lambda r: (r["p_value"], -abs(r["value"] or 0)))
+
+
+def significant_by_priority(result: "AuditResult") -> list[dict[str, Any]]:
+    """The same disparities in the report's order: by the catalogue's priority of metrics, single attributes
+    before intersections, then by p-value (the HTML's top findings take the first row of each group)."""
+    protected = set(result.protected)
+    return sorted(result.significant(), key=lambda d: (
+        DISPARITY_METRICS.index(d["metric"]) if d["metric"] in DISPARITY_METRICS else 99,
+        d["attribute"] not in protected, d["p_value"]))
+
+
+def four_fifths_below(result: "AuditResult") -> list[dict[str, Any]]:
+    """Groups whose demographic-parity ratio is below the four-fifths threshold (flagged by the bias module)."""
+    return [r for r in result.disparities_table.records()
+            if r["comparison"] == "vs_reference" and r["metric"] == "demographic_parity_ratio" and r["flag"]]
 
 
 def four_fifths_split(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:

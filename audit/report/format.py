@@ -45,3 +45,14 @@ def interval(row: dict[str, Any]) -> str:
     if row.get("ci_low") is None:
         return ""
     return f" [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
+
+
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+
+
+def md(s: Any) -> str:
+    """User text in Markdown (a table cell or a sentence): every ASCII punctuation character is backslash-escaped
+    (so no link, image, emphasis, HTML tag, entity or table break can form), control and bidi characters are
+    shown as escapes, and line breaks become spaces."""
+    text = " ".join(visible(str(s), keep_newlines=True).split())
+    return _MD_SPECIAL.sub(r"\\\1", text)

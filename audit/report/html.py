@@ -10,9 +10,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import registry
 from ..metrics import DISPARITY_METRICS
 from .charts import dot_chart
-from .findings import data_source_sentence, four_fifths_split
+from .findings import data_source_sentence, four_fifths_split, significant_by_priority
 from .format import fmt, fmt_p, visible
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -145,9 +146,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
     inter = [a for a in attrs if a not in protected]
 
     vs_ref = [d for d in disparities if d["comparison"] == "vs_reference"]
-    sig = [d for d in vs_ref if d["verdict"] == "significant"]
-    sig.sort(key=lambda d: (PRIORITY.index(d["metric"]) if d["metric"] in PRIORITY else 99, d["attribute"] not in protected,
-                            d["p_value"]))
+    sig = significant_by_priority(result)
     findings, seen = [], set()
     for d in sig:
         key = (d["attribute"], d["group"])
@@ -157,14 +156,12 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         findings.append(_plain_finding(d, result, cfg.confidence))
         if len(findings) == 3:
             break
-    from .findings import top_driver
-
-    driver = top_driver(result)
-    if driver:
-        findings.append([(driver, True)])
-    mit = result.section("mitigation")
-    if mit is not None and mit.get("finding"):
-        findings.append([(mit.get("finding"), True)])
+    modules = registry.modules()
+    for module in modules:  # each module's headline, in registry order
+        sec = result.section(module.name)
+        line = module.headline(sec, result) if sec is not None and module.headline is not None else None
+        if line:
+            findings.append([(line, True)])
     insufficient = [g for g in groups if g["status"] != "ok" and g["attribute"] != "(overall)"]
     four_fifths = [d for d in vs_ref if d["metric"] == "demographic_parity_ratio" and d["flag"]]
 
@@ -248,6 +245,21 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
                                 "blocking": r.blocking,
                                 "checks": [c for c in r.checks if c.verdict != "pass"][:8]} for r in gate.rules]}
     model_fp = result.model.fingerprint or "not available (the model could not be pickled)"
+    # each module with a report section gets one, numbered by its place in the registry (present or not)
+    sections, data_views = [], {}
+    for module in modules:
+        if module.html is None:
+            continue
+        sec = result.section(module.name)
+        view = module.html(sec, result) if sec is not None else None
+        if module.html_place == "data":
+            data_views[module.name] = view
+            continue
+        anchor, heading, chart = module.anchor
+        sections.append({"anchor": anchor or module.name, "heading": heading or f"h-{module.name}",
+                         "number": 5 + len(sections), "title": module.title or module.name.replace("_", " "),
+                         "nav": module.nav or module.title or module.name, "chart": chart or module.name[:2],
+                         "blocks": view})
 
     return {
         "title": f"Fairness audit: {result.label}",
@@ -258,41 +270,11 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         "base_rates": {(a, g): m["value"] for (a, g, name), m in by_metric.items() if name == "base_rate"},
         "limitations": LIMITATIONS, "model_fingerprint": model_fp,
         "timings": list(result.timings), "versions": list(result.versions), "config": sorted(cfg.to_dict().items()),
-        "explanations": explanation_view(result.section("explanations"), result),
-        "mitigation": _mitigation_view(result),
-        "training": _training_view(result.section("training_data")),
+        "module_sections": sections, "method_number": 5 + len(sections),
+        "training": data_views.get("training_data"),
         "data_source": data_source_sentence(result),
         "payload": result.to_dict(), "ci_pct": f"{100 * cfg.confidence:g}",
     }
-
-
-def _training_view(sec: Any) -> dict[str, Any] | None:
-    if sec is None:
-        return None
-    groups = sec.table("groups").records()
-    rates = sec.table("base_rates").records()
-    return {"n_rows": sec.get("n_rows"), "groups": [g for g in groups if g["attribute"] != "(overall)"],
-            "base_rates": [r for r in rates if r["comparison"] == "vs_reference"],
-            "base_rates_by_group": {(r["attribute"], r["group"]): r["base_rate"]
-                                    for r in sec.table("group_base_rates").records()}}
-
-
-def _mitigation_view(result: "AuditResult") -> list[dict[str, Any]] | None:
-    sec = result.section("mitigation")
-    if sec is None:
-        return None
-    from .explain_view import mitigation_blocks
-
-    return mitigation_blocks(sec, result)
-
-
-def explanation_view(sec: Any, result: "AuditResult") -> list[dict[str, Any]] | None:
-    """Blocks of the Explanations section (filled in by the explanation module's view)."""
-    if sec is None:
-        return None
-    from .explain_view import blocks
-
-    return blocks(sec, result)
 
 
 def render_html(result: "AuditResult", gate: "GateResult | None" = None) -> str:

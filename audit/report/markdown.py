@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
-from .findings import data_source_sentence, four_fifths_split, top_driver
-from .format import fmt, fmt_p, visible
+from .. import registry
+from .findings import data_source_sentence, four_fifths_below, four_fifths_split, significant_by_p
+from .format import fmt, fmt_p, md
+
+__all__ = ["md", "render_markdown"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..gate import GateResult
@@ -16,15 +18,6 @@ ICON = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "insuffi
         "not applicable": "NOT APPLICABLE"}
 
 
-_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
-
-
-def md(s: Any) -> str:
-    """User text in Markdown (a table cell or a sentence): every ASCII punctuation character is backslash-escaped
-    (so no link, image, emphasis, HTML tag, entity or table break can form), control and bidi characters are
-    shown as escapes, and line breaks become spaces."""
-    text = " ".join(visible(str(s), keep_newlines=True).split())
-    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def _ci(r: dict[str, Any]) -> str:
@@ -57,7 +50,7 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
     if scanned:
         out.append("")
         out.append(md(scanned))
-    sig = sorted(result.significant(), key=lambda r: (r["p_value"], -abs(r["value"] or 0)))
+    sig = significant_by_p(result)
     out.append("")
     out.append(f"### Significant disparities ({len(sig)})")
     if sig:
@@ -73,26 +66,11 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
             out.append(f"\n{len(sig) - max_rows} more in the JSON result.")
     else:
         out.append("None at the configured significance level.")
-    sec = result.section("explanations")
-    if sec is not None:
-        out.append("\n### Explanations")
-        imp = sec.table("shap_importance").records() if sec.table("shap_importance") else []
-        if imp:
-            out.append("Most important features (mean \\|SHAP\\|): "
-                       + ", ".join(f"{md(r['feature'])} {fmt(r['mean_abs_shap'])}" for r in imp[:5]) + ".")
-        driver = top_driver(result)
-        if driver:
-            out.append(f"\n{md(driver)}")
-        for r in (sec.table("proxy_auc").records() if sec.table("proxy_auc") else []):
-            if r["auc"] is not None:
-                out.append(f"\nProxy scan: the other features predict {md(r['attribute'])} with AUC {fmt(r['auc'])}"
-                           + (f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]." if r["ci_low"] is not None else "."))
-    mit = result.section("mitigation")
-    if mit is not None:
-        out.append("\n### Mitigation")
-        out.append(md(mit.get("finding") or f"Reweighing: no refit ({mit.get('why')})."))
-    below = [r for r in result.disparities_table.records()
-             if r["comparison"] == "vs_reference" and r["metric"] == "demographic_parity_ratio" and r["flag"]]
+    for module in registry.modules():  # each module's own lines, in registry order
+        sec = result.section(module.name)
+        if sec is not None and module.markdown is not None:
+            out.extend(module.markdown(sec, result))
+    below = four_fifths_below(result)
     if below:
         split = ", ".join(f"{k} {v}" for v, k in four_fifths_split(below))
         out.append(f"\nFour-fifths rule: {len(below)} group(s) below {result.config.four_fifths:g} ({split}).")

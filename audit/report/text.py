@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .findings import data_source_sentence, four_fifths_split
+from .. import registry
+from .findings import data_source_sentence, four_fifths_below, four_fifths_split, significant_by_p
 from .format import fmt, fmt_p, interval, visible
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,43 +42,26 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
         lines.append("  * insufficient data: too few rows, positives or negatives to judge")
     disp = [r for r in result.disparities_table.records() if r["comparison"] == "vs_reference"]
     tested = [r for r in disp if r["verdict"] in ("significant", "not significant")]
-    sig = [r for r in tested if r["verdict"] == "significant"]
+    sig = significant_by_p(result)
     lines.append("")
     lines.append(f"Disparities: {len(sig)} significant of {len(tested)} tested "
                  f"({cfg.correction}-adjusted p-values; unadjusted {100 * cfg.confidence:g}% intervals from "
                  f"{cfg.n_bootstrap} resamples); {sum(r['verdict'] == 'insufficient data' for r in disp)} with "
                  f"insufficient data. Negative differences and ratios below 1: the group fares worse.")
-    below = [r for r in disp if r["metric"] == "demographic_parity_ratio" and r["flag"]]
+    below = four_fifths_below(result)
     if below:
         split = ", ".join(f"{k} {v}" for v, k in four_fifths_split(below))
         lines.append(f"Four-fifths rule: {len(below)} group(s) below {cfg.four_fifths:g} ({split})")
-    sig.sort(key=lambda r: (r["p_value"], -abs((r["value"] or 0))))
     for r in sig[:max_rows]:
         flag = f"  <- {r['flag']}" if r["flag"] else ""
         lines.append(f"  {r['attribute']}: {r['group']} vs {r['reference']}: {r['metric']} {fmt(r['value'])}"
                      f"{interval(r)} {fmt_p(r['p_value'])}{flag}")
     if len(sig) > max_rows:
         lines.append(f"  ... {len(sig) - max_rows} more (see the JSON result)")
-    sec = result.section("explanations")
-    if sec is not None and sec.table("shap_importance") is not None and len(sec.table("shap_importance")):
-        top = sec.table("shap_importance").records()[:5]
-        lines.append("")
-        lines.append("Explanations: most important features (mean |SHAP|, " + str(sec.get("output_space")) + "): "
-                     + ", ".join(f"{r['feature']} {fmt(r['mean_abs_shap'])}" for r in top))
-        from .findings import top_driver
-
-        driver = top_driver(result)
-        if driver:
-            lines.append(f"  {driver}")
-    if sec is not None and sec.table("proxy_auc") is not None:
-        for r in sec.table("proxy_auc").records():
-            if r["auc"] is not None:
-                lines.append(f"  proxy scan: the other features predict {r['attribute']} with AUC {fmt(r['auc'])}"
-                             f"{interval(r)}")
-    mit = result.section("mitigation")
-    if mit is not None:
-        lines.append("")
-        lines.append("Mitigation: " + (mit.get("finding") or f"no reweighed refit ({mit.get('why')})"))
+    for module in registry.modules():  # each module's own lines, in registry order
+        sec = result.section(module.name)
+        if sec is not None and module.text is not None:
+            lines.extend(module.text(sec, result))
     for w in result.warnings:
         lines.append(f"warning: {w}")
     for e in result.errors:

@@ -244,7 +244,7 @@ def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: 
     accs = dict(zip(by_size.tolist(), parallel_map(rank_job, by_size.tolist())))
     exact = [accs[p].result() for p in range(len(specs))]
     cells = [accs[p].group_cells() for p in range(len(specs))]
-    point = _cell_point_metrics(cells, probability)
+    point = cell_point_metrics(cells, probability)
     point["roc_auc"] = np.concatenate([e[0] for e in exact])
     point["average_precision"] = np.concatenate([e[1] for e in exact])
     boot: dict[str, np.ndarray] = {}
@@ -254,7 +254,7 @@ def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: 
     return point, boot
 
 
-def _cell_point_metrics(cells: list[dict[str, np.ndarray]], probability: bool) -> dict[str, np.ndarray]:
+def cell_point_metrics(cells: list[dict[str, np.ndarray]], probability: bool) -> dict[str, np.ndarray]:
     """Brier, log loss, ECE, mean score and calibration in the large of every group, exact, from its cells."""
     if not probability:
         return {}

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ._validation import _list, _py, encode_predictions, validate_scores
+from ._validation import as_list, py_value, encode_predictions, validate_scores
 from .exceptions import InputError, ModelError
 
 
@@ -86,24 +86,24 @@ def _positive_index(model: Any, positive: Any) -> int:
     if classes is None:
         raise ModelError(f"{type(model).__name__} has no classes_ attribute: is it fitted? Fit it first, or pass "
                          "predictions=/scores= with model=None.", code="not_fitted")
-    classes = [_py(c) for c in np.asarray(classes).tolist()]
+    classes = [py_value(c) for c in np.asarray(classes).tolist()]
     if len(classes) != 2:
-        raise ModelError(f"the model has {len(classes)} classes ({_list(classes)}); the audit needs a binary classifier.",
+        raise ModelError(f"the model has {len(classes)} classes ({as_list(classes)}); the audit needs a binary classifier.",
                          code="not_binary")
     hits = [i for i, c in enumerate(classes) if c == positive]
     if not hits:
-        raise ModelError(f"positive_label={positive!r} is not among the model's classes_ {_list(classes)}. The model "
+        raise ModelError(f"positive_label={positive!r} is not among the model's classes_ {as_list(classes)}. The model "
                          "was trained on other label values: encode the label column the way the model was trained.",
                          code="positive_not_in_classes")
     return hits[0]
 
 
-def _predict_fn(model: Any, positive: Any, label_values: list[Any], threshold: float
+def predict_fn(model: Any, positive: Any, label_values: list[Any], threshold: float
                 ) -> tuple[str, Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray | None]], str | None]:
     """Return (method, fn(X) -> (pred01, scores), score_kind)."""
     classes = getattr(model, "classes_", None)
     if classes is not None:  # the model may predict a class the audited labels happen not to contain
-        label_values = list(dict.fromkeys([*label_values, *(_py(c) for c in np.asarray(classes).tolist())]))
+        label_values = list(dict.fromkeys([*label_values, *(py_value(c) for c in np.asarray(classes).tolist())]))
     if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
         idx = _positive_index(model, positive)
 
@@ -168,7 +168,7 @@ def _encode_model_predictions(p: Any, label_values: list[Any], positive: Any, n:
 def run_model(model: Any, X: pd.DataFrame, *, positive: Any, label_values: list[Any], threshold: float,
               seed: int, check_rows: int) -> ModelOutput:
     """Predict once on all rows; re-predict a seeded sample of rows to detect non-determinism."""
-    method, fn, kind = _predict_fn(model, positive, label_values, threshold)
+    method, fn, kind = predict_fn(model, positive, label_values, threshold)
     preds, scores = fn(X)
     if method == "callable" and scores is not None:
         kind = "probability"

@@ -62,13 +62,13 @@ def _suggest(name: Any, options: Sequence[Any]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _list(values: Sequence[Any], limit: int = 10) -> str:
-    shown = ", ".join(repr(_py(v)) for v in list(values)[:limit])
+def as_list(values: Sequence[Any], limit: int = 10) -> str:
+    shown = ", ".join(repr(py_value(v)) for v in list(values)[:limit])
     more = len(values) - limit
     return shown + (f", ... ({more} more)" if more > 0 else "")
 
 
-def _py(v: Any) -> Any:
+def py_value(v: Any) -> Any:
     """numpy scalars to Python scalars (for messages and JSON)."""
     return v.item() if isinstance(v, np.generic) else v
 
@@ -100,10 +100,10 @@ class ValidatedInputs:
     fingerprint: str
 
 
-def _require_column(data: pd.DataFrame, name: Any, what: str) -> None:
+def require_column(data: pd.DataFrame, name: Any, what: str) -> None:
     if name not in data.columns:
         raise InputError(MISSING_COLUMN.format(what=what, name=name, hint=_suggest(name, data.columns),
-                                               available=_list(list(data.columns), 20)),
+                                               available=as_list(list(data.columns), 20)),
                          code="missing_column", column=str(name))
 
 
@@ -111,11 +111,11 @@ def _check_missing(series: pd.Series, what: str) -> None:
     mask = series.isna().to_numpy()
     if mask.any():
         first = series.index[int(np.argmax(mask))]
-        raise InputError(MISSING_VALUES.format(what=what, name=series.name, count=int(mask.sum()), first=_py(first)),
+        raise InputError(MISSING_VALUES.format(what=what, name=series.name, count=int(mask.sum()), first=py_value(first)),
                          code="missing_values", column=str(series.name))
 
 
-def _factorize(series: pd.Series) -> tuple[np.ndarray, list[Any], bool]:
+def factorize(series: pd.Series) -> tuple[np.ndarray, list[Any], bool]:
     """Codes and ordered unique values; categorical dtypes keep their declared categories."""
     if isinstance(series.dtype, pd.CategoricalDtype):  # codes in their own narrow dtype (no copy)
         return series.cat.codes.to_numpy(), list(series.cat.categories), True
@@ -131,8 +131,8 @@ def _factorize(series: pd.Series) -> tuple[np.ndarray, list[Any], bool]:
     return remap[codes], [uniques[i] for i in order], False
 
 
-def _group_name(value: Any) -> str:
-    value = _py(value)
+def group_name(value: Any) -> str:
+    value = py_value(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # 1.0 and 1 name the same group whatever the column dtype
     return str(value)
@@ -147,7 +147,7 @@ def _label_values(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
         if small is not None:
             return small
     codes, uniques = pd.factorize(series, sort=False)
-    return codes, [_py(u) for u in uniques]
+    return codes, [py_value(u) for u in uniques]
 
 
 def _small_int_codes(values: np.ndarray) -> tuple[np.ndarray, list[Any]] | None:
@@ -167,15 +167,15 @@ def _small_int_codes(values: np.ndarray) -> tuple[np.ndarray, list[Any]] | None:
     codes = np.empty(len(values), dtype=dtype)
     for sl in chunks:
         codes[sl] = lookup[values[sl].astype(np.int64) - lo]
-    return codes, [_py(values.dtype.type(v + lo)) for v in present]
+    return codes, [py_value(values.dtype.type(v + lo)) for v in present]
 
 
-def _infer_positive(values: list[Any], name: str) -> Any:
+def infer_positive(values: list[Any], name: str) -> Any:
     s = set(values)
     if s <= {0, 1} and all(isinstance(v, (int, float, bool, np.bool_)) for v in values):
         return True if all(isinstance(v, (bool, np.bool_)) for v in values) else 1
     example = sorted(values, key=str)[-1]
-    raise InputError(NEED_POSITIVE.format(name=name, values=_list(values), example=example), code="need_positive_label",
+    raise InputError(NEED_POSITIVE.format(name=name, values=as_list(values), example=example), code="need_positive_label",
                      column=name)
 
 
@@ -200,7 +200,7 @@ def _aligned(obj: Any, what: str, data: pd.DataFrame) -> np.ndarray | pd.Series:
         missing = data.index.difference(obj.index)
         if len(missing):
             extra = obj.index.difference(data.index)
-            raise InputError(INDEX_MISMATCH.format(what=what, label=_py(extra[0]) if len(extra) else _py(missing[0])),
+            raise InputError(INDEX_MISMATCH.format(what=what, label=py_value(extra[0]) if len(extra) else py_value(missing[0])),
                              code="index_mismatch")
         return obj.reindex(data.index)
     arr = np.asarray(obj)
@@ -247,7 +247,7 @@ def encode_predictions(values: Any, label_values: list[Any], positive: Any, what
     else:
         unknown = [u for u in uniques if u not in label_values]
         if unknown:
-            raise InputError(PREDICTIONS_VALUES.format(values=_list(unknown), labels=_list(label_values),
+            raise InputError(PREDICTIONS_VALUES.format(values=as_list(unknown), labels=as_list(label_values),
                                                        positive=positive).replace("predictions", what, 1),
                              code="bad_predictions")
         pos_code = [i for i, u in enumerate(uniques) if u == positive]
@@ -357,7 +357,7 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
         raise InputError(NOT_A_DATAFRAME.format(found=type(data).__name__), code="not_a_dataframe")
     if data.columns.duplicated().any():
         dups = list(dict.fromkeys(data.columns[data.columns.duplicated()]))
-        raise InputError(DUPLICATE_COLUMNS.format(names=_list(dups)), code="duplicate_columns")
+        raise InputError(DUPLICATE_COLUMNS.format(names=as_list(dups)), code="duplicate_columns")
     if len(data) == 0:
         raise InputError(NO_ROWS, code="no_rows")
     if not isinstance(favorable, bool):
@@ -365,16 +365,16 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
                          code="invalid_option")
 
     # label
-    _require_column(data, label, "label")
+    require_column(data, label, "label")
     label_series = data[label]
     _check_missing(label_series, "label")
     codes, values = _label_values(label_series)
     if len(values) > 2:
-        raise InputError(TOO_MANY_LABELS.format(name=label, count=len(values), values=_list(values)),
+        raise InputError(TOO_MANY_LABELS.format(name=label, count=len(values), values=as_list(values)),
                          code="too_many_labels", column=str(label))
     if positive_label is None:
-        positive_label = _infer_positive(values, str(label))
-    positive_label = _py(positive_label)
+        positive_label = infer_positive(values, str(label))
+    positive_label = py_value(positive_label)
     matches = [i for i, v in enumerate(values) if v == positive_label]
     def kind(v: Any) -> str:
         return "bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else type(v).__name__
@@ -394,7 +394,7 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
         negative_label = values[0]
     else:
         if not matches:
-            raise InputError(POSITIVE_ABSENT.format(positive=positive_label, name=label, values=_list(values)),
+            raise InputError(POSITIVE_ABSENT.format(positive=positive_label, name=label, values=as_list(values)),
                              code="positive_label_absent", column=str(label))
         y = (codes == matches[0]).astype(np.int8)
         others = [v for i, v in enumerate(values) if i != matches[0]]
@@ -409,23 +409,23 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
         raise InputError(f"protected lists a column twice: {protected!r}. List each column once.", code="bad_protected")
     attributes = []
     for name in protected:
-        _require_column(data, name, "protected")
+        require_column(data, name, "protected")
         if name == label:
             raise InputError(f"protected column {name!r} is the label column; choose a different protected attribute.",
                              code="bad_protected", column=str(name))
         s = data[name]
         _check_missing(s, "protected")
-        pcodes, uniques, categorical = _factorize(s)
-        infinite = [u for u in uniques if isinstance(_py(u), float) and math.isinf(_py(u))]
+        pcodes, uniques, categorical = factorize(s)
+        infinite = [u for u in uniques if isinstance(py_value(u), float) and math.isinf(py_value(u))]
         if infinite:
-            bad = s.map(lambda v: isinstance(_py(v), float) and math.isinf(_py(v))).to_numpy(dtype=bool)
+            bad = s.map(lambda v: isinstance(py_value(v), float) and math.isinf(py_value(v))).to_numpy(dtype=bool)
             raise InputError(f"protected column {name!r} has {int(bad.sum()):,} infinite value(s), first at index "
                              f"{data.index[int(np.argmax(bad))]!r}: an infinity is not a group. Replace it with an "
                              "explicit category, or bin the column.", code="infinite_group", column=str(name))
         if len(uniques) > config.max_groups:
             raise InputError(TOO_MANY_GROUPS.format(name=name, count=len(uniques), max_groups=config.max_groups),
                              code="too_many_groups", column=str(name))
-        names = [_group_name(u) for u in uniques]
+        names = [group_name(u) for u in uniques]
         if len(set(names)) != len(names):
             dup = [n for n in names if names.count(n) > 1][0]
             raise InputError(f"protected column {name!r} has distinct values that print the same ({dup!r}); "
@@ -440,7 +440,7 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
             features = [features]
         features = list(features)
     for col in features:
-        _require_column(data, col, "feature")
+        require_column(data, col, "feature")
     if label in features and model_features is None:
         raise InputError(LABEL_IN_FEATURES.format(name=label), code="label_in_features", column=str(label))
 
@@ -448,7 +448,7 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
     pred_arr = score_arr = None
     for name, obj in (("predictions", predictions), ("scores", scores)):
         if isinstance(obj, str) and obj not in data.columns:
-            _require_column(data, obj, name)
+            require_column(data, obj, name)
         if isinstance(obj, str) and obj in features:
             features.remove(obj)
     if scores is not None:
@@ -462,7 +462,7 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
     # reference groups
     ref_out: dict[str, str] = {}
     for attr_name, group in (reference or {}).items():
-        ref_out[str(attr_name)] = _group_name(group)
+        ref_out[str(attr_name)] = group_name(group)
     fp = fingerprint(data, [c for c in dict.fromkeys([*features, *protected]) if c != label], y)
     return ValidatedInputs(data=data, n=len(data), label=str(label), positive_label=positive_label,
                            negative_label=negative_label, favorable=favorable, y=y, attributes=tuple(attributes),
@@ -474,9 +474,9 @@ def check_reference(reference: dict[str, str], partitions: dict[str, tuple[str, 
     """Reference groups must name an audited attribute and one of its groups."""
     for attr, group in reference.items():
         if attr not in partitions:
-            raise InputError(REFERENCE_ATTRIBUTE.format(attribute=attr, attributes=_list(list(partitions))),
+            raise InputError(REFERENCE_ATTRIBUTE.format(attribute=attr, attributes=as_list(list(partitions))),
                              code="bad_reference")
         groups = partitions[attr]
         if group not in groups:
             raise InputError(REFERENCE_UNKNOWN.format(group=group, attribute=attr, hint=_suggest(group, groups),
-                                                      groups=_list(list(groups), 20)), code="bad_reference")
+                                                      groups=as_list(list(groups), 20)), code="bad_reference")

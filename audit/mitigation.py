@@ -38,13 +38,13 @@ class Weights:
 
 def _groups(data: pd.DataFrame, protected: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     from ._keys import join_key
-    from ._validation import _factorize, _group_name
+    from ._validation import factorize, group_name
 
     codes = np.zeros(len(data), dtype=np.int64)
     names: list[list[str]] = [[]]
     for col in protected:
-        c, uniques, _ = _factorize(data[col])
-        labels = [_group_name(u) for u in uniques]
+        c, uniques, _ = factorize(data[col])
+        labels = [group_name(u) for u in uniques]
         codes = codes * len(labels) + c
         names = [n + [lab] for n in names for lab in labels]
     present, inv = np.unique(codes, return_inverse=True)

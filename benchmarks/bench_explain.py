@@ -72,9 +72,9 @@ def main() -> int:
 
     f = lambda d: model.predict_proba(d)[:, 1]  # noqa: E731
     bg = test[ADULT_FEATURES].iloc[5000:5100]
-    from audit.explain._shap import _codes
+    from audit.explain._shap import category_codes
 
-    enc, dec = _codes(test[ADULT_FEATURES], [bg])
+    enc, dec = category_codes(test[ADULT_FEATURES], [bg])
     explainer = shap.explainers.Permutation(lambda a: f(dec(a)), shap.maskers.Independent(enc(bg), max_samples=100),
                                             seed=0)
     explainer(enc(test[ADULT_FEATURES].iloc[:2]), max_evals=100, silent=True)  # warm-up (numba)

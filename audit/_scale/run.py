@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 
 from .._context import AuditContext, build_context
-from .._model import ModelOutput, _predict_fn, describe, model_fingerprint
-from .._validation import TOO_MANY_GROUPS, _infer_positive, _require_column, validate_inputs
+from .._model import ModelOutput, predict_fn, describe, model_fingerprint
+from .._validation import TOO_MANY_GROUPS, infer_positive, require_column, validate_inputs
 from ..config import AuditConfig
 from ..exceptions import InputError
 from ..registry import Module
-from ..results import Section, Table
+from ..record.tables import Section, Table
 from . import scan
 from .sources import Source
 from .tables import CellScoreStatistics, cell_arrays
@@ -49,7 +49,7 @@ def _column_arg(value: Any, what: str, source: Source) -> str | None:
     if not isinstance(value, str):
         raise InputError(f"{what} must be a column name when the data is scanned by an engine ({source.description}); "
                          f"got {type(value).__name__}. Add the {what} as a column of the table.", code="bad_argument")
-    _require_column(pd.DataFrame(columns=list(source.columns)), value, what)
+    require_column(pd.DataFrame(columns=list(source.columns)), value, what)
     return value
 
 
@@ -71,17 +71,17 @@ def _positive(frame: Any, label: str, positive_label: Any) -> Any:
         positive = positive_label.item() if isinstance(positive_label, np.generic) else positive_label
         text = dtype == nw.String or dtype == nw.Categorical or dtype == nw.Enum
         if text != isinstance(positive, str):  # the engine would fail to compare them: say what the label holds
-            from .._validation import POSITIVE_ABSENT, _list
+            from .._validation import POSITIVE_ABSENT, as_list
 
             raise InputError(POSITIVE_ABSENT.format(positive=positive, name=label,
-                                                    values=_list(_label_values(frame, label, 10))),
+                                                    values=as_list(_label_values(frame, label, 10))),
                              code="positive_label_absent", column=label)
         return positive
     if dtype == nw.Boolean:
         return True
     if dtype.is_numeric():
         return 1
-    _infer_positive(_label_values(frame, label), label)  # raises: which value is positive, listing them
+    infer_positive(_label_values(frame, label), label)  # raises: which value is positive, listing them
     return None  # pragma: no cover
 
 
@@ -163,7 +163,7 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
         for f in feats:
             _column_arg(f, "feature", source)
         label_values = list(dict.fromkeys([plan.positive, *_label_values(frame, label)]))
-        method, fn, kind = _predict_fn(model, plan.positive, label_values, cfg.threshold)
+        method, fn, kind = predict_fn(model, plan.positive, label_values, cfg.threshold)
         if method == "callable":  # a function's output kind shows only once it runs: ask it about a few rows
             probe = scan.canonical_missing(_first_rows(source, list(feats)))
             if len(probe) and fn(probe)[1] is not None:

@@ -25,10 +25,10 @@ import pandas as pd
 
 from .._context import build_context
 from .._model import run_model
-from .._validation import _group_name, validate_inputs
+from .._validation import group_name, validate_inputs
 from ..config import AuditConfig
 from ..exceptions import InputError
-from ..results import Section, Table
+from ..record.tables import Section, Table
 from . import scan
 from .sources import Source, open_source
 
@@ -131,7 +131,7 @@ def _sample_context(scaled: Any, sample: pd.DataFrame, model: Any, weights_by_gr
                           describe(None), None, None)
     # the sample's own statistics need no intervals unless asked (explanations bootstrap the SHAP matrix themselves)
     ctx = replace(build_context(sin, out, replace(cfg, n_bootstrap=n_bootstrap)), config=cfg)
-    keys = [tuple(_group_name(v) for v in row) for row in sample[list(plan.protected)].itertuples(index=False, name=None)]
+    keys = [tuple(group_name(v) for v in row) for row in sample[list(plan.protected)].itertuples(index=False, name=None)]
     row_w = np.array([weights_by_group[k] for k in keys], dtype=float)
     same = strata_full and ctx.finest_names == full.finest_names
     return replace(ctx, partitions=full.partitions if same else ctx.partitions, row_weights=row_w)
@@ -141,9 +141,9 @@ def _group_weights(scaled: Any, sample: pd.DataFrame, strata: pd.DataFrame, n_fu
                    ) -> tuple[list[tuple[str, ...]], dict[tuple[str, ...], int], dict[tuple[str, ...], float]]:
     """Per finest group (by group names): its names, the rows the sample holds, and the rows of the full data
     each sampled row stands for."""
-    names = [tuple(_group_name(v) for v in row) for row in strata.itertuples(index=False, name=None)]
+    names = [tuple(group_name(v) for v in row) for row in strata.itertuples(index=False, name=None)]
     got = sample.groupby(list(scaled.plan.protected), dropna=False, sort=False).size()
-    got_by = {tuple(_group_name(v) for v in (k if isinstance(k, tuple) else (k,))): int(c) for k, c in got.items()}
+    got_by = {tuple(group_name(v) for v in (k if isinstance(k, tuple) else (k,))): int(c) for k, c in got.items()}
     weights = {k: n / got_by[k] for k, n in zip(names, n_full) if got_by.get(k)}
     return names, got_by, weights
 

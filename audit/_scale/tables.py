@@ -144,9 +144,9 @@ class CellScoreStatistics:
             else:
                 gc["score"] = np.zeros(shape)
             group_cells.append(gc)
-        from .._context import _cell_point_metrics
+        from .._context import cell_point_metrics
 
-        point.update(_cell_point_metrics(group_cells, self.probability))
+        point.update(cell_point_metrics(group_cells, self.probability))
         self.errors = {"roc_auc": point.pop("roc_auc_error"), "average_precision": point.pop("average_precision_error")}
         boot: dict[str, np.ndarray] = {}
         if cfg.n_bootstrap:

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ._shap import _codes
+from ._shap import category_codes
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def explain_cases(X_train: pd.DataFrame, rows: pd.DataFrame, row_ids: list[int],
     full_columns = list(X_train.columns)
     X_train, rows = X_train.drop(columns=empty), rows.drop(columns=empty)
     current = {"row": 0}
-    encode, decode_kept = _codes(X_train, [rows])
+    encode, decode_kept = category_codes(X_train, [rows])
 
     def decode(a: np.ndarray) -> pd.DataFrame:
         frame = decode_kept(a)

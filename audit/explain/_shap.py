@@ -46,7 +46,7 @@ def _dense(a: Any) -> np.ndarray:
     return np.asarray(a, dtype=float)
 
 
-def _split(model: Any) -> tuple[Any, Any]:
+def split_pipeline(model: Any) -> tuple[Any, Any]:
     """(preprocessing, final estimator) of a scikit-learn Pipeline, or (None, model)."""
     steps = getattr(model, "steps", None)
     if isinstance(steps, list) and len(steps) >= 2 and hasattr(model, "__getitem__"):
@@ -65,7 +65,7 @@ def tree_refusal(est: Any) -> str:
     return ""
 
 
-def _kind(est: Any) -> str:
+def estimator_kind(est: Any) -> str:
     mod, name = type(est).__module__, type(est).__name__
     if (mod.startswith("sklearn.") and name in _TREE_SKLEARN) or mod.split(".")[0] in ("lightgbm", "xgboost"):
         return "agnostic" if tree_refusal(est) else "tree"
@@ -79,9 +79,9 @@ def _positive_index(est: Any, positive: Any) -> int | None:
     classes = getattr(est, "classes_", None)
     if classes is None:
         return None
-    from .._validation import _py
+    from .._validation import py_value
 
-    hits = [i for i, c in enumerate(np.asarray(classes).tolist()) if _py(c) == positive]
+    hits = [i for i, c in enumerate(np.asarray(classes).tolist()) if py_value(c) == positive]
     return hits[0] if hits else None
 
 
@@ -234,7 +234,7 @@ def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos:
     return values, base, space
 
 
-def _codes(X: pd.DataFrame, others: list[pd.DataFrame]) -> tuple[Callable[[pd.DataFrame], np.ndarray],
+def category_codes(X: pd.DataFrame, others: list[pd.DataFrame]) -> tuple[Callable[[pd.DataFrame], np.ndarray],
                                                                   Callable[[np.ndarray], pd.DataFrame]]:
     """Encode a frame as floats for shap's masker (text as integer codes) and decode it back."""
     cats: dict[str, list[Any]] = {}
@@ -293,8 +293,8 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
     ``predict`` maps a feature frame to the audited output (used by the model-agnostic path only). The
     model-agnostic path explains rows a few at a time, in turn from every ``strata`` value, each call seeded by
     (seed, call); with ``seconds`` it stops once that time is spent and says which rows it explained."""
-    pre, est = _split(model)
-    kind = _kind(est)
+    pre, est = split_pipeline(model)
+    kind = estimator_kind(est)
     features = tuple(str(c) for c in X.columns)
     if kind in ("tree", "linear"):
         if pre is not None:
@@ -324,7 +324,7 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
         return ShapResult(mapped, base, base + values.sum(1), features, True, label, space, note)
     import shap
 
-    encode, decode = _codes(X, [X_bg])
+    encode, decode = category_codes(X, [X_bg])
     bg = encode(X_bg)
 
     def f(a: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from ..stats.bootstrap import IntervalBatch
 from ..stats.counts import count_metrics, favorable_frame, proportion_parts
 from ..stats.significance import adjust, two_proportion_p, wald_p
 from ..registry import Module
-from ..results import DISPARITY_COLUMNS
+from ..record.tables import DISPARITY_COLUMNS
 from ._groups import MIN_INTERVAL_ROWS, GroupFacts, group_facts, shown_interval
 
 

@@ -19,7 +19,7 @@ from ..exceptions import ConfigError
 from ..explain import ExplainConfig
 from ..registry import GateMetric, Module
 from ..report import explain_view
-from ..results import Section, Table
+from ..record.tables import Section, Table
 from ..stats.bootstrap import percentile_interval
 from ..stats.score_boot import identity_seed
 from ._groups import MIN_INTERVAL_ROWS, group_facts, shown_interval
@@ -153,11 +153,11 @@ def _wmean(values: np.ndarray, w: np.ndarray) -> np.ndarray:
 def _predictor(model: Any, ctx: AuditContext) -> tuple[Any, str]:
     """The audited output as a function of a feature frame (positive-class probability, decision score or 0/1
     prediction), and the name of that output."""
-    from .._model import _predict_fn
+    from .._model import predict_fn
 
     inputs = ctx.inputs
     labels = [inputs.positive_label] + ([inputs.negative_label] if inputs.negative_label is not None else [])
-    _, fn, kind = _predict_fn(model, inputs.positive_label, labels, ctx.config.threshold)
+    _, fn, kind = predict_fn(model, inputs.positive_label, labels, ctx.config.threshold)
     kind = ctx.model.score_kind or kind
 
     def predict(X: pd.DataFrame) -> np.ndarray:
@@ -287,9 +287,9 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
     elif not features:
         notes.append("SHAP and LIME need model features: none were given")
     else:
-        from ..explain._shap import _kind, _split, explain_rows
+        from ..explain._shap import estimator_kind, split_pipeline, explain_rows
 
-        kind = _kind(_split(model)[1])
+        kind = estimator_kind(split_pipeline(model)[1])
         budget = ecfg.rows if kind != "agnostic" else ecfg.agnostic_rows
         rows, w, population, alloc = _stratified_sample(ctx, budget, min(ecfg.small_group, budget))
         info["allocation"] = alloc

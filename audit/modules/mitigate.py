@@ -13,7 +13,7 @@ from ..mitigation import (CHANGE_COLUMNS, WEIGHT_COLUMNS, WHAT_IF_COLUMNS, Mitig
                           refit_with_weights, weights_for)
 from ..registry import Module
 from ..report import explain_view
-from ..results import Section, Table
+from ..record.tables import Section, Table
 from ..stats.bootstrap import multinomial_tables, percentile_interval
 from ..stats.counts import count_metrics
 from ..stats.score_boot import identity_seed

@@ -12,7 +12,7 @@ from ..stats.bootstrap import IntervalBatch
 from ..stats.counts import COUNT_METRICS, UNDEFINED_REASON as COUNT_REASON, count_metrics
 from ..stats.scores import PROBABILITY_ONLY, SCORE_METRICS, UNDEFINED_REASON as SCORE_REASON
 from ..registry import Module
-from ..results import GROUP_COLUMNS, METRIC_COLUMNS
+from ..record.tables import GROUP_COLUMNS, METRIC_COLUMNS
 from ._groups import GroupFacts, group_facts, shown_interval
 
 NO_SCORES = "the model gives no scores (predictions only); pass scores= or a model with predict_proba"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..exceptions import AuditError
 from ..registry import Env, Module
 from ..report.explain_view import training_view
-from ..results import DISPARITY_COLUMNS, GROUP_COLUMNS, Section, Table
+from ..record.tables import DISPARITY_COLUMNS, GROUP_COLUMNS, Section, Table
 
 #: the options of the training data's own audit are the audit's, except those that concern a model
 _OWN = ("threshold", "seed", "n_bootstrap", "confidence")

@@ -10,7 +10,8 @@ from .findings import ci_text, gap_sentence, output_name, top_driver
 from .format import fmt, interval, md
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..results import AuditResult, Section
+    from ..record.result import ResultData as AuditResult
+    from ..record.tables import Section
 
 def blocks(sec: "Section", result: "AuditResult") -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []

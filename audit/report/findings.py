@@ -10,7 +10,8 @@ from ..metrics import DISPARITY_METRICS
 from .format import fmt
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..results import AuditResult, Section
+    from ..record.result import ResultData as AuditResult
+    from ..record.tables import Section
 
 
 def significant_by_p(result: "AuditResult") -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from .format import fmt, fmt_p, visible
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..gate import GateResult
-    from ..results import AuditResult
+    from ..record.result import ResultData as AuditResult
 
 _HERE = Path(__file__).resolve().parent
 TEMPLATE_DIRS = [_HERE.parent / "templates", _HERE.parent.parent / "templates"]  # wheel, then source checkout

@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..gate import GateResult
-    from ..results import AuditResult
+    from ..record.result import ResultData as AuditResult
 
 _NOT_XML = re.compile("[\ufffe\uffff]")
 

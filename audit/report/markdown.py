@@ -12,7 +12,7 @@ __all__ = ["md", "render_markdown"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..gate import GateResult
-    from ..results import AuditResult
+    from ..record.result import ResultData as AuditResult
 
 ICON = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "insufficient data": "INSUFFICIENT DATA",
         "not applicable": "NOT APPLICABLE"}

@@ -6,7 +6,7 @@ import html
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..results import AuditResult
+    from ..record.result import ResultData as AuditResult
 
 
 def notebook_html(result: "AuditResult") -> str:

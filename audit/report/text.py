@@ -9,7 +9,7 @@ from .findings import data_source_sentence, four_fifths_below, four_fifths_split
 from .format import fmt, fmt_p, interval, visible
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..results import AuditResult
+    from ..record.result import ResultData as AuditResult
 
 __all__ = ["data_source_sentence", "fmt", "fmt_p", "interval", "summary_text", "visible"]
 

@@ -115,11 +115,14 @@ def _check_missing(series: pd.Series, what: str) -> None:
                          code="missing_values", column=str(series.name))
 
 
-def factorize(series: pd.Series) -> tuple[np.ndarray, list[Any], bool]:
-    """Codes and ordered unique values; categorical dtypes keep their declared categories."""
+def factorize(series: pd.Series, arrow: tuple[np.ndarray, list[str]] | None = None
+              ) -> tuple[np.ndarray, list[Any], bool]:
+    """Codes and ordered unique values; categorical dtypes keep their declared categories. ``arrow``: the
+    column's codes from :func:`_arrow_string_codes` when computed already."""
     if isinstance(series.dtype, pd.CategoricalDtype):  # codes in their own narrow dtype (no copy)
         return series.cat.codes.to_numpy(), list(series.cat.categories), True
-    codes, uniques = pd.factorize(series, sort=False)
+    arrow = arrow if arrow is not None else _arrow_string_codes(series)
+    codes, uniques = arrow if arrow is not None else pd.factorize(series, sort=False)
     uniques = list(uniques)
     try:
         order = sorted(range(len(uniques)), key=lambda i: uniques[i])
@@ -129,6 +132,29 @@ def factorize(series: pd.Series) -> tuple[np.ndarray, list[Any], bool]:
     remap = np.empty(len(uniques), dtype=dtype)
     remap[order] = np.arange(len(uniques), dtype=dtype)
     return remap[codes], [uniques[i] for i in order], False
+
+
+def _arrow_string_codes(series: pd.Series) -> tuple[np.ndarray, list[str]] | None:
+    """Codes (in order of first appearance) and distinct values of a pyarrow-backed string column without
+    missing values, from pyarrow's own hash kernel in one pass (pandas' path for these columns converts the codes
+    several times: 0.3 s per 10 million rows against 0.15 s); None for any other column."""
+    to_arrow = getattr(series.array, "__arrow_array__", None) if isinstance(series, pd.Series) else None
+    if to_arrow is None:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = to_arrow()
+    if isinstance(values, pa.Array):
+        values = pa.chunked_array([values])
+    if not isinstance(values, pa.ChunkedArray) or values.null_count or not (
+            pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return None
+    if values.num_chunks == 0:
+        return np.empty(0, dtype=np.int32), []
+    encoded = pc.dictionary_encode(values).unify_dictionaries()
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
+    return codes, encoded.chunk(0).dictionary.to_pylist()
 
 
 def group_name(value: Any) -> str:
@@ -294,8 +320,13 @@ def _has_surrogate(text: str) -> bool:
         return True
 
 
-def _row_hasher(s: pd.Series) -> Callable[[slice], np.ndarray]:
-    """Per-row uint64 hashes of a column, by row slice; equal values hash alike whatever the dtype."""
+def _row_hasher(s: pd.Series, known: tuple[np.ndarray, list[Any]] | None = None) -> Callable[[slice], np.ndarray]:
+    """Per-row uint64 hashes of a column, by row slice; equal values hash alike whatever the dtype. ``known``: the
+    column's codes and distinct values when validation has them already (text columns without missing values)."""
+    if known is not None:
+        codes, uniques = known
+        table = _hash_values(np.asarray(uniques, dtype=object))
+        return lambda sl: table[codes[sl]]
     if isinstance(s.dtype, pd.CategoricalDtype):  # hash the categories once, then index by code
         table = np.r_[_hash_values(np.asarray(s.cat.categories.astype(object))), _MISSING_HASH]
         codes = s.cat.codes.to_numpy()  # code -1 (missing) takes the last entry
@@ -314,13 +345,14 @@ def _row_hasher(s: pd.Series) -> Callable[[slice], np.ndarray]:
     return lambda sl: table[codes[sl]]
 
 
-def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray) -> str:
+def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray,
+                known: dict[str, tuple[np.ndarray, list[Any]]] | None = None) -> str:
     """sha256 of the canonical audited data, independent of row order, index and dtype choice.
 
     Numeric columns (nullable ones included) are hashed as float64, all others as text (a categorical by
     its category values); per-row hashes are combined by order-independent sums, streamed over row chunks.
     """
-    hashers = [_row_hasher(data[col]) for col in columns]
+    hashers = [_row_hasher(data[col], (known or {}).get(col)) for col in columns]
     prime = np.uint64(0x100000001B3)
     mix = np.uint64(0x9E3779B97F4A7C15)
 
@@ -408,6 +440,10 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
     if len(set(map(str, protected))) != len(protected):
         raise InputError(f"protected lists a column twice: {protected!r}. List each column once.", code="bad_protected")
     attributes = []
+    text_codes: dict[str, tuple[np.ndarray, list[Any]]] = {}
+    # pyarrow-backed text columns are encoded by pyarrow, which releases the GIL: two columns at a time
+    present = [name for name in protected if name in data.columns]
+    arrow_codes = dict(zip(present, parallel_map(lambda c: _arrow_string_codes(data[c]), present)))
     for name in protected:
         require_column(data, name, "protected")
         if name == label:
@@ -415,7 +451,7 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
                              code="bad_protected", column=str(name))
         s = data[name]
         _check_missing(s, "protected")
-        pcodes, uniques, categorical = factorize(s)
+        pcodes, uniques, categorical = factorize(s, arrow_codes.get(name))
         infinite = [u for u in uniques if isinstance(py_value(u), float) and math.isinf(py_value(u))]
         if infinite:
             bad = s.map(lambda v: isinstance(py_value(v), float) and math.isinf(py_value(v))).to_numpy(dtype=bool)
@@ -431,6 +467,8 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
             raise InputError(f"protected column {name!r} has distinct values that print the same ({dup!r}); "
                              "convert the column to one type first.", code="ambiguous_groups", column=str(name))
         attributes.append(Attribute(str(name), tuple(names), pcodes, categorical))
+        if not categorical and not pd.api.types.is_numeric_dtype(s.dtype):  # text: hashed from these codes
+            text_codes[str(name)] = (pcodes, uniques)
 
     # features
     if features is None:
@@ -463,7 +501,7 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
     ref_out: dict[str, str] = {}
     for attr_name, group in (reference or {}).items():
         ref_out[str(attr_name)] = group_name(group)
-    fp = fingerprint(data, [c for c in dict.fromkeys([*features, *protected]) if c != label], y)
+    fp = fingerprint(data, [c for c in dict.fromkeys([*features, *protected]) if c != label], y, text_codes)
     return ValidatedInputs(data=data, n=len(data), label=str(label), positive_label=positive_label,
                            negative_label=negative_label, favorable=favorable, y=y, attributes=tuple(attributes),
                            features=tuple(features), predictions=pred_arr, scores=score_arr, reference=ref_out,

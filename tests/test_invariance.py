@@ -56,6 +56,28 @@ def test_string_dtypes_give_identical_results(dtype):
     assert base.data_fingerprint == other.data_fingerprint
 
 
+def test_pyarrow_text_columns_of_several_chunks_and_types_give_identical_results():
+    """Text group columns encoded by pyarrow itself (several chunks, large_string, pandas' ArrowDtype) audit like
+    object columns; a missing value is still refused with the column's name."""
+    import pyarrow as pa
+
+    df = _frame(6, 900)
+    base = _audit(df.astype({"sex": "object", "race": "object"}))
+
+    def chunked(values, typ):
+        v = list(values)
+        return pd.arrays.ArrowExtensionArray(pa.chunked_array([v[:300], v[300:301], v[301:]], type=typ))
+
+    for typ in (pa.string(), pa.large_string()):
+        other = df.assign(sex=chunked(df["sex"], typ), race=chunked(df["race"], typ))
+        assert other["race"].array.__arrow_array__().num_chunks == 3
+        result = _audit(other)
+        assert _tables(result) == _tables(base) and result.data_fingerprint == base.data_fingerprint
+    holed = df.assign(race=chunked([None, *df["race"][1:]], pa.string()))
+    with pytest.raises(audit.InputError, match="race"):
+        _audit(holed)
+
+
 def test_numeric_nullable_and_boolean_dtypes_give_identical_results():
     df = _frame(2, 500)
     num = df.assign(y=(df["y"] == "yes").astype("int64"), race=df["race"].map({"Black": 0, "White": 1, "Asian": 2}))

@@ -43,6 +43,20 @@ def test_sort_scores_matches_stable_argsort_on_colliding_and_negative_scores():
     assert np.array_equal(order, want) and np.array_equal(s_sorted, s[want])
 
 
+def test_sort_scores_with_heavy_ties_finds_a_collision_past_the_first_chunk():
+    # 101 distinct scores (every neighbour shares its top bits), and one pair that differs only in its last bits
+    # far past the first chunk of the check: the fast path for ties must still re-sort it exactly
+    rng = np.random.default_rng(9)
+    s = np.round(rng.random(700_000), 2)
+    s[650_000], s[650_001], s[10] = 0.5 + 2e-16, 0.5, 0.5 + 1e-16
+    order, s_sorted = sort_scores(s)
+    want = np.argsort(s, kind="stable")
+    assert np.array_equal(order, want) and np.array_equal(s_sorted, s[want])
+    plain = np.round(rng.random(700_000), 2)  # ties only: nothing to re-sort
+    order, s_sorted = sort_scores(plain)
+    assert np.array_equal(order, np.argsort(plain, kind="stable"))
+
+
 def test_tie_aligned_chunks_cover_all_rows_and_never_split_a_tie():
     s = np.sort(np.floor(np.random.default_rng(2).random(2000) * 13))
     chunks = tie_aligned_chunks(s, size=50)

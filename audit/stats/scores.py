@@ -74,7 +74,15 @@ def sort_scores(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.bitwise_and(key, low, out=key)
     order = key.view(np.int64)
     ordered = scores[order]
-    pairs = np.flatnonzero(same_hi)  # i: rows i and i + 1 share their top bits (few)
+    # rows sharing their top bits are in row order; only neighbours whose scores differ need an exact re-sort
+    # (tied scores share every bit: with few distinct scores nearly all neighbours share their top bits, and
+    # none of them clash)
+    clash_any = False
+    for s in row_chunks(n - 1):
+        if np.any(same_hi[s] & (ordered[s.start + 1:s.stop + 1] != ordered[s])):
+            clash_any = True
+            break
+    pairs = np.flatnonzero(same_hi) if clash_any else np.empty(0, np.int64)  # i: rows i, i + 1 share top bits
     if len(pairs):
         # runs of equal top bits are maximal sequences of consecutive pairs; re-sort exactly, by score
         # then row, every run that holds different scores

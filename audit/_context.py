@@ -19,7 +19,7 @@ from ._parallel import parallel_map
 from ._validation import Attribute, ValidatedInputs
 from .config import AuditConfig
 from .stats.bootstrap import multinomial_tables
-from .stats.score_boot import binned_replicates, exact_replicates, identity_seed
+from .stats.score_boot import group_replicates, identity_seed
 from .stats.scores import (RankAccumulator, cell_metrics, chunk_terms, chunk_tie_runs, code_dtype, row_chunks,
                            small_codes, sort_scores, tie_aligned_chunks)
 
@@ -275,10 +275,8 @@ def _score_replicates(specs: list, offsets: np.ndarray, accs: dict, cells: list[
                       config: AuditConfig) -> dict[str, np.ndarray]:
     """Replicates ``(B, S)`` of every score metric, each group resampled on its own (see ``stats.score_boot``)."""
     B = config.n_bootstrap
-    S = int(offsets[-1])
     names = ("roc_auc", "average_precision") + (
         ("brier", "log_loss", "mean_score", "calibration_in_the_large", "ece") if probability else ())
-    out = {k: np.full((B, S), np.nan) for k in names}
     small_rows: dict[int, np.ndarray] = {}  # global group index -> its rows' score-order positions
     for p, acc in accs.items():
         if acc.rows:
@@ -296,30 +294,16 @@ def _score_replicates(specs: list, offsets: np.ndarray, accs: dict, cells: list[
     else:
         cal = brier = logloss = None
 
-    jobs = []
-    for p, (name, _, groups, _) in enumerate(specs):
-        for g, group in enumerate(groups):
-            j = int(offsets[p] + g)
-            if cells[p]["count"][g].sum() == 0:
-                continue
-            jobs.append((j, p, g, identity_seed(config.seed, 2, (name, group))))
+    def exact_rows(j: int, p: int, g: int) -> tuple | None:
+        if not exact_group[j]:
+            return None
+        rows = small_rows[j]
+        return (scores_sorted[rows], y_sorted[rows], cal[rows] if cal is not None else np.zeros(len(rows), np.int64),
+                None if brier is None else brier[rows], None if logloss is None else logloss[rows], n_cal)
 
-    def job(item: tuple) -> tuple[int, dict[str, np.ndarray]]:
-        j, p, g, seq = item
-        rng = np.random.default_rng(seq)
-        if exact_group[j]:
-            rows = small_rows[j]
-            c = cal[rows] if cal is not None else np.zeros(len(rows), dtype=np.int64)
-            return j, exact_replicates(rng, B, scores_sorted[rows], y_sorted[rows], c,
-                                       None if brier is None else brier[rows],
-                                       None if logloss is None else logloss[rows], n_cal)
-        cg = {k: v[g] for k, v in cells[p].items()}
-        return j, binned_replicates(rng, B, cg["count"], cg["score"], cg.get("brier"), cg.get("logloss"),
-                                    float(point["roc_auc"][j]), float(point["average_precision"][j]), probability)
+    present = (np.concatenate([c["count"].reshape(len(c["count"]), -1).sum(1) for c in cells]) > 0 if cells
+               else np.zeros(0, dtype=bool))  # the group has rows
+    return group_replicates(specs, offsets, names, B, config.seed, lambda j: bool(present[j]), exact_rows, cells,
+                            point, probability,
+                            work=lambda j: len(small_rows[j]) if exact_group[j] else 4 * config.score_bins * n_cal)
 
-    # largest work first, so the two threads finish together
-    jobs.sort(key=lambda it: -(len(small_rows[it[0]]) if exact_group[it[0]] else 4 * config.score_bins * n_cal))
-    for j, reps in parallel_map(job, jobs):
-        for k, v in reps.items():
-            out[k][:, j] = v
-    return out

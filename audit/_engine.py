@@ -13,9 +13,9 @@ from typing import Any, Sequence
 from . import __version__, registry
 from ._context import build_context
 from ._model import ModelOutput, describe, run_model
-from ._validation import check_reference, validate_inputs
+from ._validation import check_model_arguments, check_reference, validate_inputs
 from .config import AuditConfig
-from .exceptions import AuditError, ConfigError, InputError, NonDeterministicModelWarning
+from .exceptions import AuditError, ConfigError, NonDeterministicModelWarning
 from .results import (DISPARITY_COLUMNS, GROUP_COLUMNS, METRIC_COLUMNS, AuditResult, ModelInfo, ModuleError, Section,
                       Table)
 
@@ -194,12 +194,7 @@ def run_audit(
         from ._io import load_data
 
         train_data = load_data(train_data, "train_data")
-    if model is None and predictions is None and scores is None:
-        raise InputError("model is None and neither predictions= nor scores= is given: pass a fitted model, or "
-                         "precomputed predictions and/or scores.", code="nothing_to_audit")
-    if model is not None and (predictions is not None or scores is not None):
-        raise InputError("pass either a model or precomputed predictions/scores, not both (the audit would not know "
-                         "which to trust).", code="ambiguous_predictions")
+    check_model_arguments(model, predictions, scores)
     if source is not None:
         try:
             return _run_scaled(source, model, label=label, positive_label=positive_label, favorable=favorable,

@@ -23,7 +23,7 @@ from .stats.scores import row_chunks
 from .exceptions import InputError
 
 NOT_A_DATAFRAME = "data must be a pandas DataFrame; got {found}. Wrap your array with pandas.DataFrame(X, columns=...)."
-NO_ROWS = "data has zero rows: an audit needs at least one row per group."
+NO_ROWS = "{what} has zero rows: an audit needs at least one row per group."
 DUPLICATE_COLUMNS = "data has duplicated column names {names}: rename them so every column is unique."
 MISSING_COLUMN = "{what} column {name!r} is not in data{hint}. Columns available: {available}."
 MISSING_VALUES = ("{what} column {name!r} has {count:,} missing value(s) (NaN/None), first at index {first!r}. "
@@ -49,6 +49,12 @@ PREDICTIONS_VALUES = ("predictions contain values {values} that are not label va
                       "values or as booleans (True = positive label {positive!r}).")
 PREDICTIONS_MISSING = "predictions contain {count:,} missing value(s), first at row {first}: every row needs a prediction."
 BAD_PROTECTED = "protected must be a non-empty list of column names; got {found}."
+PROTECTED_TWICE = "protected lists a column twice: {found}. List each column once."
+PROTECTED_IS_LABEL = "protected column {name!r} is the label column; choose a different protected attribute."
+NOTHING_TO_AUDIT = ("model is None and neither predictions= nor scores= is given: pass a fitted model, or "
+                    "precomputed predictions and/or scores.")
+AMBIGUOUS_PREDICTIONS = ("pass either a model or precomputed predictions/scores, not both (the audit would not know "
+                         "which to trust).")
 REFERENCE_UNKNOWN = ("reference group {group!r} for {attribute!r} is not a group of that attribute{hint}. "
                      "Groups: {groups}.")
 REFERENCE_ATTRIBUTE = "reference names {attribute!r}, which is not an audited attribute; audited: {attributes}."
@@ -132,6 +138,31 @@ def factorize(series: pd.Series, arrow: tuple[np.ndarray, list[str]] | None = No
     remap = np.empty(len(uniques), dtype=dtype)
     remap[order] = np.arange(len(uniques), dtype=dtype)
     return remap[codes], [uniques[i] for i in order], False
+
+
+def check_model_arguments(model: Any, predictions: Any, scores: Any) -> None:
+    """A model, or precomputed predictions and/or scores: exactly one of the two (every path, every engine)."""
+    if model is None and predictions is None and scores is None:
+        raise InputError(NOTHING_TO_AUDIT, code="nothing_to_audit")
+    if model is not None and (predictions is not None or scores is not None):
+        raise InputError(AMBIGUOUS_PREDICTIONS, code="ambiguous_predictions")
+
+
+def protected_columns(protected: Any, label: Any, require: Callable[[Any], Any]) -> list[Any]:
+    """The ``protected`` argument as a list of columns, checked the same way for rows in memory and for an engine:
+    a name or a non-empty list, no column twice, each present (``require(name)`` raises naming it), none the
+    label."""
+    if isinstance(protected, str):
+        protected = [protected]
+    if not isinstance(protected, (list, tuple)) or not protected:
+        raise InputError(BAD_PROTECTED.format(found=repr(protected)), code="bad_protected")
+    if len(set(map(str, protected))) != len(protected):
+        raise InputError(PROTECTED_TWICE.format(found=repr(protected)), code="bad_protected")
+    for name in protected:
+        require(name)
+        if name == label:
+            raise InputError(PROTECTED_IS_LABEL.format(name=name), code="bad_protected", column=str(name))
+    return list(protected)
 
 
 def _arrow_string_codes(series: pd.Series) -> tuple[np.ndarray, list[str]] | None:
@@ -391,7 +422,7 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
         dups = list(dict.fromkeys(data.columns[data.columns.duplicated()]))
         raise InputError(DUPLICATE_COLUMNS.format(names=as_list(dups)), code="duplicate_columns")
     if len(data) == 0:
-        raise InputError(NO_ROWS, code="no_rows")
+        raise InputError(NO_ROWS.format(what="data"), code="no_rows")
     if not isinstance(favorable, bool):
         raise InputError(f"favorable must be True (the positive label is the favourable outcome) or False; got {favorable!r}.",
                          code="invalid_option")
@@ -433,22 +464,13 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
         negative_label = others[0] if others else None
 
     # protected attributes
-    if isinstance(protected, str):
-        protected = [protected]
-    if not isinstance(protected, (list, tuple)) or not protected:
-        raise InputError(BAD_PROTECTED.format(found=repr(protected)), code="bad_protected")
-    if len(set(map(str, protected))) != len(protected):
-        raise InputError(f"protected lists a column twice: {protected!r}. List each column once.", code="bad_protected")
+    protected = protected_columns(protected, label, lambda name: require_column(data, name, "protected"))
     attributes = []
     text_codes: dict[str, tuple[np.ndarray, list[Any]]] = {}
     # pyarrow-backed text columns are encoded by pyarrow, which releases the GIL: two columns at a time
     present = [name for name in protected if name in data.columns]
     arrow_codes = dict(zip(present, parallel_map(lambda c: _arrow_string_codes(data[c]), present)))
     for name in protected:
-        require_column(data, name, "protected")
-        if name == label:
-            raise InputError(f"protected column {name!r} is the label column; choose a different protected attribute.",
-                             code="bad_protected", column=str(name))
         s = data[name]
         _check_missing(s, "protected")
         pcodes, uniques, categorical = factorize(s, arrow_codes.get(name))

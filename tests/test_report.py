@@ -185,3 +185,15 @@ def test_wheel_ships_templates_and_renders(tmp_path):
             f"r = audit.AuditResult.from_json({str(result_json)!r}); r.to_html({str(tmp_path / 'out.html')!r})")
     subprocess.run([str(py), "-c", code], check=True, cwd=tmp_path)
     assert "Fairness audit report" in (tmp_path / "out.html").read_text()
+
+
+def test_the_glossary_states_the_configured_calibration_bins():
+    from audit.datasets import load_compas
+
+    data = load_compas()
+    data["score"] = data["decile_score"] / 10
+    kw = dict(label="two_year_recid", positive_label=1, favorable=False, protected=["sex"], scores="score",
+              n_bootstrap=0)
+    assert "over 10 equal-width bins" in audit.run_audit(None, data, **kw).to_html()
+    html = audit.run_audit(None, data, calibration_bins=20, **kw).to_html()
+    assert "over 20 equal-width bins" in html and "over 10 equal-width bins" not in html

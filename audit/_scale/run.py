@@ -14,7 +14,8 @@ import pandas as pd
 
 from .._context import AuditContext, build_context
 from .._model import ModelOutput, predict_fn, describe, model_fingerprint
-from .._validation import TOO_MANY_GROUPS, infer_positive, require_column, validate_inputs
+from .._validation import (NO_ROWS, TOO_MANY_GROUPS, check_model_arguments, infer_positive, protected_columns,
+                           require_column, validate_inputs)
 from ..config import AuditConfig
 from ..exceptions import InputError
 from ..registry import Module
@@ -94,7 +95,7 @@ def _look_ahead(frame: Any, plan: scan.ScanPlan, cfg: AuditConfig, desc: str = "
     counts = scan._to_pandas(head.select(*[nw.col(c).n_unique().alias(c) for c in plan.protected]))
     for c in plan.protected:
         if pd.isna(counts[c].iloc[0]):  # some engines count the values of no rows as NULL
-            raise InputError(f"{desc} has zero rows: an audit needs at least one row per group.", code="no_rows")
+            raise InputError(NO_ROWS.format(what=desc), code="no_rows")
         n = int(counts[c].iloc[0])
         if n > cfg.max_groups:
             raise InputError(TOO_MANY_GROUPS.format(name=c, count=n, max_groups=cfg.max_groups).replace(
@@ -115,18 +116,7 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
     t0 = time.perf_counter()
     frame = source.frame
     label = _column_arg(label, "label", source)
-    if isinstance(protected, str):
-        protected = [protected]
-    if not isinstance(protected, (list, tuple)) or not protected or not all(isinstance(p, str) for p in protected):
-        raise InputError(f"protected must be a non-empty list of column names; got {protected!r}.",
-                         code="bad_protected")
-    if len(set(protected)) != len(protected):
-        raise InputError(f"protected lists a column twice: {protected!r}. List each column once.", code="bad_protected")
-    for p in protected:
-        _column_arg(p, "protected", source)
-        if p == label:
-            raise InputError(f"protected column {p!r} is the label column; choose a different protected attribute.",
-                             code="bad_protected", column=p)
+    protected = protected_columns(protected, label, lambda name: _column_arg(name, "protected", source))
     predictions = _column_arg(predictions, "predictions", source)
     scores = _column_arg(scores, "scores", source)
     if scores is not None:
@@ -152,9 +142,7 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
             _column_arg(f, "feature", source)
         model_out_desc, fp = describe(None), None
     else:
-        if predictions is not None or scores is not None:  # pragma: no cover - refused by run_audit
-            raise InputError("pass either a model or precomputed predictions/scores, not both.",
-                             code="ambiguous_predictions")
+        check_model_arguments(model, predictions, scores)  # refused by run_audit already; here for other callers
         names = getattr(model, "feature_names_in_", None)
         if features is not None:
             feats = (features,) if isinstance(features, str) else tuple(features)
@@ -184,8 +172,7 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
     if plan.scores is None:
         plan = replace(plan, probability=False)
     if len(cells) == 0 or int(cells[scan.N].sum()) == 0:
-        raise InputError(f"{what} ({source.description}) has zero rows: an audit needs at least one row per group.",
-                         code="no_rows")
+        raise InputError(NO_ROWS.format(what=f"{what} ({source.description})"), code="no_rows")
     _check_cells(cells, plan, what, frame if model is None else None)
     cells = scan.integer_cells(cells, plan)
     t_scan = time.perf_counter() - t

@@ -22,10 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .._parallel import parallel_map
 from .. import metrics as _catalogue
 from ..config import AuditConfig
-from ..stats.score_boot import binned_replicates, exact_replicates, identity_seed
+from ..stats.score_boot import group_replicates
 from . import scan
 
 PROB_METRICS = _catalogue.PROBABILITY_ONLY_ORDERED
@@ -157,34 +156,19 @@ class CellScoreStatistics:
                     group_cells: list[dict[str, np.ndarray]], point: dict[str, np.ndarray], bidx: np.ndarray,
                     E: int) -> dict[str, np.ndarray]:
         c, cfg, B = self.c, self.config, self.config.n_bootstrap
-        S = int(offsets[-1])
         names = ("roc_auc", "average_precision") + (PROB_METRICS if self.probability else ())
-        out = {k: np.full((B, S), np.nan) for k in names}
         n_all = counts.sum(-1)
-        jobs = []
-        for p, (name, _, groups, _) in enumerate(specs):
-            for g, group in enumerate(groups):
-                j = int(offsets[p] + g)
-                if n_all[j] > 0:
-                    jobs.append((j, p, g, identity_seed(cfg.seed, 2, (name, group))))
 
-        def job(item: tuple) -> tuple[int, dict[str, np.ndarray]]:
-            j, p, g, seq = item
-            rng = np.random.default_rng(seq)
-            if n_all[j] <= cfg.exact_score_rows:
-                idx = np.flatnonzero((members_of[p] == g) & (c.n > 0))
-                rows = np.repeat(idx, c.n[idx])
-                per = (lambda v: None if v is None else (v / np.maximum(c.n, 1))[rows])
-                return j, exact_replicates(rng, B, bidx[rows].astype(np.float64), c.y[rows],
-                                           c.cal[rows] if self.probability else np.zeros(len(rows), dtype=np.int64),
-                                           per(c.brier), per(c.logloss), E, values=per(c.score))
-            gc = {k: v[g] for k, v in group_cells[p].items()}
-            return j, binned_replicates(rng, B, gc["count"], gc["score"], gc.get("brier"), gc.get("logloss"),
-                                        float(point["roc_auc"][j]), float(point["average_precision"][j]),
-                                        self.probability)
+        def exact_rows(j: int, p: int, g: int) -> tuple | None:
+            """A small group's cells expanded to rows (score order by bucket), as the in-memory audit's rows."""
+            if n_all[j] > cfg.exact_score_rows:
+                return None
+            idx = np.flatnonzero((members_of[p] == g) & (c.n > 0))
+            rows = np.repeat(idx, c.n[idx])
+            per = (lambda v: None if v is None else (v / np.maximum(c.n, 1))[rows])
+            return (bidx[rows].astype(np.float64), c.y[rows],
+                    c.cal[rows] if self.probability else np.zeros(len(rows), dtype=np.int64), per(c.brier),
+                    per(c.logloss), E, {"values": per(c.score)})
 
-        for j, reps in parallel_map(job, jobs):
-            for k, v in reps.items():
-                if k in out:
-                    out[k][:, j] = v
-        return out
+        return group_replicates(specs, offsets, names, B, cfg.seed, lambda j: bool(n_all[j] > 0), exact_rows,
+                                group_cells, point, self.probability)

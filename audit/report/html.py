@@ -37,7 +37,7 @@ DEFINITIONS = [
     ("ROC AUC, average precision", "Probability that a random positive scores above a random negative (ties count "
      "half); the area under the precision-recall step curve, as scikit-learn defines it."),
     ("Brier score, log loss, ECE", "Mean squared error of the probabilities; mean negative log-likelihood; expected "
-     "calibration error over 10 equal-width bins: sum over bins of (bin share) x |mean score - positive rate|."),
+     "calibration error over {bins} equal-width bins: sum over bins of (bin share) x |mean score - positive rate|."),
     ("sign of every disparity", "Group versus reference, signed so that a negative difference, or a ratio below 1, "
      "means the group fares worse (receives the favourable outcome less often, or is served less well). Largest-gap "
      "rows are magnitudes: largest minus smallest group (smallest over largest for ratios)."),
@@ -266,7 +266,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         "result": result, "cfg": cfg, "refs": refs, "attrs": attrs, "findings": findings, "counts": counts,
         "insufficient": insufficient, "four_fifths": four_fifths, "perf_tables": perf_tables, "perf_headers": headers,
         "perf_charts": perf_charts, "fair_charts": fair_charts, "fairness_tables": fairness_tables, "gate": gate_view,
-        "groups": groups, "definitions": DEFINITIONS,
+        "groups": groups, "definitions": [(term, text.format(bins=cfg.calibration_bins)) for term, text in DEFINITIONS],
         "base_rates": {(a, g): m["value"] for (a, g, name), m in by_metric.items() if name == "base_rate"},
         "limitations": LIMITATIONS, "model_fingerprint": model_fp,
         "timings": list(result.timings), "versions": list(result.versions), "config": sorted(cfg.to_dict().items()),

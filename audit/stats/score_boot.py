@@ -22,9 +22,11 @@ Poisson(1) count, the row-level equivalent of drawing the rows with replacement.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+
+from .._parallel import parallel_map
 
 #: Poisson(1) counts by inverse CDF of a 16-bit uniform (the tail beyond 1 in 65,536, weight >= 8, is cut)
 _POISSON_LUT: np.ndarray | None = None
@@ -204,4 +206,39 @@ def binned_replicates(rng: np.random.Generator, n_boot: int, count: np.ndarray, 
         # replicates are of the binned statistic: centre them on the exact value, within the metric's range
         shifted = out[key] + (exact - point[key][0])
         out[key] = np.clip(shifted, 0.0, 1.0)
+    return out
+
+
+def group_replicates(specs: list, offsets: np.ndarray, names: Sequence[str], n_boot: int, seed: int,
+                     present: Callable[[int], bool], exact_rows: Callable[[int, int, int], tuple | None],
+                     group_cells: list[dict[str, np.ndarray]], point: dict[str, np.ndarray], probability: bool,
+                     work: Callable[[int], float] | None = None) -> dict[str, np.ndarray]:
+    """Replicates ``(n_boot, S)`` of the score metrics ``names`` of every reported group (in memory and on an
+    engine's cells alike): each group on its own stream keyed by its identity (purpose 2), resampled row by row
+    when ``exact_rows(j, p, g)`` gives its rows (the positional arguments of :func:`exact_replicates` after the
+    generator and ``n_boot``, and optionally a dict of keywords), else on its own cells (``group_cells[p]``, with
+    AUC and AP centred on ``point``). ``present(j)``: the group has rows; ``work(j)``: its cost, largest first, so
+    the two threads finish together. Groups without rows keep NaN."""
+    out = {k: np.full((n_boot, int(offsets[-1])), np.nan) for k in names}
+    jobs = [(int(offsets[p] + g), p, g, identity_seed(seed, 2, (name, group)))
+            for p, (name, _, groups, _) in enumerate(specs) for g, group in enumerate(groups)
+            if present(int(offsets[p] + g))]
+
+    def job(item: tuple) -> tuple[int, dict[str, np.ndarray]]:
+        j, p, g, seq = item
+        rng = np.random.default_rng(seq)
+        rows = exact_rows(j, p, g)
+        if rows is not None:
+            args, kwargs = (rows, {}) if not isinstance(rows[-1], dict) else (rows[:-1], rows[-1])
+            return j, exact_replicates(rng, n_boot, *args, **kwargs)
+        cg = {k: v[g] for k, v in group_cells[p].items()}
+        return j, binned_replicates(rng, n_boot, cg["count"], cg["score"], cg.get("brier"), cg.get("logloss"),
+                                    float(point["roc_auc"][j]), float(point["average_precision"][j]), probability)
+
+    if work is not None:
+        jobs.sort(key=lambda it: -work(it[0]))
+    for j, reps in parallel_map(job, jobs):
+        for k, v in reps.items():
+            if k in out:
+                out[k][:, j] = v
     return out

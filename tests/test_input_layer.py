@@ -1,0 +1,59 @@
+"""One input layer for every path: the argument checks of rows in memory and of data an engine scans are the same
+functions with the same messages (not only the same error codes)."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+import audit
+from audit import _validation as V
+
+
+def _frame(n: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"sex": rng.choice(["F", "M"], n), "race": rng.choice(["a", "b"], n),
+                         "y": rng.integers(0, 2, n), "score": rng.random(n)})
+
+
+CASES = [
+    ({"protected": ["sex", "sex"]}, V.PROTECTED_TWICE.format(found=repr(["sex", "sex"]))),
+    ({"protected": ["sex", "y"]}, V.PROTECTED_IS_LABEL.format(name="y")),
+    ({"protected": []}, V.BAD_PROTECTED.format(found="[]")),
+    ({"protected": ["sex", "gender"]}, "protected column 'gender' is not in data"),
+    ({"scores": None}, V.NOTHING_TO_AUDIT),
+]
+
+
+@pytest.mark.parametrize("change,message", CASES)
+def test_memory_and_engine_refuse_alike(change, message):
+    df = _frame()
+    kw = {"label": "y", "positive_label": 1, "protected": ["sex"], "scores": "score", "n_bootstrap": 0, **change}
+    with pytest.raises(audit.InputError) as mem:
+        audit.run_audit(None, df, **kw)
+    con = duckdb.connect()
+    with pytest.raises(audit.InputError) as eng:
+        audit.run_audit(None, con.from_df(df), engine="duckdb", **kw)
+    assert message in str(mem.value) and message in str(eng.value)
+    assert mem.value.code == eng.value.code
+
+
+def test_a_model_and_precomputed_scores_are_refused_alike():
+    from sklearn.dummy import DummyClassifier
+
+    df = _frame()
+    model = DummyClassifier().fit(df[["score"]], df["y"])
+    for data in (df, duckdb.connect().from_df(df)):
+        with pytest.raises(audit.InputError, match=r"not both \(the audit would not know which to trust\)"):
+            audit.run_audit(model, data, label="y", protected="sex", scores="score")
+
+
+def test_zero_rows_say_which_data():
+    df = _frame().iloc[:0]
+    with pytest.raises(audit.InputError, match=r"^data has zero rows: an audit needs at least one row per group\.$"):
+        audit.run_audit(None, df, label="y", positive_label=1, protected="sex", scores="score")
+    with pytest.raises(audit.InputError, match=r"^data \(.*\) has zero rows: an audit needs at least one row"):
+        audit.run_audit(None, duckdb.connect().from_df(df), label="y", positive_label=1, protected="sex",
+                        scores="score", engine="duckdb")

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from . import __version__, registry
 from ._context import build_context
 from ._model import ModelOutput, describe, run_model
-from ._validation import check_model_arguments, check_reference, validate_inputs
+from ._validation import check_model_arguments, check_reference, validate_inputs, validate_training
 from .config import AuditConfig
 from .exceptions import AuditError, ConfigError, NonDeterministicModelWarning
 from .results import (DISPARITY_COLUMNS, GROUP_COLUMNS, METRIC_COLUMNS, AuditResult, ModelInfo, ModuleError, Section,
@@ -330,12 +330,21 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         warn.append(f"{n_insufficient} group(s) have insufficient data (fewer than {cfg.min_group_size} rows, "
                     f"{cfg.min_positives} positives or {cfg.min_negatives} negatives); their numbers are flagged.")
 
+    validated: dict[str, Any] = {}
+
+    def training() -> Any:
+        """The training rows (in memory) validated once for every module that uses them."""
+        if "train" not in validated:
+            validated["train"] = validate_training(train_data, inputs, cfg, reference)
+        return validated["train"]
+
     sections: list[Section] = []
     for module in modules:  # the sections, in registry order; each runs when its option or trigger asks for it
         if module.core:
             continue
         env = registry.Env(ctx, cfg, model=model, options=module_options.get(module.name), strict=strict,
-                           train_data=train_data, reference=reference, scaled=scaled, source=source, audit=run_audit)
+                           train_data=train_data, reference=reference, scaled=scaled, source=source, audit=run_audit,
+                           training=training if train_data is not None and scaled is None else None)
         if not (module.wanted(env) if module.wanted is not None else env.options is not None):
             continue
         run = module.run if scaled is None else (module.run_engine or module.run)

@@ -140,6 +140,22 @@ def factorize(series: pd.Series, arrow: tuple[np.ndarray, list[str]] | None = No
     return remap[codes], [uniques[i] for i in order], False
 
 
+def validate_training(train_data: Any, inputs: ValidatedInputs, config: AuditConfig,
+                      reference: dict[str, Any] | None) -> ValidatedInputs:
+    """Training rows with the audit's label and protected columns, their labels as the predictions (data-level
+    bias before any model): validated once per audit, for every module that uses them. A problem is named as the
+    training data's."""
+    from .exceptions import AuditError
+
+    try:
+        return validate_inputs(train_data, label=inputs.label, positive_label=inputs.positive_label,
+                               favorable=inputs.favorable, protected=[a.name for a in inputs.attributes],
+                               reference=reference, features=[], model_features=None, predictions=inputs.label,
+                               scores=None, config=config)
+    except AuditError as exc:
+        raise type(exc)(f"train_data: {exc}", code=exc.code, column=getattr(exc, "column", None)) from None
+
+
 def check_model_arguments(model: Any, predictions: Any, scores: Any) -> None:
     """A model, or precomputed predictions and/or scores: exactly one of the two (every path, every engine)."""
     if model is None and predictions is None and scores is None:

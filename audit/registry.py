@@ -55,7 +55,8 @@ class Env:
     """What a module's ``run`` receives: the audit context (``ctx``) and what the caller gave.
 
     ``options`` is the module's own validated config (what ``build`` returned); ``scaled`` and ``source`` are set
-    for data an engine scanned; ``audit`` re-runs an audit (``run_audit``) for modules that audit other rows."""
+    for data an engine scanned; ``audit`` re-runs an audit (``run_audit``) for modules that audit other rows;
+    ``training()`` gives the training rows validated once for the whole audit (rows in memory)."""
 
     ctx: Any
     cfg: Any
@@ -67,6 +68,7 @@ class Env:
     scaled: Any = None
     source: Any = None
     audit: Callable[..., Any] | None = None
+    training: Callable[[], Any] | None = None  # the training rows validated once per audit (in memory), shared
 
 
 @dataclass(frozen=True)

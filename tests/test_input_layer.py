@@ -57,3 +57,33 @@ def test_zero_rows_say_which_data():
     with pytest.raises(audit.InputError, match=r"^data \(.*\) has zero rows: an audit needs at least one row"):
         audit.run_audit(None, duckdb.connect().from_df(df), label="y", positive_label=1, protected="sex",
                         scores="score", engine="duckdb")
+
+
+def test_training_rows_are_validated_once_for_every_module(monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    from audit import _validation
+
+    df = _frame(600)
+    df["x"] = df["score"] + (df["sex"] == "F") * 0.2
+    model = LogisticRegression().fit(df[["x"]], df["y"])
+    seen = []
+    real = _validation.validate_inputs
+
+    def counting(data, **kw):
+        seen.append(len(data))
+        return real(data, **kw)
+
+    from audit import _engine
+
+    monkeypatch.setattr(_validation, "validate_inputs", counting)
+    monkeypatch.setattr(_engine, "validate_inputs", counting)
+    train = df.iloc[:400]
+    result = audit.run_audit(model, df.iloc[400:], label="y", protected="sex", features=["x"], train_data=train,
+                             mitigate=True, n_bootstrap=0)
+    assert result.section("training_data") is not None and result.section("mitigation").get("refit")
+    assert seen == [200, 400]  # the audited rows, then the training rows once (training summary and reweighing)
+    # a problem of the training rows is named as theirs
+    with pytest.raises(audit.InputError, match="^train_data: label column 'y'"):
+        audit.run_audit(model, df.iloc[400:], label="y", protected="sex", features=["x"],
+                        train_data=train.assign(y=train["y"].astype(float).where(train.index > 5)), n_bootstrap=0)

@@ -114,7 +114,9 @@ def _decide(rows: list[dict[str, Any]], cfg: Any) -> None:
             r["verdict"] = "not tested"
 
 
-def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any) -> Section:
+def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any, train: Any = None) -> Section:
+    """Reweighing of ``train_data`` (``train``: those rows validated already, else validated here), the refit and
+    its paired re-audit, and the what-if remedies."""
     t0 = time.perf_counter()
     inputs, cfg = ctx.inputs, ctx.config
     info: dict[str, Any] = {"method": "reweighing (Kamiran & Calders; aif360's Reweighing, extended to several "
@@ -135,10 +137,11 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any) ->
 
         raise ConfigError(f"mitigate attributes {unknown!r} are not audited protected attributes "
                           f"({[a.name for a in inputs.attributes]}).", code="invalid_option")
-    train = validate_inputs(train_data, label=inputs.label, positive_label=inputs.positive_label,
-                            favorable=inputs.favorable, protected=attrs, reference=None, features=[],
-                            model_features=None, predictions=inputs.label, scores=None,
-                            config=AuditConfig(n_bootstrap=0))
+    if train is None:
+        train = validate_inputs(train_data, label=inputs.label, positive_label=inputs.positive_label,
+                                favorable=inputs.favorable, protected=attrs, reference=None, features=[],
+                                model_features=None, predictions=inputs.label, scores=None,
+                                config=AuditConfig(n_bootstrap=0))
     names = (str(inputs.positive_label), str(inputs.negative_label))
     w = weights_for(train_data, train.y.astype(np.int64), attrs, names)
     info.update({"attributes": attrs, "n_train": int(train.n), "warnings": list(w.warnings)})
@@ -377,7 +380,8 @@ def _run_engine(env: Any) -> Section:
 MODULE = Module(
     name="mitigation", option="mitigate", build=MitigateConfig.build,
     option_help="true, false or a table of mitigate options",
-    run=lambda env: run(env.ctx, env.model, env.options, env.train_data), run_engine=_run_engine,
+    run=lambda env: run(env.ctx, env.model, env.options, env.train_data,
+                        env.training() if env.training is not None else None), run_engine=_run_engine,
     tables={"weights": WEIGHT_COLUMNS, "changes": CHANGE_COLUMNS, "what_if": WHAT_IF_COLUMNS},
     later=frozenset({"after_min", "after_max"}),
     kinds={"n": "int", "weight": "float", "base_rate_before": "float", "base_rate_after": "float",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -18,8 +18,8 @@ from ._model import ModelOutput
 from ._parallel import parallel_map
 from ._validation import Attribute, ValidatedInputs
 from .config import AuditConfig
-from .stats.bootstrap import multinomial_tables
 from .stats.score_boot import group_replicates, identity_seed
+from .stats.unit import ConfusionCounts, FinestStatistic, stack
 from .stats.scores import (RankAccumulator, cell_metrics, chunk_terms, chunk_tie_runs, code_dtype, row_chunks,
                            small_codes, sort_scores, tie_aligned_chunks)
 
@@ -41,6 +41,27 @@ class Partition:
     score_boot: dict[str, np.ndarray] = field(default_factory=dict)  # (B, G)
     #: bound on the error of a score metric's point value, (G,): an engine's score buckets (empty in memory)
     score_error: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the level of the control axis (a time window, a segment) this partition lies in; None without one
+    level: str | None = None
+    #: every further sufficient statistic (``build_context(statistics=...)``) by key: ``(point (G, *cells),
+    #: replicates (B, G, *cells) or None)``; the confusion counts are ``counts`` and ``boot_counts``
+    stats: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
+
+
+class Spec(NamedTuple):
+    """A reported partition before its statistics: its name, member attributes, groups, the map from finest
+    group to group (-1: the finest group lies in another level of the control axis) and that level."""
+
+    name: str
+    members: tuple[str, ...]
+    groups: tuple[str, ...]
+    fmap: np.ndarray
+    level: str | None = None
+    control: str | None = None
+
+    def identity(self, group: str) -> tuple[str, ...]:
+        """The names a group's random streams are keyed by (its control level too, when there is one)."""
+        return (self.name, group) if self.level is None else (self.control, self.level, self.name, group)
 
 
 @dataclass(frozen=True)
@@ -95,21 +116,13 @@ def _finest(attributes: tuple[Attribute, ...], n: int) -> tuple[np.ndarray, np.n
     return codes, combos
 
 
-def _stack(finest_values: np.ndarray, members: np.ndarray, axis: int) -> np.ndarray:
-    """Sum finest-group values (along ``axis``) into every reported group at once: ``members`` is the
-    (F, S) 0/1 matrix of which finest groups make up each of the S groups of all partitions."""
-    moved = np.moveaxis(np.asarray(finest_values, dtype=float), axis, -1)
-    return np.moveaxis(moved @ members, -1, axis)
-
-
 def _partition_specs(attrs: tuple[Attribute, ...], combos: np.ndarray, config: AuditConfig, warnings: list[str]
-                     ) -> list[tuple[str, tuple[str, ...], tuple[str, ...], np.ndarray]]:
+                     ) -> list[Spec]:
     """The partitions: overall, each attribute, intersections (name, members, groups, finest -> group)."""
     n_finest = len(combos)
-    specs: list[tuple[str, tuple[str, ...], tuple[str, ...], np.ndarray]] = [
-        (OVERALL, (), (OVERALL_GROUP,), np.zeros(n_finest, dtype=np.int64))]
+    specs: list[Spec] = [Spec(OVERALL, (), (OVERALL_GROUP,), np.zeros(n_finest, dtype=np.int64))]
     for j, a in enumerate(attrs):
-        specs.append((a.name, (a.name,), a.groups, combos[:, j]))
+        specs.append(Spec(a.name, (a.name,), a.groups, combos[:, j]))
     if config.intersections and len(attrs) >= 2:
         for r in range(2, min(config.intersection_order, len(attrs)) + 1):
             for idx in itertools.combinations(range(len(attrs)), r):
@@ -126,39 +139,44 @@ def _partition_specs(attrs: tuple[Attribute, ...], combos: np.ndarray, config: A
                 position = {k: i for i, k in enumerate(keys)}
                 fmap = np.array([position[tuple(row)] for row in combos[:, idx].tolist()], dtype=np.int64)
                 groups = tuple(join_key([attrs[j].groups[c] for j, c in zip(idx, k)]) for k in keys)
-                specs.append((name, members, groups, fmap))
+                specs.append(Spec(name, members, groups, fmap))
     return specs
 
 
-def _finest_counts(finest: np.ndarray, n_finest: int, y: np.ndarray, yhat: np.ndarray,
-                   weights: np.ndarray | None = None) -> np.ndarray:
-    """Confusion counts ``(F, 4)`` of the finest groups, streamed over row chunks (``weights``: rows per input
-    row, when the inputs are an engine's cells)."""
-    if weights is not None:
-        cell = finest.astype(np.int64) * 4 + y.astype(np.int64) * 2 + yhat
-        exact = np.zeros(n_finest * 4, dtype=np.int64)
-        np.add.at(exact, cell, np.asarray(weights, dtype=np.int64))  # integer sums: exact at any size
-        return exact.reshape(n_finest, 4)
-    out = np.zeros(n_finest * 4, dtype=np.int64)
-    for s in row_chunks(len(y)):
-        cell = finest[s].astype(np.int32) * 4
-        cell += y[s] * 2
-        cell += yhat[s]
-        out += np.bincount(cell, minlength=n_finest * 4)
-    return out.reshape(n_finest, 4)
+def _controlled(specs: list[Spec], control: Attribute, levels: np.ndarray) -> list[Spec]:
+    """Every partition repeated within each level of the control axis (``levels``: each finest group's level):
+    a finest group of another level maps to -1. Levels in the control's own order; all of them, so an empty
+    window still has its rows (of zero)."""
+    return [Spec(sp.name, sp.members, sp.groups, np.where(levels == k, sp.fmap, -1), level, control.name)
+            for k, level in enumerate(control.groups) for sp in specs]
 
 
 def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConfig, *,
-                  weights: np.ndarray | None = None, score_statistics: Any = None) -> AuditContext:
+                  weights: np.ndarray | None = None, score_statistics: Any = None,
+                  control: Attribute | None = None, statistics: Sequence[FinestStatistic] = ()) -> AuditContext:
     """The context of validated rows, or (``weights`` and ``score_statistics`` given) of an engine's cells: each
     input row is then a cell holding ``weights[i]`` rows, and ``score_statistics(finest, specs, counts, offsets)``
-    computes the score metrics from the cells' own sums."""
+    computes the score metrics from the cells' own sums.
+
+    ``control``: a control axis (time window, segment; codes per row like a protected attribute). Every partition
+    is then reported within each of its levels (``Partition.level``), from the same pass over the rows: a finest
+    group is a combination of the control level and the protected groups. Without it nothing changes.
+
+    ``statistics``: further sufficient statistics per finest group (``stats.unit.FinestStatistic``), summed into
+    every reported group like the confusion counts and held in ``Partition.stats``."""
     warnings: list[str] = []
     attrs = inputs.attributes
     y = inputs.y
-    finest, combos = _finest(attrs, len(y))
+    if control is not None and score_statistics is not None:
+        raise NotImplementedError("a control axis on an engine's cells")
+    finest, combos = _finest(((control,) if control is not None else ()) + attrs, len(y))
     n_finest = len(combos)
+    levels = None
+    if control is not None:
+        levels, combos = combos[:, 0], combos[:, 1:]
     specs = _partition_specs(attrs, combos, config, warnings)
+    if control is not None:
+        specs = _controlled(specs, control, levels)
     for j, a in enumerate(attrs):
         present = np.unique(combos[:, j]) if len(combos) else np.empty(0)
         if len(present) < 2:
@@ -167,23 +185,34 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
                             "can be computed for it, and a policy rule on it has nothing to judge.")
 
     # every reported group of every partition is a sum of finest groups: one (F, S) membership matrix
-    sizes = [len(groups) for _, _, groups, _ in specs]
+    sizes = [len(sp.groups) for sp in specs]
     offsets = np.r_[0, np.cumsum(sizes)]
     members = np.zeros((n_finest, int(offsets[-1])))
-    for (_, _, _, fmap), off in zip(specs, offsets[:-1]):
-        members[np.arange(n_finest), off + fmap] = 1.0
+    for sp, off in zip(specs, offsets[:-1]):
+        inside = np.flatnonzero(sp.fmap >= 0)
+        members[inside, off + sp.fmap[inside]] = 1.0
 
     # confusion counts of the finest groups and their bootstrap replicates
     finest_names = tuple(tuple(part for a, c in zip(attrs, combo) for part in (a.name, a.groups[c]))
                          for combo in combos.tolist())
-    finest_counts = _finest_counts(finest, n_finest, y, model.predictions, weights)
-    counts = _stack(finest_counts, members, 0).round().astype(np.int64)
+    if control is not None:  # the level is part of a finest group's identity (its random streams too)
+        finest_names = tuple((control.name, control.groups[k], *names) for k, names in zip(levels.tolist(),
+                                                                                           finest_names))
     B = config.n_bootstrap
-    boot = None
-    if B:
-        # each finest group draws from a stream keyed by its groups' names, not by its position
-        seeds = [identity_seed(config.seed, 1, names) for names in finest_names]
-        boot = _stack(multinomial_tables(finest_counts, B, seeds), members, 1)
+    # each finest group draws from a stream keyed by its groups' names, not by its position
+    seeds = [identity_seed(config.seed, 1, names) for names in finest_names] if B else []
+    unit = ConfusionCounts()
+    finest_counts = unit.table(finest, n_finest, y, model, weights)
+    counts = stack(finest_counts, members, 0).round().astype(np.int64)
+    boot = stack(unit.replicates(finest_counts, B, seeds, finest, y, model), members, 1) if B else None
+    if len(statistics) > 8:
+        raise ValueError("at most 8 further statistics (random-stream purposes 3 to 10 are theirs)")
+    extra: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    for k, st in enumerate(statistics):  # streams of purpose 3 (and up): never those of the counts
+        table = st.table(finest, n_finest, y, model, weights)
+        reps = st.replicates(table, B, [identity_seed(config.seed, 3 + k, names) for names in finest_names],
+                             finest, y, model) if B else None
+        extra[st.key] = (stack(table, members, 0), None if reps is None else stack(reps, members, 1))
 
     score_point: dict[str, np.ndarray] = {}
     score_boot: dict[str, np.ndarray] = {}
@@ -196,11 +225,12 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
                                                     specs, counts, offsets, config)
 
     partitions = []
-    for (name, member_names, groups, fmap), a, b in zip(specs, offsets[:-1], offsets[1:]):
+    for sp, a, b in zip(specs, offsets[:-1], offsets[1:]):
         partitions.append(Partition(
-            name, member_names, groups, fmap, counts[a:b], None if boot is None else boot[:, a:b],
+            sp.name, sp.members, sp.groups, sp.fmap, counts[a:b], None if boot is None else boot[:, a:b],
             {k: v[a:b] for k, v in score_point.items()}, {k: v[:, a:b] for k, v in score_boot.items()},
-            {k: v[a:b] for k, v in score_error.items()}))
+            {k: v[a:b] for k, v in score_error.items()}, sp.level,
+            {k: (v[a:b], None if r is None else r[:, a:b]) for k, (v, r) in extra.items()}))
     return AuditContext(inputs, config, model, tuple(partitions), tuple(warnings), finest, finest_names)
 
 
@@ -229,21 +259,30 @@ def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: 
     exact_group = (n_all > 0) & (n_all <= config.exact_score_rows) & (B > 0)
 
     def rank_job(p: int) -> RankAccumulator:
-        """Exact AUC and AP, per-group cells and the rows of small groups of partition ``p``: one pass."""
+        """Exact AUC and AP, per-group cells and the rows of small groups of partition ``p``: one pass. Rows of
+        other control levels pass as one extra group, dropped after the pass (``n_out``)."""
         a, b = offsets[p], offsets[p + 1]
-        acc = RankAccumulator(n_all[a:b], pos_all[a:b], config.score_bins, n_cal, probability,
-                              exact_group[a:b] if exact_group[a:b].any() else None)
-        fmap = small_codes(specs[p][3], b - a)
+        fm, n_tot, pos_tot, want = specs[p].fmap, n_all[a:b], pos_all[a:b], exact_group[a:b]
+        out = fm < 0
+        if out.any():
+            fm = np.where(out, b - a, fm)
+            n_tot = np.r_[n_tot, len(y) - n_tot.sum()]
+            pos_tot = np.r_[pos_tot, int(y.sum()) - pos_tot.sum()]
+            want = np.r_[want, False]
+        G = len(n_tot)
+        acc = RankAccumulator(n_tot, pos_tot, config.score_bins, n_cal, probability, want if want.any() else None)
+        fmap = small_codes(fm, G)
         for s, t, tm in zip(chunks, ties, terms):
             f = finest_sorted[s]
-            acc.add(fmap[f] if b - a > 1 else np.zeros(len(f), dtype=np.uint8), y_sorted[s], t, s.start, tm)
+            acc.add(fmap[f] if G > 1 else np.zeros(len(f), dtype=np.uint8), y_sorted[s], t, s.start, tm)
+        acc.n_out = G - (b - a)
         return acc
 
     # each partition's pass is an independent numpy-heavy job: two threads, largest first
     by_size = np.argsort(-np.diff(offsets), kind="stable")
     accs = dict(zip(by_size.tolist(), parallel_map(rank_job, by_size.tolist())))
-    exact = [accs[p].result() for p in range(len(specs))]
-    cells = [accs[p].group_cells() for p in range(len(specs))]
+    exact = [tuple(v[:len(v) - accs[p].n_out] for v in accs[p].result()) for p in range(len(specs))]
+    cells = [{k: v[:len(v) - accs[p].n_out] for k, v in accs[p].group_cells().items()} for p in range(len(specs))]
     point = cell_point_metrics(cells, probability)
     point["roc_auc"] = np.concatenate([e[0] for e in exact])
     point["average_precision"] = np.concatenate([e[1] for e in exact])

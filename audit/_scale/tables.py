@@ -111,9 +111,9 @@ class CellScoreStatistics:
                                                  "average_precision_error")}
         group_cells: list[dict[str, np.ndarray]] = []
         members_of: list[np.ndarray] = []  # per partition: cell -> group
-        for p, (_, _, groups, fmap) in enumerate(specs):
-            G = len(groups)
-            g = fmap[finest].astype(np.int64)
+        for p, spec in enumerate(specs):
+            G = len(spec.groups)
+            g = spec.fmap[finest].astype(np.int64)
             members_of.append(g)
             key = g * nb + bidx
             pos = np.bincount(key, weights=c.n * c.y, minlength=G * nb).reshape(G, nb)

@@ -73,6 +73,7 @@ def group_facts(ctx: AuditContext, part: Partition) -> GroupFacts:
             pool = np.flatnonzero(sufficient & np.isfinite(fav_rate))
             if len(pool) == 0:
                 pool = np.flatnonzero(n > 0)
-            # highest favourable-outcome rate (EEOC four-fifths convention); ties: the larger group
-            reference = int(max(pool, key=lambda i: (fav_rate[i], n[i], -i)))
+            # highest favourable-outcome rate (EEOC four-fifths convention); ties: the larger group. A partition
+            # without rows (an empty level of a control axis) keeps its first group: every comparison is undefined
+            reference = int(max(pool, key=lambda i: (fav_rate[i], n[i], -i))) if len(pool) else 0
     return GroupFacts(n, pos, neg, pp, fav_rate, sufficient, tuple(reasons), reference)

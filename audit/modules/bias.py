@@ -226,7 +226,7 @@ def run(ctx: AuditContext) -> dict[str, Any]:
     for part, facts, parts, d, a, a2, values, vs, gap, keep in jobs:
         if a is None:
             reason = "the model gives no scores" if ctx.model.scores is None else "the scores are not probabilities"
-            rows.append({"attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
+            rows.append({"level": part.level, "attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
                          "metric": d.name, "comparison": "max_gap", "verdict": "undefined", "reason": reason})
             continue
         rows.extend(_vs_reference_rows(ctx, part, facts, parts, d, a, a2, values, batch, vs))
@@ -344,7 +344,7 @@ def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts,
         if small is not None and shown_low is not None:
             note = SCORE_INTERVAL_NOTE["average_odds" if d.component == "average_odds" else d.kind]
             reason = f"{reason}; {note}" if reason else note
-        out.append({"attribute": part.attribute, "group": name, "reference": part.groups[r],
+        out.append({"level": part.level, "attribute": part.attribute, "group": name, "reference": part.groups[r],
                     "metric": d.name, "comparison": "vs_reference", "value": value if defined else None,
                     "ci_low": shown_low, "ci_high": shown_high,
                     "p_value_raw": p_raw, "verdict": verdict,
@@ -373,7 +373,7 @@ def _gap_row(part: Partition, d: Disparity, a: np.ndarray, a2: np.ndarray | None
         verdict, reason = None, ""
     defined = verdict != "undefined"
     shown_low, shown_high, why = shown_interval(low, high, MIN_INTERVAL_ROWS) if defined else (None, None, "")
-    return {"attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
+    return {"level": part.level, "attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
             "metric": d.name, "comparison": "max_gap",
             "value": value if defined else None, "ci_low": shown_low, "ci_high": shown_high, "verdict": verdict,
             "flag": _four_fifths_flag(d.name, value, four_fifths),

@@ -46,7 +46,7 @@ def _add(records: list[dict[str, Any]], part: Partition, facts: GroupFacts, metr
                                                  + (", and the interval is widened by that" if lo is not None else ""))
         if why:
             reason = f"{reason}; {why}" if reason else why
-        records.append({"attribute": part.attribute, "group": g, "metric": metric,
+        records.append({"level": part.level, "attribute": part.attribute, "group": g, "metric": metric,
                         "value": v if ok else None, "ci_low": lo, "ci_high": hi, "n": n[i], "status": status,
                         "reason": reason})
 
@@ -81,7 +81,7 @@ def run(ctx: AuditContext) -> dict[str, Any]:
     for part, facts, items in pending:
         for i, g in enumerate(part.groups):
             group_records.append({
-                "attribute": part.attribute, "group": g, "n": facts.n[i], "positives": facts.positives[i],
+                "level": part.level, "attribute": part.attribute, "group": g, "n": facts.n[i], "positives": facts.positives[i],
                 "negatives": facts.negatives[i], "predicted_positives": facts.predicted_positives[i],
                 "favorable_rate": facts.favorable_rate[i], "is_reference": facts.reference == i,
                 "status": "ok" if facts.sufficient[i] else "insufficient data", "reason": facts.reasons[i]})
@@ -89,7 +89,7 @@ def run(ctx: AuditContext) -> dict[str, Any]:
         for metric, values in (("positives", facts.positives), ("negatives", facts.negatives),
                                ("predicted_positives", facts.predicted_positives)):
             for i, g in enumerate(part.groups):
-                records.append({"attribute": part.attribute, "group": g, "metric": metric, "value": float(values[i]),
+                records.append({"level": part.level, "attribute": part.attribute, "group": g, "metric": metric, "value": float(values[i]),
                                 "ci_low": None, "ci_high": None, "n": facts.n[i],
                                 "status": "ok" if facts.sufficient[i] else "insufficient data",
                                 "reason": facts.reasons[i] or "a count (no interval)"})
@@ -109,4 +109,6 @@ MODULE = Module(
     kinds={"value": "float", "ci_low": "float", "ci_high": "float", "favorable_rate": "float", "n": "int",
            "positives": "int", "negatives": "int", "predicted_positives": "int", "is_reference": "bool"},
     purposes=((1, "multinomial resamples of each finest group's confusion counts"),
-              (2, "Poisson row weights of each group's score replicates")))
+              (2, "Poisson row weights of each group's score replicates"),
+              *((3 + k, f"replicates of further sufficient statistic {k + 1} (build_context(statistics=))")
+                for k in range(8))))

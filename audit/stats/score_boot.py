@@ -214,15 +214,15 @@ def group_replicates(specs: list, offsets: np.ndarray, names: Sequence[str], n_b
                      group_cells: list[dict[str, np.ndarray]], point: dict[str, np.ndarray], probability: bool,
                      work: Callable[[int], float] | None = None) -> dict[str, np.ndarray]:
     """Replicates ``(n_boot, S)`` of the score metrics ``names`` of every reported group (in memory and on an
-    engine's cells alike): each group on its own stream keyed by its identity (purpose 2), resampled row by row
+    engine's cells alike): each group on its own stream keyed by its identity (``spec.identity(group)``, purpose
+    2), resampled row by row
     when ``exact_rows(j, p, g)`` gives its rows (the positional arguments of :func:`exact_replicates` after the
     generator and ``n_boot``, and optionally a dict of keywords), else on its own cells (``group_cells[p]``, with
     AUC and AP centred on ``point``). ``present(j)``: the group has rows; ``work(j)``: its cost, largest first, so
     the two threads finish together. Groups without rows keep NaN."""
     out = {k: np.full((n_boot, int(offsets[-1])), np.nan) for k in names}
-    jobs = [(int(offsets[p] + g), p, g, identity_seed(seed, 2, (name, group)))
-            for p, (name, _, groups, _) in enumerate(specs) for g, group in enumerate(groups)
-            if present(int(offsets[p] + g))]
+    jobs = [(int(offsets[p] + g), p, g, identity_seed(seed, 2, spec.identity(group)))
+            for p, spec in enumerate(specs) for g, group in enumerate(spec.groups) if present(int(offsets[p] + g))]
 
     def job(item: tuple) -> tuple[int, dict[str, np.ndarray]]:
         j, p, g, seq = item

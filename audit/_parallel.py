@@ -5,10 +5,16 @@ put on a thread: it would hold the GIL against the numpy-heavy thread and slow b
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterator, Iterable
+
+#: where Linux states a container's CPU quota (cgroup v2, then v1)
+CGROUP_FILES = (Path("/sys/fs/cgroup/cpu.max"), Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"))
 
 _POOL: ThreadPoolExecutor | None = None
 _LOCK = threading.Lock()
@@ -30,11 +36,55 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
+def _cgroup_quota(files: tuple[Path, ...] = CGROUP_FILES) -> float | None:
+    """CPUs the container's quota allows (``quota / period``), or None when there is no quota."""
+    v2, v1 = files
+    try:
+        quota, period = v2.read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(v1.read_text())
+        period = int((v1.parent / "cpu.cfs_period_us").read_text())
+        return None if quota <= 0 or period <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cpus(files: tuple[Path, ...] = CGROUP_FILES) -> int:
+    """CPUs this process may really use: its CPU affinity and the container's CPU quota, not ``os.cpu_count()``
+    (which counts the host's CPUs inside a container, and ignores ``taskset``)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    quota = _cgroup_quota(files)
+    if quota is not None:
+        n = min(n, max(1, math.floor(quota)))
+    return max(1, n)
+
+
+@contextlib.contextmanager
+def fit_threads() -> Iterator[int]:
+    """Around the library's own model fits (the proxy scan, the reweighed refit): OpenMP thread pools sized to
+    :func:`usable_cpus`, restored afterwards. An OpenMP library left to itself starts one busy-waiting thread per
+    host CPU, which on a shared runner (a container's quota of 2 CPUs on a 64-CPU host) multiplies the wall time."""
+    n = usable_cpus()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency of scikit-learn
+        yield n
+        return
+    with threadpool_limits(limits=n, user_api="openmp"):
+        yield n
+
+
 def parallel_map(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
     """``[fn(x) for x in items]``, on two threads when the machine has two cores or more (results in
     order; the first exception is raised). Runs inline when called from a worker thread."""
     items = list(items)
-    if len(items) < 2 or (os.cpu_count() or 1) < 2 or getattr(_WORKER, "active", False):
+    if len(items) < 2 or usable_cpus() < 2 or getattr(_WORKER, "active", False):
         return [fn(x) for x in items]
     global _POOL
     with _LOCK:

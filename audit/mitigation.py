@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ._parallel import fit_threads
 from .exceptions import ConfigError
 
 #: the mitigation section's tables (``after_min``/``after_max`` were added later: a stored table may lack them)
@@ -203,8 +204,34 @@ def refit_with_weights(model: Any, X: pd.DataFrame, y: pd.Series, w: np.ndarray)
     if not has_fit_parameter(final, "sample_weight"):
         return None, f"{type(final).__name__}.fit does not accept sample_weight"
     kwargs = {f"{steps[-1][0]}__sample_weight": w} if isinstance(steps, list) and steps else {"sample_weight": w}
-    fresh.fit(X, y, **kwargs)
+    with fit_threads() as n:  # the library's fit of a clone: its threads sized to the CPUs it may use
+        _cap_jobs(fresh, n)
+        fresh.fit(X, y, **kwargs)
     return fresh, ""
+
+
+#: parameters through which estimators choose their own thread count (scikit-learn, LightGBM, XGBoost)
+JOB_PARAMS = ("n_jobs", "n_threads", "nthread", "thread_count")
+
+
+def _cap_jobs(estimator: Any, n: int) -> None:
+    """Thread-count parameters of a clone (every step of a pipeline) left to "all CPUs" (None, 0, -1 or more than
+    ``n``) set to ``n``: LightGBM and XGBoost ignore OpenMP's limits and read their own parameter."""
+    try:
+        params = estimator.get_params(deep=True)
+    except Exception:  # noqa: BLE001 - an estimator without parameters keeps its own
+        return
+    capped = {}
+    for key, value in params.items():
+        if key.rsplit("__", 1)[-1] in JOB_PARAMS and (value is None or isinstance(value, int)
+                                                      and not isinstance(value, bool)):
+            if value is None or value <= 0 or value > n:
+                capped[key] = n
+    if capped:
+        try:
+            estimator.set_params(**capped)
+        except Exception:  # noqa: BLE001 - a parameter it lists but refuses: keep its own
+            pass
 
 
 def paired_p(change: float, reps: np.ndarray) -> float:

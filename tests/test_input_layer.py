@@ -45,7 +45,8 @@ def test_a_model_and_precomputed_scores_are_refused_alike():
 
     df = _frame()
     model = DummyClassifier().fit(df[["score"]], df["y"])
-    for data in (df, duckdb.connect().from_df(df)):
+    con = duckdb.connect()  # held: a relation needs its connection open
+    for data in (df, con.from_df(df)):
         with pytest.raises(audit.InputError, match=r"not both \(the audit would not know which to trust\)"):
             audit.run_audit(model, data, label="y", protected="sex", scores="score")
 
@@ -55,7 +56,8 @@ def test_zero_rows_say_which_data():
     with pytest.raises(audit.InputError, match=r"^data has zero rows: an audit needs at least one row per group\.$"):
         audit.run_audit(None, df, label="y", positive_label=1, protected="sex", scores="score")
     with pytest.raises(audit.InputError, match=r"^data \(.*\) has zero rows: an audit needs at least one row"):
-        audit.run_audit(None, duckdb.connect().from_df(df), label="y", positive_label=1, protected="sex",
+        con = duckdb.connect()
+        audit.run_audit(None, con.from_df(df), label="y", positive_label=1, protected="sex",
                         scores="score", engine="duckdb")
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._parallel import fit_threads
+
 
 #: text columns with more distinct values than this are free text, not categories (gradient boosting bins at 255)
 MAX_CATEGORIES = 200
@@ -122,7 +124,8 @@ def proxy_auc(X: pd.DataFrame, g: np.ndarray, seed: int, n_boot: int = 200, conf
     y = np.searchsorted(keep_groups, g[mask])
     clf = HistGradientBoostingClassifier(max_iter=50, categorical_features="from_dtype", random_state=seed % (2**32))
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed % (2**32))
-    proba = cross_val_predict(clf, Xk, y, cv=folds, method="predict_proba")
+    with fit_threads():  # the library's own fit: threads sized to the CPUs this process may use
+        proba = cross_val_predict(clf, Xk, y, cv=folds, method="predict_proba")
 
     rng = np.random.default_rng([seed, 0x9E0])
     n = len(y)

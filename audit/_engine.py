@@ -218,7 +218,8 @@ def run_audit(
         if preds is None:
             preds = (inputs.scores >= cfg.threshold).astype(np.int8)
         out = ModelOutput(preds, inputs.scores, "probability" if inputs.scores is not None else None,
-                          "precomputed", describe(None), None, None)
+                          "precomputed", describe(None, predictions=inputs.predictions is not None,
+                                                  scores=inputs.scores is not None), None, None)
     else:
         label_values = [inputs.positive_label] + ([inputs.negative_label] if inputs.negative_label is not None else [])
         X = inputs.data.loc[:, list(inputs.features)]

@@ -32,10 +32,12 @@ class ModelOutput:
     deterministic: bool | None  # None when not checked
 
 
-def describe(model: Any) -> str:
-    """A short, stable description (no memory addresses, so the same model describes the same way)."""
+def describe(model: Any, *, predictions: bool = True, scores: bool = False) -> str:
+    """A short, stable description (no memory addresses, so the same model describes the same way); without a
+    model, what was given instead (``predictions``, ``scores``)."""
     if model is None:
-        return "precomputed predictions"
+        given = [w for w, on in (("predictions", predictions), ("scores", scores)) if on] or ["predictions"]
+        return "precomputed " + " and ".join(given)
     steps = getattr(model, "steps", None)
     if isinstance(steps, list) and steps:
         inner = [type(est).__name__ for _, est in steps]

@@ -165,7 +165,7 @@ _CONFIG_TYPES: dict[str, str] = {
     "predictions": _STR, "scores": _STR, "reference": "a table of attribute = group", "threshold": _NUM,
     "seed": _INT, "n_bootstrap": _INT, "confidence": _NUM, "options": "a table of audit options", "json": _STR,
     "html": _STR, "junit": _STR, "markdown": _STR, "policy": _STR, "baseline": _STR, "trust_model": _BOOL,
-    "intersections": _BOOL, "engine": "one of auto, pandas, duckdb, spark",
+    "intersections": _BOOL, "strict": _BOOL, "engine": "one of auto, pandas, duckdb, spark",
 }
 
 
@@ -306,6 +306,9 @@ def _split(values: Sequence[str]) -> list[str]:
 @click.option("--lime-cases", type=int, help="LIME cases chosen automatically (default 3).")
 @click.option("--mitigate/--no-mitigate", default=None,
               help="Reweighing: weights from --train-data, a reweighed refit of the model, paired before/after.")
+@click.option("--strict/--no-strict", default=None,
+              help="A module that fails or cannot run as asked (an explanation part, --mitigate without "
+                   "--train-data) is an error (exit 2), not a warning.")
 @click.option("--engine", type=click.Choice(["auto", "pandas", "duckdb", "spark"]), default=None,
               help="Where the rows are scanned: auto (default: files of up to 2 million rows in memory, larger ones "
                    "with DuckDB), pandas (in memory), duckdb or spark (a local session unless one is configured).")
@@ -315,11 +318,13 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
         features: tuple[str, ...], pred_col: str | None, score_col: str | None, reference: tuple[str, ...],
         threshold: float | None, seed: int | None, n_bootstrap: int | None, confidence: float | None,
         no_intersections: bool | None, explain: bool | None, explain_rows: int | None, lime_cases: int | None,
-        mitigate: bool | None, engine: str | None,
+        mitigate: bool | None, strict: bool | None, engine: str | None,
         json_out: str | None, html_out: Path | None, junit_out: Path | None,
         markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool) -> None:
     """Audit a model (or precomputed predictions) on a data file."""
     cfg = _read_config(config_path)
+    if strict is not None:
+        cfg["strict"] = strict
 
     def pick(flag: Any, key: str, default: Any = None) -> Any:
         return flag if flag not in (None, ()) else cfg.get(key, default)
@@ -423,7 +428,8 @@ def _run_opened(cfg: dict[str, Any], pick: Any, data: Any, source: Any, engine: 
         threshold=pick(threshold, "threshold", 0.5), seed=pick(seed, "seed", 0),
         n_bootstrap=pick(n_bootstrap, "n_bootstrap", 1000), confidence=pick(confidence, "confidence", 0.95),
         train_data=train, explain=explain_opts, mitigate=pick(mitigate, "mitigate", False),
-        engine=engine if source is not None else "pandas", progress=sys.stderr.isatty(), **options,
+        engine=engine if source is not None else "pandas", progress=sys.stderr.isatty(),
+        strict=bool(cfg.get("strict", False)), **options,
         **{opt: cfg[opt] for opt in registry.options() if opt in cfg and opt not in ("explain", "mitigate")})
     _emit(result, json_out=json_out, html_out=Path(html_out) if html_out else None,
           junit_out=Path(junit_out) if junit_out else None, markdown_out=markdown_out,
@@ -477,6 +483,9 @@ positive_label = 1                # the predicted class
 favorable = true                  # false when the positive label harms the person (e.g. flagged as high risk)
 protected = ["sex", "race"]       # intersections (sex & race) are audited too
 # reference = { sex = "Male" }    # default: the group with the highest rate of favourable predictions
+# train_data = "train.csv"        # the training rows: label base rates by group before any model; mitigate needs it
+# mitigate = true                 # reweighing (needs train_data): weights, a reweighed refit, before and after, and
+#                                 # what-if remedies; or a table: mitigate = { attributes = ["sex"] }
 seed = 0
 n_bootstrap = 1000
 confidence = 0.95

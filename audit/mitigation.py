@@ -215,18 +215,22 @@ JOB_PARAMS = ("n_jobs", "n_threads", "nthread", "thread_count")
 
 
 def _cap_jobs(estimator: Any, n: int) -> None:
-    """Thread-count parameters of a clone (every step of a pipeline) left to "all CPUs" (None, 0, -1 or more than
-    ``n``) set to ``n``: LightGBM and XGBoost ignore OpenMP's limits and read their own parameter."""
+    """Thread-count parameters of a clone (every step of a pipeline) left to "all CPUs" (0, -1, more than ``n``, or
+    None outside scikit-learn) set to ``n``: LightGBM and XGBoost read their own parameter, not OpenMP's limit."""
     try:
         params = estimator.get_params(deep=True)
     except Exception:  # noqa: BLE001 - an estimator without parameters keeps its own
         return
     capped = {}
     for key, value in params.items():
-        if key.rsplit("__", 1)[-1] in JOB_PARAMS and (value is None or isinstance(value, int)
-                                                      and not isinstance(value, bool)):
-            if value is None or value <= 0 or value > n:
-                capped[key] = n
+        if key.rsplit("__", 1)[-1] not in JOB_PARAMS:
+            continue
+        owner = params.get(key.rsplit("__", 1)[0], estimator) if "__" in key else estimator
+        # scikit-learn's None means one job (joblib's default); LightGBM's and XGBoost's None means every CPU
+        unset_is_all = not type(owner).__module__.startswith("sklearn.")
+        if value is None and unset_is_all or (isinstance(value, int) and not isinstance(value, bool)
+                                              and (value <= 0 or value > n)):
+            capped[key] = n
     if capped:
         try:
             estimator.set_params(**capped)

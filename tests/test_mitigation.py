@@ -95,8 +95,11 @@ def test_reweighing_by_sex_reduces_the_parity_gap_with_a_paired_interval(adult_m
     acc = c.loc[("(overall)", "all", "accuracy")]
     assert acc.before == pytest.approx(r.metrics.set_index(["attribute", "group", "metric"]).loc[
         ("(overall)", "all", "accuracy"), "value"], abs=1e-12)
-    assert "Reweighing by sex moves the demographic parity difference" in sec.get("finding")
-    assert "accuracy cost" in sec.get("finding")
+    from audit.report.findings import mitigation_finding
+
+    finding = mitigation_finding(sec, r)
+    assert "Reweighing by sex moves the demographic parity difference of sex: Female vs Male" in finding
+    assert "accuracy cost" in finding and finding in r.summary()
     w = sec.frame("weights")
     assert np.allclose(w.base_rate_after, w.base_rate_after.iloc[0], atol=1e-12)
     html = r.to_html()
@@ -132,9 +135,13 @@ def test_when_no_refit_is_possible_it_says_so_and_still_reports_weights():
         assert len(sec.frame("weights")) == 4 and len(r.mitigation) == 0
     # no training data: no weights and no refit, said in the result; remedies needing no retraining still run
     r = audit.run_audit(knn, df, label="y", positive_label=1, protected=["g"], features=["x"], mitigate=True,
-                        n_bootstrap=0, strict=True)
+                        n_bootstrap=0)
     sec = r.section("mitigation")
     assert sec.get("refit") is False and "no training data" in sec.get("why") and sec.table("weights") is None
+    assert any("reweighing did not run" in w for w in r.warnings)  # said as a warning of the result
+    with pytest.raises(ConfigError, match="mitigate needs training data"):  # strict: an error
+        audit.run_audit(knn, df, label="y", positive_label=1, protected=["g"], features=["x"], mitigate=True,
+                        n_bootstrap=0, strict=True)
     with pytest.raises(ConfigError, match="mitigate attributes"):
         audit.run_audit(knn, df, label="y", positive_label=1, protected=["g"], features=["x"], train_data=df,
                         mitigate={"attributes": ["nope"]})

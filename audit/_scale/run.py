@@ -140,7 +140,7 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
                  tuple(c for c in source.columns if c not in (label, predictions, scores)))
         for f in feats:
             _column_arg(f, "feature", source)
-        model_out_desc, fp = describe(None), None
+        model_out_desc, fp = describe(None, predictions=predictions is not None, scores=scores is not None), None
     else:
         check_model_arguments(model, predictions, scores)  # refused by run_audit already; here for other callers
         names = getattr(model, "feature_names_in_", None)

@@ -119,10 +119,11 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any, tr
     its paired re-audit, and the what-if remedies."""
     t0 = time.perf_counter()
     inputs, cfg = ctx.inputs, ctx.config
-    info: dict[str, Any] = {"method": "reweighing (Kamiran & Calders; aif360's Reweighing, extended to several "
+    info: dict[str, Any] = {"method": "Reweighing (Kamiran and Calders; aif360's Reweighing, extended to several "
                                       "groups and their combinations)"}
     if train_data is None:  # no weights and no refit; the remedies that need no retraining still run
         info.update({"refit": False, "why": "no training data (train_data=): no weights and no refit",
+                     "warnings": [NO_TRAINING_DATA],
                      "attributes": list(mcfg.attributes or [a.name for a in inputs.attributes])})
         tables = _what_if(ctx, list(info["attributes"]), [], info, mcfg.splits)
         info["time"] = round(time.perf_counter() - t0, 4)
@@ -173,7 +174,6 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any, tr
         rows = paired_rows(ctx, after, 21)
         _decide(rows, cfg)
         tables["changes"] = Table.from_records(CHANGE_COLUMNS, rows)
-        info["finding"] = _finding(rows, attrs, cfg.confidence)
         remedies.append(("reweighing (refit)", [after], "retrains the model"))
     tables.update(_what_if(ctx, attrs, remedies, info, mcfg.splits))
     info["time"] = round(time.perf_counter() - t0, 4)
@@ -346,42 +346,36 @@ def _threshold_remedies(ctx: AuditContext, attrs: list[str], splits: int = 1
     return out, notes
 
 
-def _ci(r: dict[str, Any], key: str) -> str:
-    lo, hi = r.get(f"{key}_low"), r.get(f"{key}_high")
-    return "" if lo is None or not np.isfinite(lo) else f" [{lo:+.3f}, {hi:+.3f}]" if key == "change" else \
-        f" [{lo:.3f}, {hi:.3f}]"
+NO_TRAINING_DATA = ("mitigate: no training data was given (train_data=, --train-data), so reweighing did not run: no "
+                    "weights, no reweighed refit and no before/after comparison; only the what-if remedies that need "
+                    "no retraining ran")
 
 
-def _finding(rows: list[dict[str, Any]], attrs: list[str], confidence: float) -> str:
-    """'Reweighing by sex moves the demographic parity difference of Female vs Male from -0.18 [..] to -0.09 [..]
-    (change +0.09 [..], significant) at an accuracy cost of 0.7 points [..].'"""
-    dp = [r for r in rows if r["attribute"] in attrs and r["metric"] == "demographic_parity_difference"
-          and np.isfinite(r["before"])]
-    acc = next((r for r in rows if r["attribute"] == "(overall)" and r["metric"] == "accuracy"), None)
-    if not dp or acc is None:
-        return ""
-    r = max(dp, key=lambda x: abs(x["before"]))
-    cost = -100 * acc["change"]
-    lo, hi = acc.get("change_low"), acc.get("change_high")
-    cost_ci = "" if lo is None or not np.isfinite(lo) else f" [{-100 * hi:.1f}, {-100 * lo:.1f}]"
-    verdict = r.get("verdict", "")
-    return (f"Reweighing by {' & '.join(attrs)} moves the demographic parity difference of {r['group']} vs "
-            f"{r['reference']} from {r['before']:.3f}{_ci(r, 'before')} to {r['after']:.3f}{_ci(r, 'after')} "
-            f"(change {r['change']:+.3f}{_ci(r, 'change')}, {verdict}) at an accuracy cost of {cost:.1f} points"
-            f"{cost_ci} ({100 * confidence:g}% intervals from paired resamples).")
+def _refuse_without_training(env: Any) -> None:
+    """Under ``strict``, reweighing that cannot run is an error, not a warning."""
+    if env.train_data is None and env.strict:
+        from ..exceptions import ConfigError
+
+        raise ConfigError(NO_TRAINING_DATA.replace("mitigate: ", "mitigate needs training data: ", 1) + " (strict).",
+                          code="no_training_data")
+
+
+def _run(env: Any) -> Section:
+    _refuse_without_training(env)
+    return run(env.ctx, env.model, env.options, env.train_data, env.training() if env.training is not None else None)
 
 
 def _run_engine(env: Any) -> Section:
     from .._scale.sample import scaled_mitigation
 
+    _refuse_without_training(env)
     return scaled_mitigation(env.scaled, env.source, env.model, env.options, env.train_data, run)
 
 
 MODULE = Module(
     name="mitigation", option="mitigate", build=MitigateConfig.build,
     option_help="true, false or a table of mitigate options",
-    run=lambda env: run(env.ctx, env.model, env.options, env.train_data,
-                        env.training() if env.training is not None else None), run_engine=_run_engine,
+    run=_run, run_engine=_run_engine,
     tables={"weights": WEIGHT_COLUMNS, "changes": CHANGE_COLUMNS, "what_if": WHAT_IF_COLUMNS},
     later=frozenset({"after_min", "after_max"}),
     kinds={"n": "int", "weight": "float", "base_rate_before": "float", "base_rate_after": "float",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .charts import dot_chart, scatter
-from .findings import ci_text, gap_sentence, output_name, top_driver
+from .findings import ci_text, gap_sentence, mitigation_finding, output_name, top_driver
 from .format import fmt, interval, md
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,12 +93,13 @@ def mitigation_blocks(sec: "Section", result: "AuditResult") -> list[dict[str, A
                                                    if sec.table("weights") is not None else ".")
     for w in sec.get("warnings", ()) or ():
         text += f" {w}."
-    out.append({"title": "Reweighing", "text": sec.get("finding") or text, "columns": [], "rows": []})
-    if sec.get("finding"):
-        out.append({"title": "Method", "text": text + " The refit is a clone of the model fitted on the training "
-                    "data with the weights (sample_weight routed to the final step); the user's model is untouched. "
-                    "It is re-audited on the same data, threshold and seed; before, after and the change come from "
-                    "the same resamples (a joint table of label x prediction before x prediction after).",
+    finding = mitigation_finding(sec, result)
+    out.append({"title": "Reweighing", "text": finding or text, "columns": [], "rows": []})
+    if finding:
+        out.append({"title": "Method", "text": text + ". The refit is a copy of the model trained again on the "
+                    "training data with the weights; the model under audit is untouched. The copy is re-audited on "
+                    "the same data, threshold and seed; before, after and the change come from the same resamples, "
+                    "so the change's interval accounts for the two being measured on the same people.",
                     "columns": [], "rows": []})
     weights = sec.table("weights")
     if weights is not None:
@@ -231,15 +232,19 @@ def explanation_lost(sec: "Section") -> list[str]:
 
 
 def mitigation_headline(sec: "Section", result: "AuditResult") -> str | None:
-    return sec.get("finding") or None
+    return mitigation_finding(sec, result, shown=2)
+
+
+def _no_refit(sec: "Section") -> str:
+    return f"Reweighing: no refit ({sec.get('why')})."
 
 
 def mitigation_markdown(sec: "Section", result: "AuditResult") -> list[str]:
-    return ["\n### Mitigation", md(sec.get("finding") or f"Reweighing: no refit ({sec.get('why')}).")]
+    return ["\n### Mitigation", md(mitigation_finding(sec, result) or _no_refit(sec))]
 
 
 def mitigation_text(sec: "Section", result: "AuditResult") -> list[str]:
-    return ["", "Mitigation: " + (sec.get("finding") or f"no reweighed refit ({sec.get('why')})")]
+    return ["", "Mitigation: " + (mitigation_finding(sec, result) or _no_refit(sec))]
 
 
 def training_view(sec: "Section", result: "AuditResult") -> dict[str, Any]:

@@ -114,3 +114,100 @@ def top_driver(result: "AuditResult") -> str | None:
     return (f"Top driver of the largest significant gap ({d['group']} vs {d['reference']}): {r['feature']}, "
             f"{fmt(r['contribution'])}{ci_text(r)} of a {fmt(total['contribution'])} gap in mean "
             f"{output_name(sec, result)}.")
+
+
+#: group performance metrics whose fall is a harm (the changes table's per-group rows)
+_HIGHER_BETTER_ROWS = ("accuracy", "balanced_accuracy")
+
+
+def _ideal(metric: str) -> float:
+    return 1.0 if metric.endswith("_ratio") else 0.0
+
+
+def _sig_ci(r: dict[str, Any], key: str, signed: bool = False) -> str:
+    lo, hi = r.get(f"{key}_low"), r.get(f"{key}_high")
+    if lo is None or hi is None:
+        return ""
+    return f" [{lo:+.3f}, {hi:+.3f}]" if signed else f" [{fmt(lo)}, {fmt(hi)}]"
+
+
+def mitigation_side_effects(sec: "Section", result: "AuditResult", headline: dict[str, Any] | None = None
+                            ) -> list[dict[str, Any]]:
+    """The changes of the reweighed refit a reviewer must see besides the headline: every disparity between groups
+    with sufficient data that changed significantly and either moved away from parity or changed sign, and every
+    group's accuracy that fell significantly; largest change first."""
+    changes = sec.table("changes")
+    if changes is None:
+        return []
+    ok = {(g["attribute"], g["group"]) for g in result.groups_table.records() if g["status"] == "ok"}
+    out = []
+    for r in changes.records():
+        if r is headline or r["verdict"] != "significant" or r["before"] is None or r["after"] is None:
+            continue
+        if headline is not None and all(r[k] == headline[k] for k in ("attribute", "group", "reference", "metric")):
+            continue
+        if r["reference"]:  # a disparity against the reference group
+            if r["metric"] not in DISPARITY_METRICS or (r["attribute"], r["group"]) not in ok \
+                    or (r["attribute"], r["reference"]) not in ok:
+                continue
+            ideal = _ideal(r["metric"])
+            b, a = r["before"] - ideal, r["after"] - ideal
+            flips = b * a < 0 and min(abs(a), abs(b)) >= 0.005
+            if flips or abs(a) > abs(b):
+                out.append({**r, "effect": "changes sign" if flips else "further from parity"})
+        elif r["metric"] in _HIGHER_BETTER_ROWS and r["after"] < r["before"] and (
+                r["attribute"] == "(overall)" or (r["attribute"], r["group"]) in ok):
+            out.append({**r, "effect": "lower"})
+    return sorted(out, key=lambda r: -abs(r["change"]))
+
+
+def _who(r: dict[str, Any]) -> str:
+    if r["attribute"] == "(overall)":
+        return "overall"
+    return f"{r['attribute']}: {r['group']}" + (f" vs {r['reference']}" if r["reference"] else "")
+
+
+def mitigation_finding(sec: "Section", result: "AuditResult", shown: int = 5) -> str | None:
+    """What reweighing did, in one paragraph: the largest significant demographic-parity gap between groups with
+    sufficient data (its attribute named) before and after, the accuracy cost, and every side effect (a disparity
+    that got significantly worse or changed sign, a group's accuracy that fell). None without a refit."""
+    changes = sec.table("changes")
+    if changes is None or not sec.get("refit"):
+        return None
+    attrs = list(sec.get("attributes") or ())
+    ok = {(g["attribute"], g["group"]) for g in result.groups_table.records() if g["status"] == "ok"}
+    rows = changes.records()
+    dp = [r for r in rows if r["attribute"] in attrs and r["metric"] == "demographic_parity_difference"
+          and r["before"] is not None and r["after"] is not None
+          and (r["attribute"], r["group"]) in ok and (r["attribute"], r["reference"]) in ok]
+    significant = {(d["attribute"], d["group"], d["metric"]) for d in result.significant()}
+    pool = [r for r in dp if (r["attribute"], r["group"], r["metric"]) in significant] or dp
+    conf = f"{100 * result.config.confidence:g}%"
+    parts = []
+    head = max(pool, key=lambda r: abs(r["before"])) if pool else None
+    if head is not None:
+        parts.append(f"Reweighing by {' & '.join(attrs)} moves the demographic parity difference of "
+                     f"{_who(head)} from {fmt(head['before'])}{_sig_ci(head, 'before')} to {fmt(head['after'])}"
+                     f"{_sig_ci(head, 'after')} (change {head['change']:+.3f}{_sig_ci(head, 'change', True)}, "
+                     f"{head['verdict']}).")
+    else:
+        parts.append(f"Reweighing by {' & '.join(attrs)}: no demographic-parity gap between groups with sufficient "
+                     "data to report.")
+    acc = next((r for r in rows if r["attribute"] == "(overall)" and r["metric"] == "accuracy"), None)
+    if acc is not None and acc["change"] is not None:
+        lo, hi = acc.get("change_low"), acc.get("change_high")
+        cost = -100 * acc["change"]
+        ci = "" if lo is None or hi is None else f" [{-100 * hi:.1f}, {-100 * lo:.1f}]"
+        word = "an accuracy cost" if cost >= 0 else "an accuracy gain"
+        parts.append(f"Overall it comes at {word} of {abs(cost):.1f} percentage points{ci}.")
+    effects = mitigation_side_effects(sec, result, head)
+    if effects:
+        listed = "; ".join(f"{r['metric'].replace('_', ' ')}, {_who(r)}: {fmt(r['before'])} to {fmt(r['after'])} "
+                           f"({r['effect']})" for r in effects[:shown])
+        more = f"; and {len(effects) - shown} more in the table below" if len(effects) > shown else ""
+        parts.append(f"Side effects (significant changes): {listed}{more}.")
+    else:
+        parts.append("No other disparity between groups with sufficient data got significantly worse or changed "
+                     "sign.")
+    parts.append(f"({conf} intervals from paired resamples.)")
+    return " ".join(parts)

@@ -28,10 +28,15 @@ def visible(text: str, keep_newlines: bool = False) -> str:
 
 
 def fmt(v: Any, digits: int = 3) -> str:
+    """A number as shown: ``digits`` decimals (never "-0.000": a value that rounds to zero has no sign), counts
+    with thousands separators."""
     if v is None:
         return "undefined"
     if isinstance(v, float):
-        return f"{v:.{digits}f}"
+        text = f"{v:.{digits}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
     return str(v)
 
 

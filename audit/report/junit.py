@@ -29,11 +29,11 @@ def render_junit(result: "AuditResult", gate: "GateResult") -> str:
     cases = []
     failures = skipped = 0
     for r in gate.rules:
-        lines = [f"{c.verdict}: {c.attribute} {c.group}" + (f" vs {c.reference}" if c.reference else "")
-                 + f": {c.message}" for c in r.checks]
+        lines = [f"{c.verdict}: " + (f"{c.attribute} {c.group}" + (f" vs {c.reference}" if c.reference else "")
+                                      + ": " if c.attribute else "") + c.message for c in r.checks]
         body = "\n".join(lines)
         shown = r.failing_checks[:5]
-        detail = "; ".join(f"{c.attribute}={c.group}: {c.message}" for c in shown)
+        detail = "; ".join((f"{c.attribute}={c.group}: " if c.attribute else "") + c.message for c in shown)
         name = _attr(r.rule.name)
         classname = _attr(f"fairness_audit.{r.rule.metric}")
         inner = ""
@@ -50,8 +50,8 @@ def render_junit(result: "AuditResult", gate: "GateResult") -> str:
              ("rows", str(result.n_rows)), ("label", result.label), ("protected", ", ".join(result.protected)),
              ("model", result.model.description), ("gate", "passed" if gate.passed else "failed")]
     prop_xml = "\n".join(f"      <property name={_attr(k)} value={_attr(v)}/>" for k, v in props)
-    out = "\n".join([f"{c.verdict}: {r.rule.name}: {c.attribute} {c.group}: {c.message}"
-                     for r in gate.rules for c in r.checks] + [f"note: {n}" for n in gate.notes])
+    out = "\n".join([f"{c.verdict}: {r.rule.name}: " + (f"{c.attribute} {c.group}: " if c.attribute else "")
+                     + c.message for r in gate.rules for c in r.checks] + [f"note: {n}" for n in gate.notes])
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         "<testsuites>\n"

@@ -132,3 +132,73 @@ def test_hostile_report_fires_no_dialog(browser, tmp_path):
     assert ev["requests"] == [path.as_uri()]
     assert "<script>alert('x')</script>" in page.inner_text("body")
     page.close()
+
+
+@pytest.fixture(scope="module")
+def mitigation_report(tmp_path_factory) -> Path:
+    """German credit with a reweighed refit and its what-if scatter (several labelled points close together)."""
+    from sklearn.compose import make_column_selector, make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from audit.datasets import load_german
+
+    df = load_german()
+    X = df.drop(columns=["credit"])
+    pre = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), make_column_selector(dtype_exclude="number")),
+                                  (StandardScaler(), make_column_selector(dtype_include="number")))
+    model = make_pipeline(pre, LogisticRegression(max_iter=2000)).fit(X, df["credit"])
+    path = tmp_path_factory.mktemp("browser") / "german.html"
+    audit.run_audit(model, df, label="credit", positive_label="good", protected=["sex"], features=list(X.columns),
+                    train_data=df, mitigate=True, n_bootstrap=200).to_html(path)
+    return path
+
+
+_SPLIT_NUMBERS = """() => {
+  const out = [];
+  const walk = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const text = n.textContent.trim();
+    if (!/^[-+\\[]?[-+]?[0-9][0-9.,]*%?[\\],]?$/.test(text) || text.length < 2) continue;
+    const r = document.createRange(); r.selectNodeContents(n);
+    const tops = new Set([...r.getClientRects()].filter(b => b.width > 0).map(b => Math.round(b.top)));
+    if (tops.size > 1) out.push(text);
+  }
+  return out;
+}"""
+
+_CUT_TABLES = """() => [...document.querySelectorAll('table.t')].filter(t => !t.closest('.scroll'))
+    .filter(t => t.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+    .map(t => (t.querySelector('caption') || t).textContent.slice(0, 60))"""
+
+_OVERLAPS = """() => {
+  const out = [];
+  for (const svg of document.querySelectorAll('figure.chart svg')) {
+    const boxes = [...svg.querySelectorAll('text.lab')].map(t => [t.textContent, t.getBoundingClientRect()]);
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+      const [a, p] = boxes[i], [b, q] = boxes[j];
+      if (p.left < q.right - 1 && q.left < p.right - 1 && p.top < q.bottom - 1 && q.top < p.bottom - 1)
+        out.push(a + ' / ' + b);
+    }
+  }
+  return out;
+}"""
+
+_SMALLEST_CHART_TEXT = """() => Math.min(...[...document.querySelectorAll('figure.chart svg text')]
+    .map(t => t.getBoundingClientRect().height).filter(h => h > 0))"""
+
+
+@pytest.mark.parametrize("width", [420, 1280])
+def test_a_reviewer_can_read_it_on_any_screen(browser, adult_report, mitigation_report, width):
+    """Numbers never break across lines, no table is cut off (wide ones scroll in their own box), chart labels do
+    not overlap and chart text keeps a legible size, at phone and desktop widths."""
+    for path in (adult_report, mitigation_report):
+        page, ev = _open(browser, path, width=width)
+        assert ev["errors"] == []
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+        assert page.evaluate(_SPLIT_NUMBERS) == []
+        assert page.evaluate(_CUT_TABLES) == []
+        assert page.evaluate(_OVERLAPS) == []
+        assert page.evaluate(_SMALLEST_CHART_TEXT) >= 8  # pixels: the text of a 640-pixel-wide chart at least
+        page.close()

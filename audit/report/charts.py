@@ -9,6 +9,39 @@ from typing import Any
 from .format import fmt
 
 
+def nice_ticks(lo: float, hi: float, count: int = 5, zero: bool = False) -> tuple[float, float, list[float]]:
+    """Round tick values (steps of 1, 2, 2.5 or 5 times a power of ten) covering ``[lo, hi]``, the axis widened to
+    the outer ticks; ``zero``: the axis includes 0 (a parity axis)."""
+    if zero:
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        lo, hi = 0.0, 1.0
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    raw = (hi - lo) / max(count - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * 0.999)
+    start, stop = math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
+    n = int(round((stop - start) / step))
+    return start, stop, [round(start + k * step, 12) for k in range(n + 1)]
+
+
+def tick_label(v: float, step: float, percent: bool = False) -> str:
+    """A tick's label with as many decimals as its step needs (percentages of a proportion with ``percent``)."""
+    if percent:
+        v, step = 100 * v, 100 * step
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 2
+    if step > 0 and abs(step * 10 ** decimals - round(step * 10 ** decimals)) > 1e-6:
+        decimals += 1  # 2.5, 0.25: one decimal more
+    text = f"{v:.{decimals}f}"
+    text = text[1:] if text.startswith("-") and float(text) == 0 else text
+    return text + ("%" if percent else "")
+
+
+MARKER_WORDS = {"dot": "filled circle = estimate", "diamond": "diamond = significant difference",
+                "hollow": "hollow circle = insufficient data"}
+
+
 def _scale(lo: float, hi: float, pad: float = 0.05) -> tuple[float, float]:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return 0.0, 1.0
@@ -27,7 +60,7 @@ def dot_chart(title: str, rows: list[dict[str, Any]], ref_line: float | None, re
     vals = [x for r in rows for x in (r["value"], r["ci_low"], r["ci_high"]) if x is not None]
     if ref_line is not None:
         vals.append(ref_line)
-    lo, hi = fixed if fixed else _scale(min(vals), max(vals))
+    lo, hi, tick_values = nice_ticks(*(fixed if fixed else (min(vals), max(vals))), zero=ref_line == 0.0)
     left, width, row_h, top = 230, 420, 22, 30
 
     def x(v: float | None) -> float | None:
@@ -42,22 +75,40 @@ def dot_chart(title: str, rows: list[dict[str, Any]], ref_line: float | None, re
                       "y": top + i * row_h + row_h // 2, "x": x(r["value"]), "x_lo": x(r["ci_low"]),
                       "x_hi": x(r["ci_high"]), "value": fmt(r["value"]), "ci_low": fmt(r["ci_low"]),
                       "ci_high": fmt(r["ci_high"]), "marker": r.get("marker", "dot"), "note": r.get("note", "")})
-    ticks = [{"x": x(lo + (hi - lo) * k / 4), "label": f"{lo + (hi - lo) * k / 4:.2f}"} for k in range(5)]
+    step = tick_values[1] - tick_values[0] if len(tick_values) > 1 else 1.0
+    ticks = [{"x": x(v), "label": tick_label(v, step)} for v in tick_values]
     shown_title = title if len(title) <= 90 else title[:89] + "…"
+    drawn = [m for m in ("dot", "diamond", "hollow") if any(it["marker"] == m for it in items)]
+    desc = f"{desc} Markers: {'; '.join(MARKER_WORDS[m] for m in drawn)}."
     return {"title": title, "shown_title": shown_title, "desc": desc, "items": items, "ticks": ticks, "height": top + len(rows) * row_h + 30,
             "width": left + width + 30, "left": left, "right": left + width, "axis_y": top + len(rows) * row_h + 4,
             "ref_x": x(ref_line) if ref_line is not None else None, "ref_label": ref_label}
 
 
-def scatter(title: str, desc: str, points: list[dict[str, Any]], xlabel: str, ylabel: str) -> dict[str, Any]:
-    """Geometry of a scatter with whiskers on both axes (formatting only)."""
+def _place_labels(points: list[dict[str, Any]], char_w: float = 7.0, line_h: float = 15.0) -> None:
+    """Label positions that do not overlap one another (nor leave the plot): each label starts to the right of
+    its point and moves down, then up, a line at a time, until it is clear."""
+    placed: list[tuple[float, float, float, float]] = []
+    for p in sorted(points, key=lambda q: (q["y"], q["x"])):
+        w = char_w * len(p["label"]) + 4
+        for dy in (-6, 12, -20, 26, -34, 40, -48, 54, -62, 68):
+            x0, y0 = p["x"] + 8, p["y"] + dy - 11
+            box = (x0, y0, x0 + w, y0 + line_h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        p["lx"], p["ly"] = round(box[0], 1), round(box[1] + 11, 1)
+
+
+def scatter(title: str, desc: str, points: list[dict[str, Any]], xlabel: str, ylabel: str,
+            x_percent: bool = False) -> dict[str, Any]:
+    """Geometry of a scatter with whiskers on both axes, round ticks (0 always on the y axis: parity), labels
+    placed clear of one another; ``x_percent``: the x axis is a proportion shown in percent."""
     left, right, top, bottom = 70, 560, 30, 300
     xs = [v for p in points for v in (p["x"], p["x_lo"], p["x_hi"]) if v is not None]
-    ys = [v for p in points for v in (p["y"], p["y_lo"], p["y_hi"]) if v is not None] + [0.0]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    padx, pady = (x1 - x0) * 0.08 or 0.01, (y1 - y0) * 0.08 or 0.01
-    x0, x1, y0, y1 = x0 - padx, x1 + padx, y0 - pady, y1 + pady
+    ys = [v for p in points for v in (p["y"], p["y_lo"], p["y_hi"]) if v is not None]
+    x0, x1, xt = nice_ticks(min(xs), max(xs))
+    y0, y1, yt = nice_ticks(min(ys), max(ys), zero=True)
 
     def px(v: float | None) -> float | None:
         return None if v is None else round(left + (right - left) * (v - x0) / (x1 - x0), 1)
@@ -65,12 +116,19 @@ def scatter(title: str, desc: str, points: list[dict[str, Any]], xlabel: str, yl
     def py(v: float | None) -> float | None:
         return None if v is None else round(bottom - (bottom - top) * (v - y0) / (y1 - y0), 1)
 
+    def shown(v: float | None) -> str:
+        return fmt(None if v is None else 100 * v, 1) + "%" if x_percent and v is not None else fmt(v)
+
     pts = [{"label": p["label"], "original": p.get("original", False), "x": px(p["x"]), "y": py(p["y"]),
             "x_lo": px(p["x_lo"]), "x_hi": px(p["x_hi"]), "y_lo": py(p["y_lo"]), "y_hi": py(p["y_hi"]),
-            "xv": fmt(p["x"]), "xlo_v": fmt(p["x_lo"]), "xhi_v": fmt(p["x_hi"]), "yv": fmt(p["y"]),
+            "xv": shown(p["x"]), "xlo_v": shown(p["x_lo"]), "xhi_v": shown(p["x_hi"]), "yv": fmt(p["y"]),
             "ylo_v": fmt(p["y_lo"]), "yhi_v": fmt(p["y_hi"])} for p in points]
-    return {"title": title, "desc": desc, "points": pts, "width": 760, "height": bottom + 40, "left": left,
+    _place_labels(pts)
+    xstep = xt[1] - xt[0] if len(xt) > 1 else 1.0
+    ystep = yt[1] - yt[0] if len(yt) > 1 else 1.0
+    width = max(760, int(max((p["lx"] + 7.0 * len(p["label"]) for p in pts), default=0)) + 10)
+    return {"title": title, "desc": desc, "points": pts, "width": width, "height": bottom + 40, "left": left,
             "right": right, "top": top, "bottom": bottom, "xlabel": xlabel, "ylabel": ylabel,
-            "xticks": [{"x": px(x0 + (x1 - x0) * k / 4), "label": f"{x0 + (x1 - x0) * k / 4:.3f}"} for k in range(5)],
-            "yticks": [{"y": py(y0 + (y1 - y0) * k / 4), "label": f"{y0 + (y1 - y0) * k / 4:.3f}"} for k in range(5)],
-            "zero_y": py(0.0) if y0 <= 0 <= y1 else None}
+            "xticks": [{"x": px(v), "label": tick_label(v, xstep, x_percent)} for v in xt],
+            "yticks": [{"y": py(v), "label": tick_label(v, ystep)} for v in yt],
+            "zero_y": py(0.0)}

@@ -177,7 +177,7 @@ def _what_if_blocks(rows: list[dict[str, Any]], result: "AuditResult", conf: str
     chart = scatter(f"Remedies: demographic parity difference of {group} vs {worst['reference']} against accuracy",
                      f"Each remedy's demographic parity difference ({group} vs {worst['reference']}) against its "
                      f"overall accuracy, with {conf} intervals on both axes; the dashed line is parity.",
-                     points, "overall accuracy", "demographic parity difference")
+                     points, "overall accuracy", "demographic parity difference", x_percent=True)
     return [{"title": f"What if: remedies for {attr} = {group}",
              "text": f"Each remedy graded on the same evaluation rows, with {conf} intervals and its paired change from "
                      f"the audited model. {notes}. Group thresholds are fitted on one half of the rows and graded on "

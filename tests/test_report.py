@@ -197,3 +197,37 @@ def test_the_glossary_states_the_configured_calibration_bins():
     assert "over 10 equal-width bins" in audit.run_audit(None, data, **kw).to_html()
     html = audit.run_audit(None, data, calibration_bins=20, **kw).to_html()
     assert "over 20 equal-width bins" in html and "over 10 equal-width bins" not in html
+
+
+def test_badges_match_what_the_numbers_mean():
+    """A significant disparity is styled as a warning only when the group fares worse; a group below four-fifths
+    never gets the all-clear tick; the before/after table uses the same badges."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    g = rng.choice(["a", "b", "c"], n, p=[0.6, 0.39, 0.01])
+    y = rng.integers(0, 2, n)
+    # b: predicted favourably less often (worse on demographic parity) but more accurately (better on accuracy)
+    flip = rng.random(n) < np.where(g == "b", 0.05, 0.3)
+    pred = np.where(flip, 1 - y, y)
+    pred = np.where((g == "b") & (rng.random(n) < 0.3), 0, pred)
+    pred = np.where((g == "c"), (rng.random(n) < 0.15).astype(int), pred)  # c: tiny, far below four-fifths
+    df = pd.DataFrame({"g": g, "y": y, "p": pred})
+    r = audit.run_audit(None, df, label="y", positive_label=1, protected="g", predictions="p", n_bootstrap=200,
+                        min_group_size=10)
+    html = r.to_html()
+    d = r.disparities.set_index(["group", "metric"])
+    assert d.loc[("b", "accuracy_difference"), "verdict"] == "significant" and d.loc[("b", "accuracy_difference"),
+                                                                                       "value"] > 0
+    assert d.loc[("b", "demographic_parity_difference"), "verdict"] == "significant"
+    rows = re.findall(r"<td>([a-z ]+)</td><th scope=\"row\"><bdi>(\w+)</bdi></th>.*?<span class=\"v ([\w-]+)\">",
+                      html, re.S)
+    badge = {(m, grp): cls for m, grp, cls in rows}
+    assert badge[("accuracy difference", "b")] == "v-better"
+    assert badge[("demographic parity difference", "b")] == "v-significant"
+    flagged = r.disparities.query("metric == 'demographic_parity_ratio' and flag != '' and comparison == 'vs_reference'")
+    assert "not significant" in set(flagged.verdict)  # c: far below four-fifths, too few rows to establish it
+    for grp, verdict in zip(flagged.group, flagged.verdict):
+        assert badge[("demographic parity ratio", grp)] != "v-not-significant", (grp, verdict)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .charts import dot_chart, scatter
-from .findings import ci_text, gap_sentence, mitigation_finding, output_name, top_driver
+from .findings import change_badge, ci_text, gap_sentence, mitigation_finding, output_name, top_driver
 from .format import fmt, interval, md
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,7 +123,7 @@ def mitigation_blocks(sec: "Section", result: "AuditResult") -> list[dict[str, A
                     "rows": [[r["attribute"], r["group"] if not r["reference"] else f"{r['group']} vs {r['reference']}",
                               r["metric"].replace("_", " "), f"{fmt(r['before'])}{ci(r, 'before')}",
                               f"{fmt(r['after'])}{ci(r, 'after')}", f"{fmt(r['change'])}{ci(r, 'change')}",
-                              r["verdict"]] for r in keep]})
+                              dict(zip(("badge", "text"), change_badge(r)))] for r in keep]})
     what_if = sec.table("what_if")
     if what_if is not None:
         out.extend(_what_if_blocks(what_if.records(), result, conf))

@@ -211,3 +211,34 @@ def mitigation_finding(sec: "Section", result: "AuditResult", shown: int = 5) ->
                      "sign.")
     parts.append(f"({conf} intervals from paired resamples.)")
     return " ".join(parts)
+
+
+def verdict_badge(r: dict[str, Any]) -> tuple[str, str]:
+    """The badge of a disparity row's verdict, ``(css class, text)``: a significant disparity is a warning only
+    when the group fares worse; a group below the four-fifths threshold never gets the all-clear tick, even when
+    the difference is not significant."""
+    verdict = r.get("verdict") or ""
+    value = r.get("value")
+    if r.get("comparison") == "vs_reference" and value is not None:
+        worse = value < _ideal(r["metric"])
+        if verdict == "significant" and not worse:
+            return "v-better", "significant (the group fares better)"
+        if verdict == "not significant" and r.get("flag"):
+            return "v-inconclusive", "not significant (below four-fifths)"
+    return "v-" + verdict.replace(" ", "-"), verdict
+
+
+def change_badge(r: dict[str, Any]) -> tuple[str, str]:
+    """The badge of a before/after change: a significant change is a warning when it moved away from parity (a
+    disparity) or lowered accuracy, and good news otherwise."""
+    verdict = r.get("verdict") or ""
+    if verdict != "significant" or r.get("before") is None or r.get("after") is None:
+        return "v-" + verdict.replace(" ", "-"), verdict
+    if r.get("reference"):
+        ideal = _ideal(r["metric"])
+        worse = abs(r["after"] - ideal) > abs(r["before"] - ideal)
+    elif r["metric"] in _HIGHER_BETTER_ROWS:
+        worse = r["after"] < r["before"]
+    else:  # a rate without a better direction (selection rate)
+        return "v-neutral", "significant change"
+    return ("v-significant", "significant (worse)") if worse else ("v-better", "significant (better)")

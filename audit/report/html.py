@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .. import registry
 from ..metrics import DISPARITY_METRICS
 from .charts import dot_chart
-from .findings import data_source_sentence, four_fifths_split, significant_by_priority
+from .findings import data_source_sentence, four_fifths_split, significant_by_priority, verdict_badge
 from .format import fmt, fmt_p, visible
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -163,7 +163,8 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         if line:
             findings.append([(line, True)])
     insufficient = [g for g in groups if g["status"] != "ok" and g["attribute"] != "(overall)"]
-    four_fifths = [d for d in vs_ref if d["metric"] == "demographic_parity_ratio" and d["flag"]]
+    four_fifths = [{**d, "badge": verdict_badge(d)} for d in vs_ref
+                   if d["metric"] == "demographic_parity_ratio" and d["flag"]]
 
     by_metric: dict[tuple[str, str, str], dict[str, Any]] = {(m["attribute"], m["group"], m["metric"]): m
                                                               for m in metrics}
@@ -228,7 +229,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
 
     fairness_tables = []
     for attr in attrs:
-        rows = disp_rows(attr)
+        rows = [{**d, "badge": verdict_badge(d)} for d in disp_rows(attr)]
         rows.sort(key=lambda d: (PRIORITY.index(d["metric"]) if d["metric"] in PRIORITY else 99,
                                  d["comparison"] != "max_gap", d["group"]))
         fairness_tables.append({"attribute": attr, "reference": refs.get(attr, ""), "rows": rows,

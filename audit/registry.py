@@ -195,8 +195,10 @@ def register(module: Module, *, replace: bool = False) -> Module:
             clash = {p for p, _ in m.purposes} & {p for p, _ in module.purposes}
             if clash:
                 raise ValueError(f"random-stream purpose(s) {sorted(clash)} belong to module {m.name!r}.")
-            for c, kind in module.kinds.items():  # a column name has one kind in every table (JSON checks, frames)
-                if m.kinds.get(c, kind) != kind:
+            columns = {c for cols in module.tables.values() for c in cols}
+            for c in columns | set(module.kinds):  # a column name has one kind in every table (JSON checks, frames)
+                kind = module.kinds.get(c, "text")
+                if c in m.kinds and m.kinds[c] != kind:
                     raise ValueError(f"column {c!r} is {m.kinds[c]} in module {m.name!r}; {module.name!r} declares "
                                      f"it {kind}: rename the column.")
         _modules[module.name] = module

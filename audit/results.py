@@ -23,6 +23,7 @@ from .record.codec import FORMAT, FORMAT_VERSION
 from .record.result import ResultData
 from .record.tables import (DISPARITY_COLUMNS, GROUP_COLUMNS, METRIC_COLUMNS, ModelInfo, ModuleError, Section,
                             Table)
+from .report.findings import mitigation_finding
 from .report.html import render_html, result_from_html
 from .report.notebook import notebook_html
 from .report.text import summary_text
@@ -90,6 +91,14 @@ class AuditResult(ResultData):
         elif not isinstance(policy, Policy):
             policy = Policy.from_toml(policy)
         return evaluate(self, policy, baseline, allow_different_data=allow_different_data)
+
+    @property
+    def mitigation_finding(self) -> str | None:
+        """What reweighing did, in one paragraph (the report's headline on mitigation): the largest significant
+        demographic-parity gap between groups with sufficient data before and after, the accuracy cost, and every
+        side effect; None without a reweighed refit."""
+        sec = self.section("mitigation")
+        return None if sec is None else mitigation_finding(sec, self)
 
     # files -------------------------------------------------------------------------------
     @classmethod

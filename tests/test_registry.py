@@ -60,7 +60,7 @@ def _html(sec, result):
 
 SHARE = Module(
     name="group_share", option="group_share", build=_build, run=_run,
-    tables={"shares": SHARE_COLUMNS}, kinds={"share": "float", "share_low": "float", "share_high": "float"},
+    tables={"shares": SHARE_COLUMNS}, kinds={"share": "float", "share_low": "float", "share_high": "float", "n": "int"},
     gate_metrics=(GateMetric("group_share", table="shares", value="share", ci_low="share_low",
                              ci_high="share_high", group="group", better="higher",
                              requires="group_share needs the share module: audit with group_share=True"),),
@@ -186,6 +186,8 @@ def test_registration_refuses_clashes():
         registry.register(Module(name="other", run=lambda env: None, purposes=((11, "x"),)))
     with pytest.raises(ValueError, match="column 'n'"):
         registry.register(Module(name="other", run=lambda env: None, kinds={"n": "float"}))
+    with pytest.raises(ValueError, match="column 'value' is float .* declares it text"):  # an undeclared number
+        registry.register(Module(name="other", run=lambda env: None, tables={"t": ("value",)}))
     with pytest.raises(ValueError, match="built-in"):
         registry.unregister("bias")
     assert registry.get("other") is None
@@ -197,9 +199,12 @@ def test_builtin_declarations_are_consistent():
                                       "training_data"]
     purposes = [p for m in mods for p, _ in m.purposes]
     assert len(purposes) == len(set(purposes))  # no two modules draw from the same random stream
+    kinds = registry.column_kinds()
     for m in mods:  # every declared kind names a column of the module's tables, and later columns exist
         columns = {c for cols in m.tables.values() for c in cols}
         assert set(m.kinds) <= columns, m.name
         assert m.later <= columns, m.name
+        for c in columns:  # a column name means one kind in every table (a text column may not reuse a number's)
+            assert m.kinds.get(c, "text") == kinds.get(c, "text"), (m.name, c)
     assert registry.options().keys() == {"explain", "mitigate"}
     assert set(registry.gate_metrics()) == {"proxy_auc"}

@@ -310,8 +310,8 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
             Xt, Xt_bg = X, (_dense(X_bg) if kind == "linear" else None)  # trees take the frame (categoricals) as is
         pos = _positive_index(est, positive)
         values, base, space = _tree_or_linear(kind, est, Xt, Xt_bg, pos)
-        label = ("TreeSHAP (exact, path-dependent), on the columns the final estimator sees" if kind == "tree"
-                 else "linear SHAP (exact: coef x (x - background mean))")
+        label = ("exact SHAP values of the tree model (TreeSHAP), on the columns the model's last step sees"
+                 if kind == "tree" else "exact SHAP values of the linear model, against the background rows' mean")
         if M is None:
             return ShapResult(values, base, base + values.sum(1), tuple(names), False, label, space, note)
         mapped = values @ M
@@ -358,5 +358,5 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
     values = values[explained]
     partial = len(explained) < len(X)
     return ShapResult(values, base, base + values.sum(1), features, True,
-                      "permutation SHAP (model-agnostic, shap.explainers.Permutation) on the original columns",
+                      "model-agnostic SHAP values (permutation sampling) on the original columns",
                       space_hint, tree_refusal(est), explained if partial else None)

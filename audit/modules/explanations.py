@@ -30,7 +30,8 @@ TABLES = {
     "shap_by_group": ("attribute", "group", "feature", "mean_shap", "mean_abs_shap", "n"),
     "gap_attribution": ("attribute", "group", "reference", "population", "feature", "contribution", "ci_low",
                         "ci_high", "gap", "n_group", "n_reference", "total"),
-    "lime_cases": ("case", "row", "group", "reason", "prediction", "feature", "condition", "weight", "stability"),
+    "lime_cases": ("case", "row", "index", "group", "reason", "prediction", "feature", "person_value", "condition", "weight",
+                   "stability"),
     "proxies": ("attribute", "feature", "association", "measure", "importance_rank", "flag"),
     "proxy_auc": ("attribute", "auc", "ci_low", "ci_high", "n", "reason"),
 }
@@ -219,6 +220,7 @@ def _choose_cases(ctx: AuditContext, ecfg: ExplainConfig) -> list[tuple[int, str
     group_name = part.groups[g]
     for reason, mask in picks[:ecfg.lime_cases]:
         cand = np.flatnonzero(mask)
+        cand = cand[~np.isin(members[cand], [row for row, _, _ in out])]  # each case a different person
         if len(cand) == 0:
             continue
         best = cand[np.lexsort((tie[cand], dist[cand]))[0]]
@@ -399,12 +401,16 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
             explained = explain_cases(X_train, X_all.iloc[[c[0] for c in cases]], [c[0] for c in cases], lime_predict,
                                       ctx.config.seed, samples=ecfg.lime_samples, repeats=ecfg.lime_seeds,
                                       top=ecfg.top_features)
+            sampled = ctx.row_weights is not None  # rows pulled from an engine: their index names no one
             for k, ((row, group, reason), case) in enumerate(zip(cases, explained), 1):
+                person = X_all.iloc[row]
                 for feature, condition, weight in case.conditions:
-                    tables["lime_cases"].append({"case": k, "row": row, "group": group, "reason": reason,
-                                                 "prediction": case.prediction, "feature": feature,
-                                                 "condition": condition, "weight": weight,
-                                                 "stability": case.stability})
+                    value = person.get(feature) if feature in X_all.columns else None
+                    tables["lime_cases"].append({
+                        "case": k, "row": row, "index": None if sampled else str(data.index[row]), "group": group,
+                        "reason": reason, "prediction": case.prediction, "feature": feature,
+                        "person_value": _shown(value), "condition": condition,
+                        "weight": weight, "stability": case.stability})
             output = {"probability": f"probability of {ctx.inputs.positive_label!s}",
                       "decision score": "logistic of the decision score"}.get(space_hint, space_hint)
             info["lime"] = {"output": output, "samples": ecfg.lime_samples, "seeds_per_case": ecfg.lime_seeds,
@@ -452,6 +458,13 @@ def _proxy_scan(ctx: AuditContext, ecfg: ExplainConfig, X_all: pd.DataFrame, imp
                                       "measure": measure, "importance_rank": rank, "flag": flag})
 
 
+def _shown(value: Any) -> str | None:
+    """A person's feature value as text (None when missing)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _run_engine(env: Any) -> Section:
     from .._scale.sample import scaled_explanations
 
@@ -462,7 +475,7 @@ MODULE = Module(
     name="explanations", option="explain", build=ExplainConfig.build,
     option_help="true, false or a table of explain options",
     run=lambda env: run(env.ctx, env.model, env.options, env.strict), run_engine=_run_engine,
-    tables=TABLES, later=frozenset({"total"}),
+    tables=TABLES, later=frozenset({"total", "index", "person_value"}),
     kinds={"mean_abs_shap": "float", "mean_shap": "float", "contribution": "float", "gap": "float",
            "weight": "float", "stability": "float", "prediction": "float", "association": "float", "auc": "float",
            "ci_low": "float", "ci_high": "float", "rank": "int", "case": "int", "row": "int", "n_group": "int",

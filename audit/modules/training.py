@@ -64,4 +64,6 @@ GROUP_BASE_RATE_COLUMNS = ("attribute", "group", "base_rate")
 MODULE = Module(
     name="training_data", wanted=lambda env: env.train_data is not None, run=run, failure="raise",
     tables={"groups": GROUP_COLUMNS, "base_rates": DISPARITY_COLUMNS, "group_base_rates": GROUP_BASE_RATE_COLUMNS},
-    kinds={"base_rate": "float"}, html=training_view, html_place="data")
+    kinds={"base_rate": "float", "value": "float", "ci_low": "float", "ci_high": "float", "p_value": "float",
+           "p_value_raw": "float", "favorable_rate": "float", "n": "int", "positives": "int", "negatives": "int",
+           "predicted_positives": "int", "is_reference": "bool"}, html=training_view, html_place="data")

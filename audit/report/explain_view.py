@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .charts import dot_chart, scatter
-from .findings import change_badge, ci_text, gap_sentence, mitigation_finding, output_name, top_driver
+from .findings import (change_badge, ci_text, gap_sentence, mitigation_finding, output_name, points_per_unit,
+                       top_driver)
 from .format import fmt, interval, md
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,23 +53,38 @@ def blocks(sec: "Section", result: "AuditResult") -> list[dict[str, Any]]:
                            f"Dot-and-whisker chart of each feature's contribution to the gap in mean {out_name} "
                            f"between {group} and {rows[0]['reference']}, with {conf} intervals; the first row is the "
                            "whole gap.")
-            out.append({"title": f"What drives the gap: {attr} = {group}", "text": gap_sentence(rows, out_name),
+            per_unit = points_per_unit(sec, result, attr, group, rows[0]["reference"])
+            out.append({"title": f"What drives the gap: {attr} = {group}",
+                        "text": gap_sentence(rows, out_name, per_unit=per_unit),
                         "chart": chart, "columns": [], "rows": []})
         out.append({"title": "Reading the gap attribution",
                     "text": f"This decomposes the gap in mean model output ({out_name}), not the gap in the "
                             "thresholded rate, and ratios cannot be decomposed. Each feature's contribution is the "
                             "difference of the two groups' mean SHAP values; with the model's base value they add "
-                            "up to the gap exactly. result.gap_attribution also holds intersections and the rows "
-                            "whose true outcome is favourable (the equal-opportunity view) or unfavourable.",
+                            "up to the gap exactly. The JSON result also holds the intersections, and the same "
+                            "decomposition among people whose true outcome was favourable (the equal-opportunity "
+                            "view) or unfavourable.",
                     "columns": [], "rows": []})
     cases = sec.table("lime_cases").records() if sec.table("lime_cases") else []
     for k in dict.fromkeys(r["case"] for r in cases):
         rows = [r for r in cases if r["case"] == k]
         r0 = rows[0]
-        out.append({"title": f"LIME case {k}: row {r0['row']}",
-                    "text": f"{r0['reason']}. Predicted {fmt(r0['prediction'])}; stability across seeds "
-                            f"{fmt(r0['stability'], 2)} (1 = the same top features every time).",
-                    "columns": ["Condition", "Weight"], "rows": [[r["condition"], r["weight"]] for r in rows]})
+        who = (f"the person at index {r0['index']} of the data" if r0.get("index") is not None
+               else f"row {r0['row']:,} of the explained sample")
+        lime = sec.get("lime") or {}
+        output = lime.get("output", "predicted probability")
+        columns, table = ["Condition", "Weight"], [[r["condition"], r["weight"]] for r in rows]
+        if any(r.get("person_value") is not None for r in rows):
+            columns = ["Feature", "This person's value", "Condition", "Weight"]
+            table = [[r["feature"], r.get("person_value") or "", r["condition"], r["weight"]]
+                     for r in rows]
+        out.append({"title": f"LIME case {k}: {who}",
+                    "text": f"{r0['reason'][:1].upper()}{r0['reason'][1:]}. Predicted {fmt(r0['prediction'])} "
+                            f"({output}); stability across seeds {fmt(r0['stability'], 2)} (1 = the same top features "
+                            "every time). A positive weight means the condition pushed this prediction up, a negative "
+                            "one down; a weight of 0.10 moves it by about 0.10 when the condition holds. Weights "
+                            "compare features within this case only.",
+                    "columns": columns, "rows": table})
     aucs = sec.table("proxy_auc").records() if sec.table("proxy_auc") else []
     if aucs:
         flagged = [r for r in sec.table("proxies").records() if r["flag"]]

@@ -81,17 +81,44 @@ def output_name(sec: "Section", result: "AuditResult") -> str:
             "decision score": "decision score of the favourable outcome"}.get(space, f"{space} (favourable outcome)")
 
 
-def gap_sentence(rows: list[dict[str, Any]], out: str, top: int = 4) -> str:
-    """"The gap of -0.18 [..] in mean <output> between A and B: f1 -0.09 [..], ..., other features +0.01."""
+def points_per_unit(sec: "Section", result: "AuditResult", attribute: str, group: str, reference: str
+                    ) -> float | None:
+    """Percentage points of the favourable outcome's probability per unit of a gap in mean log-odds, at the two
+    groups' mean predicted probability (the logistic curve's slope there: p (1 - p)); None when the explained output
+    is not log-odds or the groups' mean probabilities are not known."""
+    if sec.get("output_space") != "log-odds margin":
+        return None
+    means = {r["group"]: r["value"] for r in result.metrics_table.records()
+             if r["attribute"] == attribute and r["metric"] == "mean_score" and r["value"] is not None}
+    if group not in means or reference not in means:
+        return None
+    p = (means[group] + means[reference]) / 2
+    p = p if result.favorable else 1 - p
+    return 100 * p * (1 - p)
+
+
+def _pp(v: float, per_unit: float | None) -> str:
+    return "" if per_unit is None else f" (about {v * per_unit:+.1f} points)"
+
+
+def gap_sentence(rows: list[dict[str, Any]], out: str, top: int = 4, per_unit: float | None = None) -> str:
+    """"The gap of -0.18 [..] in mean <output> between A and B: f1 -0.09 [..], ..., other features +0.01." With
+    ``per_unit``, each number also in percentage points of the favourable outcome's probability."""
     total = next(r for r in rows if is_total(r))
     parts = [r for r in rows if not is_total(r)]
     shown = parts[:top]
     rest = sum(r["contribution"] for r in parts[top:])
-    text = (f"The gap of {fmt(total['contribution'])}{ci_text(total)} in mean {out} between {total['group']} and "
-            f"{total['reference']}: " + ", ".join(f"{r['feature']} {fmt(r['contribution'])}{ci_text(r)}" for r in shown))
+    text = (f"The gap of {fmt(total['contribution'])}{ci_text(total)}{_pp(total['contribution'], per_unit)} in mean "
+            f"{out} between {total['group']} and {total['reference']}: "
+            + ", ".join(f"{r['feature']} {fmt(r['contribution'])}{ci_text(r)}{_pp(r['contribution'], per_unit)}"
+                        for r in shown))
     if parts[top:]:
-        text += f", other features {fmt(rest)}"
-    return text + "."
+        text += f", other features {fmt(rest)}{_pp(rest, per_unit)}"
+    text += "."
+    if per_unit is not None:
+        text += (" Points are percentage points of the probability of the favourable outcome, at the two groups' "
+                 "mean probability (an approximation: log-odds and points are not proportional far from it).")
+    return text
 
 
 def top_driver(result: "AuditResult") -> str | None:
@@ -111,9 +138,12 @@ def top_driver(result: "AuditResult") -> str | None:
     if not drivers or total is None:
         return None
     r = drivers[0]
-    return (f"Top driver of the largest significant gap ({d['group']} vs {d['reference']}): {r['feature']}, "
-            f"{fmt(r['contribution'])}{ci_text(r)} of a {fmt(total['contribution'])} gap in mean "
-            f"{output_name(sec, result)}.")
+    per_unit = points_per_unit(sec, result, d["attribute"], d["group"], d["reference"])
+    return (f"Top driver of the largest significant gap ({d['attribute']}: {d['group']} vs {d['reference']}): "
+            f"{r['feature']}, {fmt(r['contribution'])}{ci_text(r)}{_pp(r['contribution'], per_unit)} of a "
+            f"{fmt(total['contribution'])}{_pp(total['contribution'], per_unit)} gap in mean "
+            f"{output_name(sec, result)}" + (" (percentage points of the favourable outcome's probability at the "
+                                             "two groups' mean)." if per_unit is not None else "."))
 
 
 #: group performance metrics whose fall is a harm (the changes table's per-group rows)

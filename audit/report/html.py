@@ -181,9 +181,12 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
                 cells = []
                 for m in shown:
                     rec = by_metric.get((attr, g["group"], m))
+                    no_ci = (rec is not None and rec["value"] is not None and rec["ci_low"] is None
+                             and cfg.n_bootstrap > 0)
                     cells.append({"value": rec["value"] if rec else None, "ci_low": rec["ci_low"] if rec else None,
                                   "ci_high": rec["ci_high"] if rec else None,
-                                  "reason": (rec["reason"] if rec and rec["status"] == "undefined" else "")})
+                                  "reason": (rec["reason"] if rec and rec["status"] == "undefined" else ""),
+                                  "why": (rec["reason"] or "no interval") if no_ci else ""})
                 rows.append({"group": g["group"], "n": g["n"], "insufficient": g["status"] != "ok",
                              "reason": g["reason"], "is_reference": g["is_reference"], "cells": cells})
             perf_tables.append({"attribute": attr, "part": part, "headers": [_label(m) for m in shown], "rows": rows,

@@ -57,28 +57,74 @@ def pickle_warning(path: str | Path) -> str | None:
     return None
 
 
-def load_model(path: str | Path, *, trust: bool = False, warn: bool = True) -> Any:
-    """Load a model from joblib/pickle (runs code from the file: warns) or skops (safe: refuses unknown types
-    unless ``trust``)."""
+#: packages whose own classes a .skops file may hold without --trust-model: skops rebuilds an instance from its
+#: stored attributes and never runs code from the file, so a class of these (not a function, which the model would
+#: call) is as safe as the library itself; everything else needs review
+TRUSTED_PACKAGES = ("sklearn", "numpy")
+
+
+def _own_class(name: str) -> bool:
+    """``name`` ("pkg.module.Class") is a class defined in one of :data:`TRUSTED_PACKAGES` (imported to check)."""
+    import importlib
+
+    module, _, attr = name.rpartition(".")
+    if module.split(".")[0] not in TRUSTED_PACKAGES:
+        return False
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    return isinstance(obj, type) and (obj.__module__ or "").split(".")[0] in TRUSTED_PACKAGES
+
+
+def _skops() -> Any:
+    try:
+        import skops.io as sio
+    except ModuleNotFoundError:
+        raise ModelError("loading .skops models needs skops, which is not installed: pip install skops.",
+                         code="missing_dependency") from None
+    except ImportError as exc:
+        raise ModelError(f"loading .skops models needs skops, which is installed but fails to import: {exc}",
+                         code="broken_dependency") from None
+    return sio
+
+
+def check_model_file(path: str | Path, *, trust: bool = False) -> list[str]:
+    """Check a model file before any data is read: it exists, its format is known, and a .skops file holds no type
+    that needs review (unless ``trust``). Returns the types skops lists that are trusted as scikit-learn's or
+    numpy's own classes."""
     p = Path(path)
     if not p.is_file():
         raise ModelError(f"model file {str(p)!r} does not exist (or is not a file).", code="missing_file")
     name = p.name.lower()
+    if name.endswith(PICKLE_SUFFIXES):
+        return []
+    if not name.endswith(".skops"):
+        raise ModelError(f"model file {str(p)!r} has an unknown format; use .joblib, .pkl/.pickle or .skops.",
+                         code="unknown_format")
+    sio = _skops()
+    try:
+        untrusted = sio.get_untrusted_types(file=p)
+    except (Exception, SystemExit) as exc:
+        raise ModelError(f"cannot read skops model {str(p)!r}: {type(exc).__name__}: {exc}",
+                         code="unloadable_model") from None
+    review = [t for t in untrusted if not _own_class(t)]
+    if review and not trust:
+        raise ModelError(f"model file {str(p)!r} contains types that need review before loading: "
+                         f"{', '.join(review[:8])}. Review them and pass --trust-model to load it (scikit-learn's "
+                         "and numpy's own classes are trusted).", code="untrusted_model")
+    return list(untrusted)
+
+
+def load_model(path: str | Path, *, trust: bool = False, warn: bool = True) -> Any:
+    """Load a model from joblib/pickle (runs code from the file: warns) or skops (safe: refuses types that need
+    review unless ``trust``; scikit-learn's and numpy's own classes are trusted)."""
+    p = Path(path)
+    untrusted = check_model_file(p, trust=trust)
+    name = p.name.lower()
     if name.endswith(".skops"):
+        sio = _skops()
         try:
-            import skops.io as sio
-        except ModuleNotFoundError:
-            raise ModelError("loading .skops models needs skops, which is not installed: pip install skops.",
-                             code="missing_dependency") from None
-        except ImportError as exc:
-            raise ModelError(f"loading .skops models needs skops, which is installed but fails to import: {exc}",
-                             code="broken_dependency") from None
-        try:
-            untrusted = sio.get_untrusted_types(file=p)
-            if untrusted and not trust:
-                raise ModelError(f"model file {str(p)!r} contains types skops does not trust by default: "
-                                 f"{', '.join(untrusted[:8])}. Review them and pass --trust-model to load it.",
-                                 code="untrusted_model")
             return sio.load(p, trusted=untrusted)
         except ModelError:
             raise

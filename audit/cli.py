@@ -364,6 +364,10 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
     from ._scale.sources import check_engine, open_source
 
     engine = check_engine(pick(engine, "engine", "auto"))
+    if model_path:  # a model file that cannot be loaded should not cost reading the data first
+        from ._io import check_model_file
+
+        check_model_file(model_path, trust=bool(pick(trust_model, "trust_model", False)))
     _progress(f"reading {data_path} ...")
     data, source = open_source(data_path, engine)
     try:

@@ -208,3 +208,49 @@ def test_unexpected_exception_never_exits_1(monkeypatch, capsys):
     code = cli_mod.main(["gate", "x.json", "--policy", "p.toml"])
     assert code == 2
     assert "internal error: RuntimeError: kaboom" in capsys.readouterr().err
+
+
+def test_skops_pipelines_of_scikit_learn_load_without_trust_and_others_are_refused_before_the_data(tmp_path):
+    """The demo's own kind of pipeline (make_column_selector, numpy dtypes) and a HistGradientBoosting one load
+    from .skops without --trust-model; a type from elsewhere is refused, naming it, before the data is read."""
+    import numpy as np
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.compose import make_column_selector, make_column_transformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    from audit._io import check_model_file, load_model
+    from audit.exceptions import ModelError
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "c": rng.choice(["x", "y"], 300)})
+    y = (X["a"] > 0).astype(int)
+    pre = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), make_column_selector(dtype_exclude="number")),
+                                  (StandardScaler(), make_column_selector(dtype_include="number")))
+    for name, model in (("lr", make_pipeline(pre, LogisticRegression())),
+                        ("hgb", make_pipeline(pre, HistGradientBoostingClassifier(max_iter=5)))):
+        model.fit(X, y)
+        path = tmp_path / f"{name}.skops"
+        sio.dump(model, path)
+        assert sio.get_untrusted_types(file=path)  # skops alone would ask for --trust-model
+        loaded = load_model(path)
+        assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    import operator
+
+    norm = tmp_path / "norm.skops"  # a numpy function, not a class: the model would call it, so it needs review
+    sio.dump(FunctionTransformer(np.linalg.norm), norm)
+    with pytest.raises(ModelError, match="numpy.linalg.norm"):
+        check_model_file(norm)
+    odd = make_pipeline(FunctionTransformer(operator.abs), LogisticRegression()).fit(X[["a"]], y)
+    path = tmp_path / "odd.skops"
+    sio.dump(odd, path)
+    with pytest.raises(ModelError, match="_operator.abs"):
+        check_model_file(path)
+    assert load_model(path, trust=True) is not None
+    # the CLI refuses it before reading the data (a data file that does not exist is never reached)
+    r = subprocess.run([sys.executable, "-m", "audit", "run", "--model", str(path), "--data", "missing.csv",
+                        "--label", "y", "--protected", "c"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and "need review" in r.stderr and "reading" not in r.stderr

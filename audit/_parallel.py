@@ -65,12 +65,32 @@ def usable_cpus(files: tuple[Path, ...] = CGROUP_FILES) -> int:
     return max(1, n)
 
 
-@contextlib.contextmanager
-def fit_threads() -> Iterator[int]:
-    """Around the library's own model fits (the proxy scan, the reweighed refit): OpenMP thread pools sized to
-    :func:`usable_cpus`, restored afterwards. An OpenMP library left to itself starts one busy-waiting thread per
-    host CPU, which on a shared runner (a container's quota of 2 CPUs on a 64-CPU host) multiplies the wall time."""
+#: fits on fewer rows run on one thread: OpenMP's per-iteration barriers cost more than they save there, and on a
+#: busy machine the threads spin waiting for one another (measured: a proxy-scan fit of 4,000 rows took 0.6 s on
+#: one thread or two when quiet, 1.0 s on one and 3.1 s on two beside two CPU-bound processes)
+SMALL_FIT_ROWS = 50_000
+
+
+def fit_thread_count(rows: int | None = None) -> int:
+    """Threads for one of the library's own fits: the usable CPUs, one for small fits, and one when the machine is
+    already busy (the load average reaches the usable CPUs: more threads would only wait for one another)."""
     n = usable_cpus()
+    if n > 1 and rows is not None and rows < SMALL_FIT_ROWS:
+        return 1
+    try:
+        busy = os.getloadavg()[0] >= n
+    except (AttributeError, OSError):
+        busy = False
+    return 1 if busy else n
+
+
+@contextlib.contextmanager
+def fit_threads(rows: int | None = None) -> Iterator[int]:
+    """Around the library's own model fits (the proxy scan, the reweighed refit): OpenMP thread pools sized by
+    :func:`fit_thread_count` (never more than :func:`usable_cpus`), restored afterwards. An OpenMP library left to
+    itself starts one busy-waiting thread per host CPU, which on a shared runner (a container's quota of 2 CPUs on a
+    64-CPU host) multiplies the wall time."""
+    n = fit_thread_count(rows)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - a dependency of scikit-learn

@@ -204,7 +204,7 @@ def refit_with_weights(model: Any, X: pd.DataFrame, y: pd.Series, w: np.ndarray)
     if not has_fit_parameter(final, "sample_weight"):
         return None, f"{type(final).__name__}.fit does not accept sample_weight"
     kwargs = {f"{steps[-1][0]}__sample_weight": w} if isinstance(steps, list) and steps else {"sample_weight": w}
-    with fit_threads() as n:  # the library's fit of a clone: its threads sized to the CPUs it may use
+    with fit_threads(len(X)) as n:  # the library's fit of a clone: its threads sized to the CPUs it may use
         _cap_jobs(fresh, n)
         fresh.fit(X, y, **kwargs)
     return fresh, ""

@@ -62,6 +62,7 @@ def test_the_proxy_scan_fits_with_the_usable_cpus_and_restores_them(monkeypatch)
 
     monkeypatch.setattr(HistGradientBoostingClassifier, "fit", recording_fit)
     monkeypatch.setattr(_parallel, "usable_cpus", lambda files=None: 1)  # as a container with a quota of one CPU
+    monkeypatch.setattr(_parallel, "SMALL_FIT_ROWS", 0)  # so that the quota, not the size, decides
     rng = np.random.default_rng(0)
     g = rng.integers(0, 2, 600)
     X = pd.DataFrame({"a": g + rng.normal(0, 1, 600), "b": rng.normal(0, 1, 600)})
@@ -107,3 +108,16 @@ def test_under_an_affinity_of_one_cpu_the_audit_uses_one_thread():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "0"]  # one usable CPU: the work runs inline, no worker thread is started
+
+
+def test_small_fits_and_a_busy_machine_use_one_thread(monkeypatch):
+    """Measured: a 4,000-row proxy-scan fit takes as long on one thread as on two when the machine is quiet, and
+    three times longer on two beside two CPU-bound processes (the threads spin waiting for one another)."""
+    from audit._parallel import SMALL_FIT_ROWS, fit_thread_count
+
+    monkeypatch.setattr(_parallel, "usable_cpus", lambda files=None: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert fit_thread_count(SMALL_FIT_ROWS - 1) == 1
+    assert fit_thread_count(SMALL_FIT_ROWS) == 4 and fit_thread_count(None) == 4
+    monkeypatch.setattr(os, "getloadavg", lambda: (6.0, 6.0, 6.0))  # a busy runner
+    assert fit_thread_count(10 * SMALL_FIT_ROWS) == 1

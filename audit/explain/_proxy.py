@@ -124,7 +124,7 @@ def proxy_auc(X: pd.DataFrame, g: np.ndarray, seed: int, n_boot: int = 200, conf
     y = np.searchsorted(keep_groups, g[mask])
     clf = HistGradientBoostingClassifier(max_iter=50, categorical_features="from_dtype", random_state=seed % (2**32))
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed % (2**32))
-    with fit_threads():  # the library's own fit: threads sized to the CPUs this process may use
+    with fit_threads(len(y)):  # the library's own fit: threads sized to the CPUs this process may use and the rows
         proba = cross_val_predict(clf, Xk, y, cv=folds, method="predict_proba")
 
     rng = np.random.default_rng([seed, 0x9E0])

@@ -214,3 +214,38 @@ def test_what_if_remedies_are_graded_on_rows_they_were_not_fitted_on(adult_mitig
     for f, p in zip(fits, preds):
         assert not (f & p)  # graded rows never among the fitted ones
     del mitigate
+
+
+def test_the_finding_names_the_attribute_skips_tiny_groups_and_lists_side_effects():
+    """HMDA-like data (yes/no groups, a tiny group with a huge gap) and the Adult demo (reweighing by sex turns the
+    equal-opportunity gap for women from negative to positive): the headline names the attribute and a group with
+    sufficient data, and the side effects list the metric that changed sign."""
+    from sklearn.linear_model import LogisticRegression
+
+    from audit.datasets import ADULT_FEATURES, adult_model, load_adult
+
+    rng = np.random.default_rng(7)
+    n = 6000
+    minority = rng.choice(["yes", "no"], n, p=[0.3, 0.7])
+    race = np.where(rng.random(n) < 0.004, "Native", np.where(minority == "yes", "black", "white"))
+    x = rng.normal(size=n) - 0.6 * (minority == "yes") - 3.0 * (race == "Native")
+    deny_free = (rng.random(n) < 1 / (1 + np.exp(-(x + 0.3)))).astype(int)  # 1: the mortgage is approved
+    df = pd.DataFrame({"minority": minority, "race": race, "x": x, "m": (minority == "yes").astype(float),
+                       "approved": deny_free})
+    train, test = df.iloc[:3000], df.iloc[3000:]
+    model = LogisticRegression().fit(train[["x", "m"]], train["approved"])
+    r = audit.run_audit(model, test, label="approved", positive_label=1, protected=["minority", "race"],
+                        features=["x", "m"], train_data=train, mitigate=True, n_bootstrap=200, min_group_size=30)
+    finding = r.mitigation_finding
+    assert "demographic parity difference of minority: yes vs no" in finding or \
+        "demographic parity difference of race: black vs white" in finding, finding
+    assert "Native" not in finding.split(".")[0]  # the tiny group (about 12 rows) is not the headline
+
+    adult_train, adult_test = load_adult("train"), load_adult("test")
+    r = audit.run_audit(adult_model(), adult_test, label="income", positive_label=">50K", protected=["sex"],
+                        features=ADULT_FEATURES, train_data=adult_train, mitigate=True, n_bootstrap=200)
+    finding = r.mitigation_finding
+    assert finding.startswith("Reweighing by sex moves the demographic parity difference of sex: Female vs Male")
+    ch = r.mitigation.query("metric == 'equal_opportunity_difference' and group == 'Female'").iloc[0]
+    assert ch.before < 0 < ch.after and ch.verdict == "significant"
+    assert "equal opportunity difference, sex: Female vs Male" in finding and "(changes sign)" in finding

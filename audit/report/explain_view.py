@@ -134,7 +134,10 @@ def mitigation_blocks(sec: "Section", result: "AuditResult") -> list[dict[str, A
 
         out.append({"title": "Before and after reweighing (paired)",
                     "text": f"{conf} intervals; the change's interval and p-value come from paired resamples "
-                            f"({result.config.correction}-adjusted across these rows).",
+                            f"({result.config.correction}-adjusted across these rows). The before-values are the "
+                            "Fairness section's numbers; their intervals here come from those paired resamples "
+                            "(drawn jointly with the after-values), so they can differ slightly from the Fairness "
+                            "section's, which resample the audited model alone.",
                     "columns": ["Attribute", "Group", "Metric", "Before", "After", "Change", "Verdict"],
                     "rows": [[r["attribute"], r["group"] if not r["reference"] else f"{r['group']} vs {r['reference']}",
                               r["metric"].replace("_", " "), f"{fmt(r['before'])}{ci(r, 'before')}",
@@ -196,7 +199,8 @@ def _what_if_blocks(rows: list[dict[str, Any]], result: "AuditResult", conf: str
                      points, "overall accuracy", "demographic parity difference", x_percent=True)
     return [{"title": f"What if: remedies for {attr} = {group}",
              "text": f"Each remedy graded on the same evaluation rows, with {conf} intervals and its paired change from "
-                     f"the audited model. {notes}. Group thresholds are fitted on one half of the rows and graded on "
+                     f"the audited model (whose row repeats the Fairness section's values, with intervals from these "
+                     f"paired resamples). {notes}. Group thresholds are fitted on one half of the rows and graded on "
                      "the other (and the other way round), so no remedy is graded on the rows it was fitted on; "
                      "with several seeded splits into halves, a value is the mean over the splits, its interval "
                      "covers every split's, and the range over the splits is shown.",

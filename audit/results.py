@@ -25,7 +25,7 @@ from .record.tables import (DISPARITY_COLUMNS, GROUP_COLUMNS, METRIC_COLUMNS, Mo
                             Table)
 from .report.findings import mitigation_finding
 from .report.html import render_html, result_from_html
-from .report.notebook import notebook_html
+from .report.notebook import Chart, chart, notebook_html
 from .report.text import summary_text
 
 __all__ = ["AuditResult", "DISPARITY_COLUMNS", "FORMAT", "FORMAT_VERSION", "GROUP_COLUMNS", "METRIC_COLUMNS",
@@ -145,6 +145,32 @@ class AuditResult(ResultData):
 
     def _repr_html_(self) -> str:
         return notebook_html(self)
+
+    def chart(self, kind: str = "metric", name: str | None = None, *, attribute: str | None = None,
+              group: str | None = None) -> Chart:
+        """One of the report's charts, for a notebook (Jupyter shows it; ``.html`` is the SVG with its styles).
+
+        Parameters
+        ----------
+        kind : {"metric", "disparity", "gap", "mitigation"}
+            A performance metric by group, a disparity against the reference, a gap attribution (needs
+            ``explain=True``), or a disparity before and after reweighing (needs ``mitigate=True``).
+        name : str, optional
+            The metric or disparity (default: accuracy; demographic parity difference).
+        attribute, group : str, optional
+            The protected attribute (default: the first), and for ``"gap"`` the group (default: the first).
+
+        Examples
+        --------
+        >>> import audit
+        >>> from audit.datasets import load_compas
+        >>> data = load_compas()
+        >>> result = audit.run_audit(None, data, label="two_year_recid", positive_label=1, favorable=False,
+        ...                          protected=["race"], predictions="two_year_recid", n_bootstrap=0)
+        >>> result.chart("metric", "selection_rate", attribute="race")
+        <Chart 'selection rate by race': 6 rows>
+        """
+        return chart(self, kind, name, attribute, group)
 
     # text -----------------------------------------------------------------------------------
     def summary(self) -> str:

@@ -32,3 +32,10 @@ def test_notebook_runs(path, tmp_path):
     client.execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
+    # no cell floods the notebook (a to_json/to_html as a cell's last line printed 140,000 characters)
+    sizes = {i: sum(len(str(o.get("text", ""))) + len(str(o.get("data", {}).get("text/plain", "")))
+                    for o in c.get("outputs", [])) for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+    assert max(sizes.values(), default=0) < 20_000, sizes
+    charts = [c for c in nb.cells if c.cell_type == "code" and "chart(" in c.source]
+    for c in charts:  # the charts render as the report's SVG
+        assert any("<svg" in o.get("data", {}).get("text/html", "") for o in c.outputs), c.source

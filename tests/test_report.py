@@ -231,3 +231,19 @@ def test_badges_match_what_the_numbers_mean():
     assert "not significant" in set(flagged.verdict)  # c: far below four-fifths, too few rows to establish it
     for grp, verdict in zip(flagged.group, flagged.verdict):
         assert badge[("demographic parity ratio", grp)] != "v-not-significant", (grp, verdict)
+
+
+def test_notebook_charts_draw_what_the_result_holds():
+    """result.chart(...) draws the report's own SVG (escaped like the report) for a metric, a disparity, a gap
+    attribution and the before/after of reweighing; asking for what the result lacks says what is needed."""
+    r = hostile_result()
+    c = r.chart("metric", "accuracy", attribute=r.protected[0])
+    text = c._repr_html_()
+    assert text.count("<svg") == 1 and "<style>" in text and "<script" not in text
+    assert "<script>alert" not in text  # hostile group names are escaped, as in the report
+    d = r.chart("disparity", attribute=r.protected[0])
+    assert "demographic parity difference by" in d.html
+    with pytest.raises(ValueError, match="explain=True|nothing to draw"):
+        r.chart("gap")
+    with pytest.raises(ValueError, match="not one of"):
+        r.chart("pie")

@@ -87,7 +87,7 @@ def _visible(value: Any) -> Any:
     return value
 
 
-def _template_env() -> Any:
+def template_env() -> Any:
     import jinja2
 
     dirs = [str(d) for d in TEMPLATE_DIRS if (d / "report.html.j2").is_file()]
@@ -283,7 +283,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
 
 def render_html(result: "AuditResult", gate: "GateResult | None" = None) -> str:
     """The complete, self-contained HTML report as text."""
-    env = _template_env()
+    env = template_env()
     return env.get_template("report.html.j2").render(**build_view(result, gate))
 
 

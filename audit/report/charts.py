@@ -52,8 +52,9 @@ def _scale(lo: float, hi: float, pad: float = 0.05) -> tuple[float, float]:
 
 
 def dot_chart(title: str, rows: list[dict[str, Any]], ref_line: float | None, ref_label: str, desc: str,
-           fixed: tuple[float, float] | None = None) -> dict[str, Any] | None:
-    """Dot-and-whisker chart geometry: one row per item, x from the interval and the value."""
+              fixed: tuple[float, float] | None = None, percent: bool = False) -> dict[str, Any] | None:
+    """Dot-and-whisker chart geometry: one row per item, x from the interval and the value (``percent``: a
+    proportion, its ticks in percent)."""
     rows = [r for r in rows if r["value"] is not None]
     if not rows:
         return None
@@ -76,7 +77,7 @@ def dot_chart(title: str, rows: list[dict[str, Any]], ref_line: float | None, re
                       "x_hi": x(r["ci_high"]), "value": fmt(r["value"]), "ci_low": fmt(r["ci_low"]),
                       "ci_high": fmt(r["ci_high"]), "marker": r.get("marker", "dot"), "note": r.get("note", "")})
     step = tick_values[1] - tick_values[0] if len(tick_values) > 1 else 1.0
-    ticks = [{"x": x(v), "label": tick_label(v, step)} for v in tick_values]
+    ticks = [{"x": x(v), "label": tick_label(v, step, percent)} for v in tick_values]
     shown_title = title if len(title) <= 90 else title[:89] + "…"
     drawn = [m for m in ("dot", "diamond", "hollow") if any(it["marker"] == m for it in items)]
     desc = f"{desc} Markers: {'; '.join(MARKER_WORDS[m] for m in drawn)}."

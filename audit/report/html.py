@@ -208,7 +208,8 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
             overall = by_metric.get(("(overall)", "all", metric))
             chart = dot_chart(f"{_label(metric)} by {attr}", rows, overall["value"] if overall else None, "overall",
                            f"Dot-and-whisker chart of {_label(metric)} for each {attr} group with "
-                           f"{100 * cfg.confidence:g}% intervals; the dashed line is the overall value.", (0.0, 1.0))
+                           f"{100 * cfg.confidence:g}% intervals; the dashed line is the overall value.", (0.0, 1.0),
+                           percent=True)
             if chart:
                 perf_charts.append(chart)
 

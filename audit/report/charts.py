@@ -75,7 +75,9 @@ def dot_chart(title: str, rows: list[dict[str, Any]], ref_line: float | None, re
         items.append({"label": label if len(label) <= 34 else label[:33] + "…", "full": label,
                       "y": top + i * row_h + row_h // 2, "x": x(r["value"]), "x_lo": x(r["ci_low"]),
                       "x_hi": x(r["ci_high"]), "value": fmt(r["value"]), "ci_low": fmt(r["ci_low"]),
-                      "ci_high": fmt(r["ci_high"]), "marker": r.get("marker", "dot"), "note": r.get("note", "")})
+                      "ci_high": fmt(r["ci_high"]), "marker": r.get("marker", "dot"), "note": r.get("note", ""),
+                      "ci": (f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]" if r["ci_low"] is not None
+                             and r["ci_high"] is not None else " (no interval)")})
     step = tick_values[1] - tick_values[0] if len(tick_values) > 1 else 1.0
     ticks = [{"x": x(v), "label": tick_label(v, step, percent)} for v in tick_values]
     shown_title = title if len(title) <= 90 else title[:89] + "…"

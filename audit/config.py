@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from .exceptions import ConfigError
+from .params import Boolean, Integer, Number, Options, Satisfies, check_all
 
 CORRECTIONS = ("holm", "bonferroni", "fdr_bh", "none")
 
@@ -103,45 +103,7 @@ class AuditConfig:
     score_buckets: int = 4096
 
     def __post_init__(self) -> None:
-        def need(ok: bool, name: str, what: str) -> None:
-            if not ok:
-                value = getattr(self, name)
-                raise ConfigError(f"{name}={value!r} is invalid: {what}.", code="invalid_option")
-
-        def is_int(name: str) -> bool:
-            v = getattr(self, name)
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        need(isinstance(self.threshold, (int, float)) and 0.0 <= self.threshold <= 1.0
-             and not isinstance(self.threshold, bool), "threshold", "give a probability between 0 and 1")
-        need(is_int("seed") and self.seed >= 0, "seed", "give a non-negative integer")
-        need(is_int("n_bootstrap") and (self.n_bootstrap == 0 or self.n_bootstrap >= 100), "n_bootstrap",
-             "give 0 (no intervals) or at least 100 resamples (1000 is recommended)")
-        need(isinstance(self.confidence, float) and 0.5 < self.confidence < 1.0, "confidence",
-             "give a level between 0.5 and 1, such as 0.95")
-        for name in ("min_group_size", "min_positives", "min_negatives"):
-            need(is_int(name) and getattr(self, name) >= 0, name, "give a non-negative integer")
-        need(is_int("max_groups") and self.max_groups >= 2, "max_groups", "give an integer of at least 2")
-        need(isinstance(self.intersections, bool), "intersections", "give True or False")
-        need(is_int("intersection_order") and self.intersection_order >= 2, "intersection_order",
-             "give an integer of at least 2")
-        need(is_int("max_intersection_groups") and self.max_intersection_groups >= 2, "max_intersection_groups",
-             "give an integer of at least 2")
-        need(self.correction in CORRECTIONS, "correction", f"choose one of {', '.join(CORRECTIONS)}")
-        need(isinstance(self.four_fifths, (int, float)) and 0 < self.four_fifths <= 1, "four_fifths",
-             "give a ratio in (0, 1], usually 0.8")
-        need(is_int("calibration_bins") and 2 <= self.calibration_bins <= 100, "calibration_bins",
-             "give an integer between 2 and 100")
-        need(is_int("exact_score_rows") and 0 <= self.exact_score_rows <= 1_000_000, "exact_score_rows",
-             "give an integer between 0 and 1,000,000")
-        need(is_int("score_bins") and 16 <= self.score_bins <= 4096, "score_bins",
-             "give an integer between 16 and 4096")
-        need(is_int("check_determinism_rows") and self.check_determinism_rows >= 0, "check_determinism_rows",
-             "give a non-negative integer")
-        need(is_int("score_buckets") and 64 <= self.score_buckets <= 1 << 20, "score_buckets",
-             "give an integer between 64 and 1,048,576")
-        if math.isnan(float(self.threshold)):
-            raise ConfigError("threshold is NaN: give a probability between 0 and 1.", code="invalid_option")
+        check_all(self, CONSTRAINTS)
 
     @property
     def alpha(self) -> float:
@@ -158,3 +120,27 @@ class AuditConfig:
             raise ConfigError(f"unknown audit option(s) {', '.join(unknown)}; known options: {', '.join(sorted(known))}.",
                               code="unknown_option")
         return cls(**data)
+
+
+#: every option's constraint, in the order they are checked (one message format: see ``audit.params``)
+CONSTRAINTS = {
+    "threshold": Number(0.0, 1.0, text="a probability between 0 and 1"),
+    "seed": Integer(0),
+    "n_bootstrap": Satisfies(lambda v: isinstance(v, int) and not isinstance(v, bool) and (v == 0 or v >= 100),
+                             "0 (no intervals) or at least 100 resamples (1000 is recommended)"),
+    "confidence": Satisfies(lambda v: isinstance(v, float) and 0.5 < v < 1.0, "a level between 0.5 and 1, such as 0.95"),
+    "min_group_size": Integer(0),
+    "min_positives": Integer(0),
+    "min_negatives": Integer(0),
+    "max_groups": Integer(2),
+    "intersections": Boolean(),
+    "intersection_order": Integer(2),
+    "max_intersection_groups": Integer(2),
+    "correction": Options(CORRECTIONS, text="one of " + ", ".join(CORRECTIONS)),
+    "four_fifths": Number(0.0, 1.0, low_open=True, text="a ratio in (0, 1], usually 0.8"),
+    "calibration_bins": Integer(2, 100, text="an integer between 2 and 100"),
+    "exact_score_rows": Integer(0, 1_000_000, text="an integer between 0 and 1,000,000"),
+    "score_bins": Integer(16, 4096, text="an integer between 16 and 4096"),
+    "check_determinism_rows": Integer(0),
+    "score_buckets": Integer(64, 1 << 20, text="an integer between 64 and 1,048,576"),
+}

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ._parallel import fit_threads
 from .exceptions import ConfigError
+from .params import Integer, check
 
 #: the mitigation section's tables (``after_min``/``after_max`` were added later: a stored table may lack them)
 WEIGHT_COLUMNS = ("group", "label", "n", "weight", "base_rate_before", "base_rate_after")
@@ -152,6 +153,9 @@ class MitigateConfig:
     attributes: tuple[str, ...] | None = None
     splits: int = 3
 
+    def __post_init__(self) -> None:
+        check("splits", self.splits, Integer(1, 50), prefix="mitigate ")
+
     @classmethod
     def build(cls, value: Any) -> "MitigateConfig | None":
         """``mitigate=`` as given to run_audit: False/None (off), True (all attributes), or a dict."""
@@ -174,11 +178,7 @@ class MitigateConfig:
                     raise ConfigError(f"mitigate attributes={list(attrs)!r} names {', '.join(repeated)} more than "
                                       "once: give each protected column once.", code="invalid_option")
                 attrs = tuple(attrs)
-            splits = d.get("splits", 3)
-            if not (isinstance(splits, int) and not isinstance(splits, bool) and 1 <= splits <= 50):
-                raise ConfigError(f"mitigate splits={splits!r} is invalid: give an integer from 1 to 50.",
-                                  code="invalid_option")
-            return cls(attrs, splits)
+            return cls(attrs, d.get("splits", 3))
 
         return module_switch(value, cls, "mitigate", from_dict)
 

@@ -208,3 +208,26 @@ def test_builtin_declarations_are_consistent():
             assert m.kinds.get(c, "text") == kinds.get(c, "text"), (m.name, c)
     assert registry.options().keys() == {"explain", "mitigate"}
     assert set(registry.gate_metrics()) == {"proxy_auc"}
+
+
+def test_options_share_one_declarative_format():
+    """The audit's options and every module's config are declared constraints refused in one message format:
+    "<prefix><name>=<value> is invalid: give <what it accepts>." (audit/params.py)."""
+    from audit.config import CONSTRAINTS as AUDIT
+    from audit.explain import CONSTRAINTS as EXPLAIN
+    from audit.explain import ExplainConfig
+    from audit.mitigation import MitigateConfig
+    from audit.params import Integer, Number, check
+
+    bad = {Integer: -10**9, Number: float("inf")}
+    for constraints, build, prefix in ((AUDIT, lambda k, v: audit.AuditConfig(**{k: v}), ""),
+                                       (EXPLAIN, lambda k, v: ExplainConfig(**{k: v}), "explain option ")):
+        for name, constraint in constraints.items():
+            value = bad.get(type(constraint), object())
+            with pytest.raises(ConfigError) as err:
+                build(name, value)
+            assert str(err.value) == f"{prefix}{name}={value!r} is invalid: give {constraint.describe()}.", name
+    with pytest.raises(ConfigError, match=r"^mitigate splits=0 is invalid: give an integer from 1 to 50\.$"):
+        MitigateConfig.build({"splits": 0})
+    with pytest.raises(ConfigError, match=r"^x=1\.5 is invalid: give an integer of at least 2\.$"):
+        check("x", 1.5, Integer(2))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import ConfigError
+from ..params import Boolean, Integer, Number, Satisfies, check_all
 
 
 @dataclass(frozen=True)
@@ -71,34 +72,9 @@ class ExplainConfig:
     progress: bool | None = None
 
     def __post_init__(self) -> None:
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        limits = {"rows": (10, 1_000_000), "agnostic_rows": (1, 100_000), "background": (1, 100_000),
-                  "small_group": (0, 1_000_000), "lime_cases": (0, 100), "lime_samples": (100, 1_000_000),
-                  "lime_seeds": (1, 20), "top_features": (1, 100), "proxy_rows": (100, 10_000_000)}
-        for name, (lo, hi) in limits.items():
-            v = getattr(self, name)
-            if not is_int(v) or not lo <= v <= hi:
-                raise ConfigError(f"explain option {name}={v!r} is invalid: give an integer from {lo:,} to {hi:,}.",
-                                  code="invalid_option")
-        sec = self.agnostic_seconds
-        if sec is not None and not (isinstance(sec, (int, float)) and not isinstance(sec, bool)
-                                    and 0 < sec <= 1_000_000 and sec == sec):
-            raise ConfigError(f"explain option agnostic_seconds={sec!r} is invalid: give a number of seconds "
-                              "above 0 (at most 1,000,000), or None for no time limit.", code="invalid_option")
-        if not isinstance(self.proxy, bool):
-            raise ConfigError(f"explain option proxy={self.proxy!r} is invalid: give True or False.",
-                              code="invalid_option")
-        if self.progress is not None and not isinstance(self.progress, bool):
-            raise ConfigError(f"explain option progress={self.progress!r} is invalid: give True, False or None.",
-                              code="invalid_option")
-        cases = self.cases
-        if isinstance(cases, list):
-            object.__setattr__(self, "cases", tuple(cases))
-        if not all(is_int(c) and c >= 0 for c in self.cases):
-            raise ConfigError(f"explain option cases={self.cases!r} is invalid: give row positions (integers >= 0).",
-                              code="invalid_option")
+        if isinstance(self.cases, list):
+            object.__setattr__(self, "cases", tuple(self.cases))
+        check_all(self, CONSTRAINTS, prefix="explain option ")
 
     @classmethod
     def build(cls, value: Any) -> "ExplainConfig | None":
@@ -119,3 +95,24 @@ class ExplainConfig:
         d = dataclasses.asdict(self)
         d["cases"] = list(self.cases)
         return d
+
+
+#: every explain option's constraint, in the order they are checked (one message format: see ``audit.params``)
+CONSTRAINTS = {
+    "rows": Integer(10, 1_000_000),
+    "agnostic_rows": Integer(1, 100_000),
+    "background": Integer(1, 100_000),
+    "small_group": Integer(0, 1_000_000),
+    "lime_cases": Integer(0, 100),
+    "lime_samples": Integer(100, 1_000_000),
+    "lime_seeds": Integer(1, 20),
+    "top_features": Integer(1, 100),
+    "proxy_rows": Integer(100, 10_000_000),
+    "agnostic_seconds": Number(0, 1_000_000, low_open=True, none_ok=True,
+                               text="a number of seconds above 0 (at most 1,000,000), or None for no time limit"),
+    "proxy": Boolean(),
+    "progress": Boolean(none_ok=True),
+    "cases": Satisfies(lambda v: isinstance(v, tuple) and all(isinstance(c, int) and not isinstance(c, bool)
+                                                              and c >= 0 for c in v),
+                       "row positions (integers >= 0)"),
+}

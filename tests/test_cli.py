@@ -230,8 +230,10 @@ def test_skops_pipelines_of_scikit_learn_load_without_trust_and_others_are_refus
     y = (X["a"] > 0).astype(int)
     pre = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), make_column_selector(dtype_exclude="number")),
                                   (StandardScaler(), make_column_selector(dtype_include="number")))
-    for name, model in (("lr", make_pipeline(pre, LogisticRegression())),
-                        ("hgb", make_pipeline(pre, HistGradientBoostingClassifier(max_iter=5)))):
+    cases = [("lr", make_pipeline(pre, LogisticRegression()))]
+    if tuple(int(x) for x in np.__version__.split(".")[:2]) >= (1, 25):  # skops cannot save its generator before
+        cases.append(("hgb", make_pipeline(pre, HistGradientBoostingClassifier(max_iter=5))))
+    for name, model in cases:
         model.fit(X, y)
         path = tmp_path / f"{name}.skops"
         sio.dump(model, path)

@@ -240,6 +240,9 @@ def test_notebook_charts_draw_what_the_result_holds():
     c = r.chart("metric", "accuracy", attribute=r.protected[0])
     text = c._repr_html_()
     assert text.count("<svg") == 1 and "<style>" in text and "<script" not in text
+    styles = re.search(r"<style>(.*?)</style>", text, re.S).group(1)  # scoped: the notebook keeps its own look
+    assert all(rule.strip().startswith(".fairness-audit-chart") for rule in styles.split("}") if rule.strip())
+    assert "--blue:#0072B2" in text  # the colours the chart's strokes use are defined on the chart
     assert "<script>alert" not in text  # hostile group names are escaped, as in the report
     d = r.chart("disparity", attribute=r.protected[0])
     assert "demographic parity difference by" in d.html

@@ -5,6 +5,7 @@ before and after of reweighing. Views format what the result holds; they compute
 from __future__ import annotations
 
 import html
+import re
 from typing import TYPE_CHECKING, Any
 
 from .charts import dot_chart
@@ -29,12 +30,22 @@ class Chart:
 
     @property
     def html(self) -> str:
+        """The chart's SVG with the report's chart styles, scoped to it (a notebook page keeps its own styles)."""
         from .html import template_env
 
         env = template_env()
-        style = env.get_template("_style.css.j2").render()
+        css = env.get_template("_style.css.j2").render()
+        css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+        css = re.sub(r"@media[^{]*\{(?:[^{}]*\{[^{}]*\})*[^{}]*\}", "", css)  # screen-size and print rules
+        scoped = "".join(
+            ", ".join(f".fairness-audit-chart {sel.strip()}" for sel in selectors.split(",")) + " {" + body + "}"
+            for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css)
+            if selectors.strip().startswith(("svg ", "figure.chart")))
+        palette = re.search(r":root \{(.*?)\}", css, re.S)  # the report's colours, as the chart's own variables
+        variables = " ".join(palette.group(1).split()) if palette else ""
         body = env.from_string('{% include "_chart.html.j2" %}').render(chart=self.geometry, cid="nb")
-        return f"<div class='fairness-audit-chart'>{style}{body}</div>"
+        return (f"<div class='fairness-audit-chart' style='font-family: system-ui, sans-serif; max-width: 760px; "
+                f"{variables}'><style>{scoped}</style>{body}</div>")
 
     def _repr_html_(self) -> str:
         return self.html

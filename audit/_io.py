@@ -59,8 +59,27 @@ def pickle_warning(path: str | Path) -> str | None:
 
 #: packages whose own classes a .skops file may hold without --trust-model: skops rebuilds an instance from its
 #: stored attributes and never runs code from the file, so a class of these (not a function, which the model would
-#: call) is as safe as the library itself; everything else needs review
+#: call) is trusted, except the ones skops itself warns about (below); everything else needs review
 TRUSTED_PACKAGES = ("sklearn", "numpy")
+#: classes skops warns about by name: their stored node indices are used without bounds checks, so a crafted file
+#: can crash the process or read memory when the model predicts (skops' UNTRUSTED_TYPE_REASONS adds to these)
+NEVER_TRUSTED = {"sklearn.tree._tree.Tree": "its node indices are used without bounds checks",
+                 "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor":
+                     "its node indices are used without bounds checks"}
+
+
+def _first_sentence(reason: str, name: str) -> str:
+    """skops' reason for warning about ``name``, its first sentence without the name."""
+    text = reason[len(name):].strip() if reason.startswith(name) else reason.strip()
+    return text.split(". ")[0].rstrip(".")
+
+
+def _never_trusted() -> dict[str, str]:
+    try:
+        from skops.io.exceptions import UNTRUSTED_TYPE_REASONS
+    except ImportError:
+        return dict(NEVER_TRUSTED)
+    return {**NEVER_TRUSTED, **UNTRUSTED_TYPE_REASONS}
 
 
 def _own_class(name: str) -> bool:
@@ -108,11 +127,14 @@ def check_model_file(path: str | Path, *, trust: bool = False) -> list[str]:
     except (Exception, SystemExit) as exc:
         raise ModelError(f"cannot read skops model {str(p)!r}: {type(exc).__name__}: {exc}",
                          code="unloadable_model") from None
-    review = [t for t in untrusted if not _own_class(t)]
+    warned = _never_trusted()
+    review = [t for t in untrusted if t in warned or not _own_class(t)]
     if review and not trust:
+        why = [f"{t} {_first_sentence(warned[t], t)}" for t in review if t in warned]
         raise ModelError(f"model file {str(p)!r} contains types that need review before loading: "
-                         f"{', '.join(review[:8])}. Review them and pass --trust-model to load it (scikit-learn's "
-                         "and numpy's own classes are trusted).", code="untrusted_model")
+                         f"{', '.join(review[:8])}. Review them and pass --trust-model to load a file you created or "
+                         "fully trust (scikit-learn's and numpy's own classes are trusted, except those skops warns "
+                         "about)" + (f". skops warns: {'; '.join(why)}" if why else "") + ".", code="untrusted_model")
     return list(untrusted)
 
 

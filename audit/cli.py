@@ -271,6 +271,43 @@ def _read_config(path: Path | None) -> dict[str, Any]:
     return section
 
 
+def _module_switches(values: Sequence[str]) -> dict[str, Any]:
+    """``--with NAME[=VALUE]``: a registered module's option (the key it has in the config file), its value TOML
+    (true when omitted), validated by the module before anything runs."""
+    from . import registry
+    from .exceptions import ConfigError
+
+    out: dict[str, Any] = {}
+    switches = registry.options()
+    for item in values:
+        name, eq, raw = item.partition("=")
+        name = name.strip()
+        if name not in switches:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(switches), n=1)
+            raise click.UsageError(f"--with {name}: no registered module has this option"
+                                   + (f" (did you mean {close[0]!r}?)" if close else "")
+                                   + f"; options: {', '.join(sorted(switches))}.")
+        value: Any = True
+        if eq:
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib  # type: ignore[no-redef]
+            try:
+                value = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError as exc:
+                raise click.UsageError(f"--with {name}={raw}: not a TOML value ({exc}); give true, false or a "
+                                       "table such as {rows = 500}.") from None
+        try:
+            switches[name].build(value)
+        except ConfigError as exc:
+            raise click.UsageError(f"--with {name}: {exc}") from None
+        out[name] = value
+    return out
+
+
 def _split(values: Sequence[str]) -> list[str]:
     out: list[str] = []
     for v in values:
@@ -306,6 +343,9 @@ def _split(values: Sequence[str]) -> list[str]:
 @click.option("--lime-cases", type=int, help="LIME cases chosen automatically (default 3).")
 @click.option("--mitigate/--no-mitigate", default=None,
               help="Reweighing: weights from --train-data, a reweighed refit of the model, paired before/after.")
+@click.option("--with", "with_modules", multiple=True, metavar="MODULE[=VALUE]",
+              help="Switch on a registered module by its option name, with a TOML value for its options "
+                   "(e.g. --with mitigate, --with 'explain={rows=500}'); repeatable.")
 @click.option("--strict/--no-strict", default=None,
               help="A module that fails or cannot run as asked (an explanation part, --mitigate without "
                    "--train-data) is an error (exit 2), not a warning.")
@@ -318,13 +358,14 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
         features: tuple[str, ...], pred_col: str | None, score_col: str | None, reference: tuple[str, ...],
         threshold: float | None, seed: int | None, n_bootstrap: int | None, confidence: float | None,
         no_intersections: bool | None, explain: bool | None, explain_rows: int | None, lime_cases: int | None,
-        mitigate: bool | None, strict: bool | None, engine: str | None,
+        mitigate: bool | None, with_modules: tuple[str, ...], strict: bool | None, engine: str | None,
         json_out: str | None, html_out: Path | None, junit_out: Path | None,
         markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool) -> None:
     """Audit a model (or precomputed predictions) on a data file."""
     cfg = _read_config(config_path)
     if strict is not None:
         cfg["strict"] = strict
+    cfg.update(_module_switches(with_modules))
 
     def pick(flag: Any, key: str, default: Any = None) -> Any:
         return flag if flag not in (None, ()) else cfg.get(key, default)

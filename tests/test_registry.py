@@ -231,3 +231,17 @@ def test_options_share_one_declarative_format():
         MitigateConfig.build({"splits": 0})
     with pytest.raises(ConfigError, match=r"^x=1\.5 is invalid: give an integer of at least 2\.$"):
         check("x", 1.5, Integer(2))
+
+
+def test_the_command_line_switches_a_registered_module_on(share_module, tmp_path):
+    from audit.cli import main
+
+    _data().to_csv(tmp_path / "d.csv", index=False)
+    base = ["run", "--data", str(tmp_path / "d.csv"), "--label", "y", "--positive-label", "1", "--protected", "sex",
+            "--predictions", "pred", "--n-bootstrap", "0"]
+    assert main([*base, "--with", "group_share={z = 2.0}", "--json", str(tmp_path / "r.json")]) == 0
+    r = AuditResult.from_json(tmp_path / "r.json")
+    assert r.section("group_share").get("z") == 2.0
+    assert main([*base, "--with", "group_share=3", "--json", str(tmp_path / "x.json")]) == 2  # refused by build
+    assert main([*base, "--with", "group_shares"]) == 2  # no such option (a suggestion is printed)
+    assert not (tmp_path / "x.json").exists()

@@ -234,6 +234,26 @@ def __iter__() -> Iterator[Module]:  # pragma: no cover - convenience
     return iter(modules())
 
 
+def view(module: Module, kind: str, *args: Any, strict: bool = False) -> Any:
+    """A module's view (``html``, ``headline``, ``markdown``, ``text``, ``lost``) of its section, or what stands in
+    for it when the view itself fails: one renderer's output never dies of one module's view (``strict`` re-raises).
+    A failed view yields a sentence saying so, in the shape that view returns."""
+    fn = getattr(module, kind)
+    if fn is None:
+        return None
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - a module's view is not allowed to sink the whole output
+        if strict:
+            raise
+        why = " ".join(str(exc).split())[:200]
+        note = f"The {module.name} module's {kind} view failed ({type(exc).__name__}: {why})."
+        if kind == "html":
+            return [{"title": "Not shown", "text": note, "columns": [], "rows": []}] if module.html_place == "section" \
+                else None
+        return [note] if kind in ("markdown", "text", "lost") else note
+
+
 def section_tables() -> dict[str, dict[str, tuple[str, ...]]]:
     """The tables (and columns) of every module's section: what a stored result is checked against."""
     return {m.name: dict(m.tables) for m in modules() if not m.core}

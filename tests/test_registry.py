@@ -245,3 +245,25 @@ def test_the_command_line_switches_a_registered_module_on(share_module, tmp_path
     assert main([*base, "--with", "group_share=3", "--json", str(tmp_path / "x.json")]) == 2  # refused by build
     assert main([*base, "--with", "group_shares"]) == 2  # no such option (a suggestion is printed)
     assert not (tmp_path / "x.json").exists()
+
+
+def test_a_failing_view_does_not_sink_the_outputs():
+    def broken(*args):
+        raise RuntimeError("view bug")
+
+    flaky = Module(name="flaky", option="flaky", build=lambda v: {} if v else None, run=lambda env: Section("flaky"),
+                   title="Flaky", html=broken, headline=broken, markdown=broken, text=broken, lost=broken)
+    registry.register(flaky)
+    try:
+        r = _audit(flaky=True)
+        html = r.to_html()
+        assert "The flaky module&#39;s html view failed (RuntimeError: view bug)." in html
+        from audit.report.markdown import render_markdown
+
+        assert "markdown view failed" in render_markdown(r) and "text view failed" in r.summary()
+        g = r.gate({"rules": [{"metric": "accuracy", "min": 0.1, "scope": "overall"}]})
+        assert any("lost view failed" in n for n in g.notes)
+        with pytest.raises(RuntimeError):
+            registry.view(flaky, "text", r.section("flaky"), r, strict=True)
+    finally:
+        registry.unregister("flaky")

@@ -341,5 +341,5 @@ def lost_output(result: "AuditResult") -> list[str]:
     for module in registry.modules():  # parts of a module that could not be computed
         sec = result.section(module.name)
         if sec is not None and module.lost is not None:
-            out.extend(module.lost(sec))
+            out.extend(registry.view(module, "lost", sec))
     return out

@@ -159,7 +159,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
     modules = registry.modules()
     for module in modules:  # each module's headline, in registry order
         sec = result.section(module.name)
-        line = module.headline(sec, result) if sec is not None and module.headline is not None else None
+        line = registry.view(module, "headline", sec, result) if sec is not None else None
         if line:
             findings.append([(line, True)])
     insufficient = [g for g in groups if g["status"] != "ok" and g["attribute"] != "(overall)"]
@@ -256,7 +256,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         if module.html is None:
             continue
         sec = result.section(module.name)
-        view = module.html(sec, result) if sec is not None else None
+        view = registry.view(module, "html", sec, result) if sec is not None else None
         if module.html_place == "data":
             data_views[module.name] = view
             continue

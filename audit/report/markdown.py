@@ -69,7 +69,7 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
     for module in registry.modules():  # each module's own lines, in registry order
         sec = result.section(module.name)
         if sec is not None and module.markdown is not None:
-            out.extend(module.markdown(sec, result))
+            out.extend(registry.view(module, "markdown", sec, result))
     below = four_fifths_below(result)
     if below:
         split = ", ".join(f"{k} {v}" for v, k in four_fifths_split(below))

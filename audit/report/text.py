@@ -61,7 +61,7 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
     for module in registry.modules():  # each module's own lines, in registry order
         sec = result.section(module.name)
         if sec is not None and module.text is not None:
-            lines.extend(module.text(sec, result))
+            lines.extend(registry.view(module, "text", sec, result))
     for w in result.warnings:
         lines.append(f"warning: {w}")
     for e in result.errors:

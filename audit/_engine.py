@@ -210,6 +210,16 @@ def run_audit(
     timings["validate"] = time.perf_counter() - t0
 
     t = time.perf_counter()
+    out, warn = predict_rows(model, inputs, cfg)
+    timings["predict"] = time.perf_counter() - t
+
+    with _blas_single_threaded():
+        return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference, model, module_options)
+
+
+def predict_rows(model: Any, inputs: Any, cfg: AuditConfig) -> tuple[ModelOutput, list[str]]:
+    """The model's output on validated rows, predicted once (or the precomputed predictions/scores), and the
+    warnings it raises (a non-deterministic model)."""
     warn: list[str] = []
     if model is None:
         import numpy as np
@@ -220,20 +230,17 @@ def run_audit(
         out = ModelOutput(preds, inputs.scores, "probability" if inputs.scores is not None else None,
                           "precomputed", describe(None, predictions=inputs.predictions is not None,
                                                   scores=inputs.scores is not None), None, None)
-    else:
-        label_values = [inputs.positive_label] + ([inputs.negative_label] if inputs.negative_label is not None else [])
-        X = inputs.data.loc[:, list(inputs.features)]
-        out = run_model(model, X, positive=inputs.positive_label, label_values=label_values,
-                        threshold=cfg.threshold, seed=cfg.seed, check_rows=cfg.check_determinism_rows)
-        if out.deterministic is False:
-            msg = ("the model is non-deterministic: predicting the same rows twice gave different outputs; "
-                   "results describe one draw of its predictions")
-            warn.append(msg)
-            _warnings.warn(msg, NonDeterministicModelWarning, stacklevel=2)
-    timings["predict"] = time.perf_counter() - t
-
-    with _blas_single_threaded():
-        return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference, model, module_options)
+        return out, warn
+    label_values = [inputs.positive_label] + ([inputs.negative_label] if inputs.negative_label is not None else [])
+    X = inputs.data.loc[:, list(inputs.features)]
+    out = run_model(model, X, positive=inputs.positive_label, label_values=label_values,
+                    threshold=cfg.threshold, seed=cfg.seed, check_rows=cfg.check_determinism_rows)
+    if out.deterministic is False:
+        msg = ("the model is non-deterministic: predicting the same rows twice gave different outputs; "
+               "results describe one draw of its predictions")
+        warn.append(msg)
+        _warnings.warn(msg, NonDeterministicModelWarning, stacklevel=3)
+    return out, warn
 
 
 class _BlasLimit:

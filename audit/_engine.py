@@ -36,7 +36,7 @@ def _versions() -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _model_features(model: Any) -> list[str] | None:
+def model_features_of(model: Any) -> list[str] | None:
     names = getattr(model, "feature_names_in_", None)
     return None if names is None else [str(n) for n in names]
 
@@ -205,7 +205,7 @@ def run_audit(
             source.close()
     inputs = validate_inputs(data, label=label, positive_label=positive_label, favorable=favorable,
                              protected=protected, reference=reference, features=features,
-                             model_features=_model_features(model) if features is None else None,
+                             model_features=model_features_of(model) if features is None else None,
                              predictions=predictions, scores=scores, config=cfg)
     timings["validate"] = time.perf_counter() - t0
 
@@ -213,7 +213,7 @@ def run_audit(
     out, warn = predict_rows(model, inputs, cfg)
     timings["predict"] = time.perf_counter() - t
 
-    with _blas_single_threaded():
+    with blas_single_threaded():
         return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference, model, module_options)
 
 
@@ -273,7 +273,7 @@ class _BlasLimit:
                 _BlasLimit._limiter = None
 
 
-def _blas_single_threaded() -> Any:
+def blas_single_threaded() -> Any:
     """The statistics use small matrix products; BLAS worker threads busy-waiting between them would
     compete with the library's own two worker threads, so BLAS runs single-threaded during the audit
     (restored after the last overlapping audit ends; the model's own prediction is not affected)."""
@@ -289,7 +289,7 @@ def _run_scaled(source: Any, model: Any, *, label: Any, positive_label: Any, fav
 
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    with _blas_single_threaded():
+    with blas_single_threaded():
         scaled = scaled_data(source, label=label, positive_label=positive_label, favorable=favorable,
                              protected=protected, reference=reference, features=features, model=model,
                              predictions=predictions, scores=scores, cfg=cfg, progress=progress)

@@ -245,7 +245,7 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
     features = features if features is not None else ([] if model is None else None)
     inputs = validate_inputs(data, label=label, positive_label=positive_label, favorable=favorable,
                              protected=protected, reference=group_reference, features=features,
-                             model_features=_engine._model_features(model) if features is None else None,
+                             model_features=_engine.model_features_of(model) if features is None else None,
                              predictions=predictions, scores=scores, config=cfg)
     out, _ = _engine.predict_rows(model, inputs, cfg)
     if group_reference is None:  # one reference group per attribute for every window
@@ -261,18 +261,15 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
         inputs = dataclasses.replace(inputs, reference=refs)
         group_reference = refs
     control = Attribute("(window)", names, index.astype(np.int64), True)
-    with _engine._blas_single_threaded():
+    with _engine.blas_single_threaded():
         ctx = build_context(inputs, out, cfg, control=control)
         if ref_mode == "range":  # the rows of the reference range, pooled into one reference audit
             sub = data.iloc[np.flatnonzero(in_ref)]
             ref_inputs = validate_inputs(sub, label=label, positive_label=inputs.positive_label, favorable=favorable,
                                          protected=protected, reference=group_reference, features=features,
-                                         model_features=_engine._model_features(model) if features is None else None,
-                                         predictions=predictions if not isinstance(predictions, (pd.Series, np.ndarray,
-                                                                                                 list))
-                                         else pd.Series(np.asarray(predictions), index=data.index).loc[sub.index],
-                                         scores=scores if not isinstance(scores, (pd.Series, np.ndarray, list))
-                                         else pd.Series(np.asarray(scores), index=data.index).loc[sub.index],
+                                         model_features=_engine.model_features_of(model) if features is None else None,
+                                         predictions=_rows_of(predictions, data, sub),
+                                         scores=_rows_of(scores, data, sub),
                                          config=cfg)
             ref_out, _ = _engine.predict_rows(model, ref_inputs, cfg)
             ref_ctx = build_context(ref_inputs, ref_out, cfg)
@@ -307,6 +304,19 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
             "group_reference": {k: str(v) for k, v in group_reference.items()}}
     return WindowedAudit(Table.from_records(WINDOW_COLUMNS, window_rows), Table.from_records(TREND_COLUMNS, trend),
                          Table.from_records(ALERT_COLUMNS, alerts), tuple(info.items()))
+
+
+def _rows_of(values: Any, data: Any, sub: Any) -> Any:
+    """Precomputed predictions or scores for the rows ``sub`` of ``data``: a column name as it is, a Series by its
+    index, an array by position."""
+    import numpy as np
+    import pandas as pd
+
+    if values is None or isinstance(values, str):
+        return values
+    if isinstance(values, pd.Series):
+        return values.loc[sub.index]
+    return pd.Series(np.asarray(values), index=data.index).loc[sub.index]
 
 
 def replicate_spread(ctx: Any, metrics: Sequence[str]) -> dict[tuple[Any, ...], tuple[float, float]]:

@@ -291,12 +291,12 @@ def test_overlapping_blas_limits_restore_the_original():
     would restore B's view (one thread) last; the shared limit restores the original."""
     from threadpoolctl import threadpool_limits
 
-    from audit._engine import _blas_single_threaded
+    from audit._engine import blas_single_threaded
 
     blas = _blas_threads
     with threadpool_limits(2, user_api="blas"):
         before = blas()
-        a, b = _blas_single_threaded(), _blas_single_threaded()
+        a, b = blas_single_threaded(), blas_single_threaded()
         a.__enter__()
         b.__enter__()
         assert set(blas()) == {1}

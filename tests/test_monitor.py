@@ -142,3 +142,11 @@ def test_false_alarms_are_controlled_and_a_drift_is_found_in_simulation():
         found += any(a["window_start"] in early and a["group"] == "b" and a["metric"] == "demographic_parity_ratio"
                      for a in w.drift())
     assert found >= 180, found
+
+
+def test_precomputed_predictions_as_a_series_follow_their_index_into_a_pooled_reference():
+    df = _monitor(9, weeks=3, n=2000)
+    shuffled = df["pred"].sample(frac=1.0, random_state=0)  # a Series indexed like data, in another order
+    a = _windows(df, reference=("2026-01-05", "2026-01-12"))
+    b = _windows(df.drop(columns="pred"), predictions=shuffled, reference=("2026-01-05", "2026-01-12"))
+    assert a.alerts["value"].equals(b.alerts["value"]) and a.alerts["reference_value"].equals(b.alerts["reference_value"])

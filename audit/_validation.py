@@ -367,6 +367,21 @@ def _has_surrogate(text: str) -> bool:
         return True
 
 
+def _hash_times(uniques: Any) -> np.ndarray | None:
+    """The hashes ``_hash_values`` gives distinct naive timestamps (the hash of their text, as str() writes it),
+    computed without building a Timestamp object per value: whole seconds only (str() adds fractions otherwise);
+    None for anything else. A year of decisions timed to the second has millions of distinct values."""
+    values = getattr(uniques, "dtype", None)
+    if values is None or not isinstance(values, np.dtype) or values.kind != "M":
+        return None
+    raw = np.asarray(uniques).astype("datetime64[ns]")
+    ns = raw.view(np.int64)
+    if len(ns) == 0 or (ns % 1_000_000_000).any():
+        return None
+    text = np.char.replace(np.datetime_as_string(raw, unit="s"), "T", " ")
+    return pd.util.hash_array(text.astype(object), categorize=False)
+
+
 def _row_hasher(s: pd.Series, known: tuple[np.ndarray, list[Any]] | None = None) -> Callable[[slice], np.ndarray]:
     """Per-row uint64 hashes of a column, by row slice; equal values hash alike whatever the dtype. ``known``: the
     column's codes and distinct values when validation has them already (text columns without missing values)."""
@@ -384,7 +399,9 @@ def _row_hasher(s: pd.Series, known: tuple[np.ndarray, list[Any]] | None = None)
     # object, python and pyarrow strings hash alike: hash each distinct value once
     try:
         codes, uniques = pd.factorize(s, use_na_sentinel=True)
-        table = _hash_values(np.asarray(uniques, dtype=object))
+        table = _hash_times(uniques)
+        if table is None:
+            table = _hash_values(np.asarray(uniques, dtype=object))
     except TypeError:  # unhashable values (lists, dicts): hash their text
         codes, uniques = pd.factorize(s.map(repr), use_na_sentinel=True)
         table = _hash_values(np.asarray(uniques, dtype=object))

@@ -148,8 +148,9 @@ def _windows(ts: Any, every: Any) -> tuple[Any, Any, Any]:
         raise ConfigError(f"every={every!r} is invalid: give a pandas frequency such as '1D', '7D', 'W-MON' or "
                           "'1MS', or a number of rows.", code="invalid_option") from None
     lo, hi = ts.min(), ts.max()
-    if isinstance(offset, pd.offsets.Tick):
-        start = lo.floor(offset)
+    if isinstance(offset, pd.offsets.Tick):  # fixed lengths: whole days start at midnight of the first day
+        day = pd.Timedelta("1D")
+        start = lo.normalize() if offset.nanos >= day.value else lo.floor(offset)
     else:
         start = offset.rollback(lo.normalize())
     edges = pd.date_range(start=start, end=hi + offset, freq=offset)

@@ -43,7 +43,8 @@ class WindowedAudit:
     Attributes
     ----------
     windows : DataFrame
-        One row per window: its start and end (end exclusive), rows, and whether it is empty.
+        One row per window: its start and end (end exclusive; for windows of a number of rows, the time of the
+        last row), rows, and its status (ok, insufficient data, empty).
     trend : DataFrame
         Every metric (and disparity against the window's own reference group) of every group in every window.
     alerts : DataFrame

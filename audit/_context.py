@@ -20,8 +20,8 @@ from ._validation import Attribute, ValidatedInputs
 from .config import AuditConfig
 from .stats.score_boot import group_replicates, identity_seed
 from .stats.unit import ConfusionCounts, FinestStatistic, stack
-from .stats.scores import (RankAccumulator, cell_metrics, chunk_terms, chunk_tie_runs, code_dtype, row_chunks,
-                           small_codes, sort_scores, tie_aligned_chunks)
+from .stats.scores import (ChunkTerms, RankAccumulator, cell_metrics, chunk_terms, chunk_tie_runs, code_dtype,
+                           row_chunks, small_codes, sort_scores, tie_aligned_chunks)
 
 OVERALL = "(overall)"
 OVERALL_GROUP = "all"
@@ -258,31 +258,57 @@ def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: 
     B = config.n_bootstrap
     exact_group = (n_all > 0) & (n_all <= config.exact_score_rows) & (B > 0)
 
+    # with a control axis, each level's rows in score order are passed once per partition of that level (not
+    # every row once per partition and level): one stable sort of the rows by level keeps their score order
+    views: dict[Any, tuple[Any, ...]] = {None: (None, chunks, ties, terms, finest_sorted, y_sorted)}
+    if any(sp.level is not None for sp in specs):
+        names = list(dict.fromkeys(sp.level for sp in specs))
+        level_of_finest = np.zeros(n_finest, dtype=np.int64)
+        for k, name in enumerate(names):
+            overall = next(sp for sp in specs if sp.level == name and not sp.members)
+            level_of_finest[overall.fmap >= 0] = k
+        by_level = level_of_finest[finest_sorted]
+        order = np.argsort(by_level, kind="stable")
+        bounds = np.r_[0, np.cumsum(np.bincount(by_level, minlength=len(names)))]
+        views = {}
+        for k, name in enumerate(names):
+            idx = order[bounds[k]:bounds[k + 1]]
+            sub = scores_sorted[idx]
+            yy = y_sorted[idx]
+            ch = tie_aligned_chunks(sub) if len(idx) else []
+            views[name] = (idx, ch, [chunk_tie_runs(sub[c]) for c in ch],
+                           [chunk_terms(sub[c], yy[c], n_cal, probability) for c in ch], finest_sorted[idx], yy)
+        if probability:  # the terms in the rows' global score order, for the small groups' exact replicates
+            cal, brier, logloss = np.zeros(len(y), dtype=np.int64), np.zeros(len(y)), np.zeros(len(y))
+            for idx, _, _, lt, _, _ in views.values():
+                if lt:
+                    cal[idx] = np.concatenate([t.cal for t in lt])
+                    brier[idx] = np.concatenate([t.brier for t in lt])
+                    logloss[idx] = np.concatenate([t.logloss for t in lt])
+            terms = [ChunkTerms(cal, scores_sorted, brier, logloss)]
+
     def rank_job(p: int) -> RankAccumulator:
-        """Exact AUC and AP, per-group cells and the rows of small groups of partition ``p``: one pass. Rows of
-        other control levels pass as one extra group, dropped after the pass (``n_out``)."""
+        """Exact AUC and AP, per-group cells and the rows of small groups of partition ``p``: one pass over the
+        rows of its level (positions mapped back to the global score order)."""
         a, b = offsets[p], offsets[p + 1]
-        fm, n_tot, pos_tot, want = specs[p].fmap, n_all[a:b], pos_all[a:b], exact_group[a:b]
-        out = fm < 0
-        if out.any():
-            fm = np.where(out, b - a, fm)
-            n_tot = np.r_[n_tot, len(y) - n_tot.sum()]
-            pos_tot = np.r_[pos_tot, int(y.sum()) - pos_tot.sum()]
-            want = np.r_[want, False]
-        G = len(n_tot)
-        acc = RankAccumulator(n_tot, pos_tot, config.score_bins, n_cal, probability, want if want.any() else None)
-        fmap = small_codes(fm, G)
-        for s, t, tm in zip(chunks, ties, terms):
-            f = finest_sorted[s]
-            acc.add(fmap[f] if G > 1 else np.zeros(len(f), dtype=np.uint8), y_sorted[s], t, s.start, tm)
-        acc.n_out = G - (b - a)
+        idx, lchunks, lties, lterms, lfinest, ly = views[specs[p].level]
+        G = b - a
+        want = exact_group[a:b]
+        acc = RankAccumulator(n_all[a:b], pos_all[a:b], config.score_bins, n_cal, probability,
+                              want if want.any() else None)
+        fmap = small_codes(specs[p].fmap.clip(0), G)
+        for s, t, tm in zip(lchunks, lties, lterms):
+            f = lfinest[s]
+            acc.add(fmap[f] if G > 1 else np.zeros(len(f), dtype=np.uint8), ly[s], t, s.start, tm)
+        if idx is not None:
+            acc.rows = [(idx[pos], code) for pos, code in acc.rows]
         return acc
 
     # each partition's pass is an independent numpy-heavy job: two threads, largest first
     by_size = np.argsort(-np.diff(offsets), kind="stable")
     accs = dict(zip(by_size.tolist(), parallel_map(rank_job, by_size.tolist())))
-    exact = [tuple(v[:len(v) - accs[p].n_out] for v in accs[p].result()) for p in range(len(specs))]
-    cells = [{k: v[:len(v) - accs[p].n_out] for k, v in accs[p].group_cells().items()} for p in range(len(specs))]
+    exact = [accs[p].result() for p in range(len(specs))]
+    cells = [accs[p].group_cells() for p in range(len(specs))]
     point = cell_point_metrics(cells, probability)
     point["roc_auc"] = np.concatenate([e[0] for e in exact])
     point["average_precision"] = np.concatenate([e[1] for e in exact])

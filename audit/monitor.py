@@ -287,13 +287,14 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
                    for k in range(n_windows)]
     start_of = {names[k]: (str(starts[k]), str(ends[k])) for k in range(n_windows)}
     trend = []
+    sizes = {(g["level"], g["attribute"], g["group"]): g["n"] for g in perf["groups"]}  # a disparity's n: its group's
     for r in perf["metrics"]:
         if r["level"] in start_of:
             trend.append({"window_start": start_of[r["level"]][0], "window_end": start_of[r["level"]][1], **r})
     for r in disp:
         if r["level"] in start_of and r["comparison"] == "vs_reference":
             trend.append({"window_start": start_of[r["level"]][0], "window_end": start_of[r["level"]][1],
-                          **r, "n": None, "status": r["verdict"]})
+                          **r, "n": sizes.get((r["level"], r["attribute"], r["group"]), 0), "status": r["verdict"]})
     for r in trend:
         r["n"] = int(r["n"]) if r.get("n") is not None else 0
     alerts, family = _alerts(disp, ref_disp if ref_mode == "range" else None, names, window_rows, ref_mode,

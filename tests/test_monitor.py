@@ -38,6 +38,10 @@ def test_each_window_equals_an_audit_of_its_rows():
     df = _monitor(1, weeks=4, n=3000)
     w = _windows(df)
     assert list(w.windows.n) == [3000] * 4 and set(w.windows.status) == {"ok"}
+    groups = w.trend.query("metric == 'demographic_parity_ratio'")
+    counts = w.trend.query("metric == 'selection_rate'").set_index(["window_start", "attribute", "group"])["n"]
+    assert (groups.set_index(["window_start", "attribute", "group"])["n"] == counts.reindex(
+        groups.set_index(["window_start", "attribute", "group"]).index)).all()  # a disparity's n is its group's
     ref = dict(w.info)["group_reference"]
     trend = w.trend
     for start in w.windows.window_start:

@@ -266,14 +266,7 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
     with _engine.blas_single_threaded():
         ctx = build_context(inputs, out, cfg, control=control)
         if ref_mode == "range":  # the rows of the reference range, pooled into one reference audit
-            sub = data.iloc[np.flatnonzero(in_ref)]
-            ref_inputs = validate_inputs(sub, label=label, positive_label=inputs.positive_label, favorable=favorable,
-                                         protected=protected, reference=group_reference, features=features,
-                                         model_features=_engine.model_features_of(model) if features is None else None,
-                                         predictions=_rows_of(predictions, data, sub),
-                                         scores=_rows_of(scores, data, sub),
-                                         config=cfg)
-            ref_out, _ = _engine.predict_rows(model, ref_inputs, cfg)
+            ref_inputs, ref_out = _subset(inputs, out, np.flatnonzero(in_ref))  # validated and predicted once
             ref_ctx = build_context(ref_inputs, ref_out, cfg)
         perf = performance.run(ctx)
         disp = bias.run(ctx)["disparities"]
@@ -309,17 +302,18 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
                          Table.from_records(ALERT_COLUMNS, alerts), tuple(info.items()))
 
 
-def _rows_of(values: Any, data: Any, sub: Any) -> Any:
-    """Precomputed predictions or scores for the rows ``sub`` of ``data``: a column name as it is, a Series by its
-    index, an array by position."""
-    import numpy as np
-    import pandas as pd
+def _subset(inputs: Any, out: Any, rows: Any) -> tuple[Any, Any]:
+    """The validated rows ``rows`` and the model's output on them, cut from the audit's own (no second validation
+    or prediction); every group of every attribute is kept (absent ones with no rows)."""
+    import dataclasses
 
-    if values is None or isinstance(values, str):
-        return values
-    if isinstance(values, pd.Series):
-        return values.loc[sub.index]
-    return pd.Series(np.asarray(values), index=data.index).loc[sub.index]
+    attributes = tuple(dataclasses.replace(a, codes=a.codes[rows]) for a in inputs.attributes)
+    sub = dataclasses.replace(
+        inputs, data=inputs.data.iloc[rows], n=len(rows), y=inputs.y[rows], attributes=attributes,
+        predictions=None if inputs.predictions is None else inputs.predictions[rows],
+        scores=None if inputs.scores is None else inputs.scores[rows])
+    return sub, dataclasses.replace(out, predictions=out.predictions[rows],
+                                    scores=None if out.scores is None else out.scores[rows])
 
 
 def replicate_spread(ctx: Any, metrics: Sequence[str]) -> dict[tuple[Any, ...], tuple[float, float]]:

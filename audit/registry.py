@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 #: built-in modules, in the order they run and appear in the result (core modules first)
 BUILTIN = ("audit.modules.performance", "audit.modules.bias", "audit._scale.run",
@@ -228,10 +228,6 @@ def modules() -> tuple[Module, ...]:
 def get(name: str) -> Module | None:
     _load_builtins()
     return _modules.get(name)
-
-
-def __iter__() -> Iterator[Module]:  # pragma: no cover - convenience
-    return iter(modules())
 
 
 def view(module: Module, kind: str, *args: Any, strict: bool = False) -> Any:

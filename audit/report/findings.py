@@ -172,7 +172,7 @@ def mitigation_side_effects(sec: "Section", result: "AuditResult", headline: dic
     ok = {(g["attribute"], g["group"]) for g in result.groups_table.records() if g["status"] == "ok"}
     out = []
     for r in changes.records():
-        if r is headline or r["verdict"] != "significant" or r["before"] is None or r["after"] is None:
+        if r["verdict"] != "significant" or r["before"] is None or r["after"] is None:
             continue
         if headline is not None and all(r[k] == headline[k] for k in ("attribute", "group", "reference", "metric")):
             continue

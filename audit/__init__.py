@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # for type checkers and the API reference; at run time the na
     from .exceptions import (AuditError, AuditWarning, ConfigError, InputError, ModelError,  # noqa: F401
                              NonDeterministicModelWarning)
     from .mitigation import reweighing_weights  # noqa: F401
-    from .monitor import WindowedAudit, audit_windows  # noqa: F401
+    from .monitor import WindowAccumulator, WindowedAudit, audit_windows  # noqa: F401
     from .registry import Module, register as register_module  # noqa: F401
     from .results import AuditResult  # noqa: F401
 
@@ -29,6 +29,7 @@ _LAZY = {
     "reweighing_weights": (".mitigation", "reweighing_weights"),
     "audit_windows": (".monitor", "audit_windows"),
     "WindowedAudit": (".monitor", "WindowedAudit"),
+    "WindowAccumulator": (".monitor", "WindowAccumulator"),
     "AuditResult": (".results", "AuditResult"),
     "Module": (".registry", "Module"),
     "register_module": (".registry", "register"),

@@ -23,7 +23,7 @@ _PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "aif360", "shap", "lime
 
 
 @functools.lru_cache(maxsize=1)
-def _versions() -> tuple[tuple[str, str], ...]:
+def library_versions() -> tuple[tuple[str, str], ...]:
     import platform
     from importlib import metadata
 
@@ -392,6 +392,6 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         warnings=tuple(warn),
         errors=tuple(errors),
         timings=tuple((k, round(v, 6)) for k, v in timings.items()),
-        versions=_versions(),
+        versions=library_versions(),
         sections=tuple(sections),
     )

@@ -23,6 +23,7 @@ class Metric:
     better: str | None = None  # "higher", "lower", or None (no direction: a rate, a signed disparity)
     undefined: str = ""  # why a group's value is undefined (disparities give theirs per comparison)
     probability_only: bool = False  # needs scores that are probabilities
+    labelled: bool = True  # needs each row's label (False: the decisions or scores alone, as for unlabelled rows)
 
     def contains(self, value: float) -> bool:
         """True when ``value`` lies in the metric's range (a value outside it is a bug)."""
@@ -37,7 +38,7 @@ _INF = math.inf
 CATALOGUE: tuple[Metric, ...] = (
     # performance from the confusion counts, positive-label frame (scikit-learn's), in report order
     Metric("base_rate", "count", "data", 0, 1, None, _NO_ROWS),
-    Metric("selection_rate", "count", "positive label", 0, 1, None, _NO_ROWS),
+    Metric("selection_rate", "count", "positive label", 0, 1, None, _NO_ROWS, labelled=False),
     Metric("accuracy", "count", "positive label", 0, 1, "higher", _NO_ROWS),
     Metric("balanced_accuracy", "count", "positive label", 0, 1, "higher", _BOTH),
     Metric("precision", "count", "positive label", 0, 1, "higher", "the group has no predicted positives"),
@@ -53,11 +54,11 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("brier", "score", "positive label", 0, 1, "lower", _NO_ROWS, True),
     Metric("log_loss", "score", "positive label", 0, _INF, "lower", _NO_ROWS, True),
     Metric("ece", "score", "positive label", 0, 1, "lower", _NO_ROWS, True),
-    Metric("mean_score", "score", "positive label", 0, 1, None, _NO_ROWS, True),
+    Metric("mean_score", "score", "positive label", 0, 1, None, _NO_ROWS, True, labelled=False),
     Metric("calibration_in_the_large", "score", "positive label", -1, 1, None, _NO_ROWS, True),
     # group against reference (negative, or a ratio below 1: the group fares worse), in the report's priority
-    Metric("demographic_parity_ratio", "disparity", "favourable outcome", 0, _INF),
-    Metric("demographic_parity_difference", "disparity", "favourable outcome", -1, 1),
+    Metric("demographic_parity_ratio", "disparity", "favourable outcome", 0, _INF, labelled=False),
+    Metric("demographic_parity_difference", "disparity", "favourable outcome", -1, 1, labelled=False),
     Metric("equal_opportunity_difference", "disparity", "favourable outcome", -1, 1),
     Metric("equalized_odds_difference", "disparity", "favourable outcome", -1, 1),
     Metric("average_odds_difference", "disparity", "favourable outcome", -1, 1),
@@ -97,3 +98,5 @@ EXPLANATION_METRICS = names("explanation")
 HIGHER_IS_BETTER = names("count", better="higher") + names("score", better="higher")
 LOWER_IS_BETTER = names("count", better="lower") + names("score", better="lower")
 PERFORMANCE_METRICS = COUNT_METRICS + SCORE_METRICS
+#: the metrics that need no label: what a monitor reports on rows whose label has not arrived yet
+LABEL_FREE = tuple(m.name for m in CATALOGUE if not m.labelled)

@@ -37,14 +37,14 @@ def _windows(df: pd.DataFrame, **kw):
 def test_each_window_equals_an_audit_of_its_rows():
     df = _monitor(1, weeks=4, n=3000)
     w = _windows(df)
-    assert list(w.windows.n) == [3000] * 4 and set(w.windows.status) == {"ok"}
+    assert list(w.window_table.n) == [3000] * 4 and set(w.window_table.status) == {"ok"}
     groups = w.trend.query("metric == 'demographic_parity_ratio'")
     counts = w.trend.query("metric == 'selection_rate'").set_index(["window_start", "attribute", "group"])["n"]
     assert (groups.set_index(["window_start", "attribute", "group"])["n"] == counts.reindex(
         groups.set_index(["window_start", "attribute", "group"]).index)).all()  # a disparity's n is its group's
     ref = dict(w.info)["group_reference"]
     trend = w.trend
-    for start in w.windows.window_start:
+    for start in w.window_table.window_start:
         rows = df[(df.t >= pd.Timestamp(start)) & (df.t < pd.Timestamp(start) + pd.Timedelta("7D"))]
         alone = audit.run_audit(None, rows, label="y", positive_label=1, protected="g", predictions="pred",
                                 reference=ref, n_bootstrap=0)
@@ -62,7 +62,7 @@ def test_a_planted_drop_is_alerted_and_names_the_group_and_metric():
     assert drift and {(a["group"], a["metric"]) for a in drift} <= {("b", "demographic_parity_ratio"),
                                                                       ("b", "equal_opportunity_difference")}
     first = min(a["window_start"] for a in drift)
-    assert first in set(sorted(w.windows.window_start)[7:9])  # within two windows of the change
+    assert first in set(sorted(w.window_table.window_start)[7:9])  # within two windows of the change
     a = next(a for a in drift if a["metric"] == "demographic_parity_ratio")
     assert a["change"] < 0 and a["ci_high"] < 0 and a["p_value"] < 0.05
     info = dict(w.info)
@@ -87,7 +87,7 @@ def test_small_and_empty_windows_are_reported_never_alerted():
     df = pd.concat([df, pd.DataFrame({"t": [pd.Timestamp("2026-02-09 10:00")] * 5, "g": ["a", "b", "c", "a", "b"],
                                       "y": [1, 0, 1, 0, 1], "pred": [1, 1, 0, 0, 1]})])  # week 6: five rows
     w = _windows(df)
-    status = dict(zip(w.windows.window_start, w.windows.status))
+    status = dict(zip(w.window_table.window_start, w.window_table.status))
     assert status["2026-01-19 00:00:00"] == "empty" and status["2026-02-09 00:00:00"] == "insufficient data"
     a = w.alerts
     assert set(a[a.window_start.isin(["2026-01-19 00:00:00", "2026-02-09 00:00:00"])].verdict) == \
@@ -97,11 +97,11 @@ def test_small_and_empty_windows_are_reported_never_alerted():
 def test_windows_of_rows_and_calendar_months():
     df = _monitor(5, weeks=9, n=1000)
     by_rows = _windows(df, every=2500)
-    assert list(by_rows.windows.n) == [2500, 2500, 2500, 1500]
+    assert list(by_rows.window_table.n) == [2500, 2500, 2500, 1500]
     months = _windows(df, every="1MS")
-    assert list(months.windows.window_start) == ["2026-01-01 00:00:00", "2026-02-01 00:00:00",
+    assert list(months.window_table.window_start) == ["2026-01-01 00:00:00", "2026-02-01 00:00:00",
                                                  "2026-03-01 00:00:00"]
-    assert months.windows.n.sum() == len(df)
+    assert months.window_table.n.sum() == len(df)
     text = months.to_json()
     assert json.loads(text)["format"] == "fairness-audit/windows" and '"alerts"' in text
 
@@ -111,7 +111,9 @@ def test_windows_of_rows_and_calendar_months():
     ({"every": "fortnightly"}, "every='fortnightly' is invalid"),
     ({"every": 0}, "every=0 is invalid"),
     ({"reference": "last"}, "reference='last' is invalid"),
-    ({"reference": ("2020-01-01", "2020-02-01")}, "holds no row"),
+    ({"reference": ("2020-01-01", "2020-02-01")}, r"holds 0 row\(s\) of the data"),
+    ({"reference": ("2026-01-05", "2026-01-05 00:30")}, r"a reference needs at least min_rows=30"),
+    ({"every": "1MS"}, "makes one window over the data's range"),
     ({"persistence": 0}, "persistence=0 is invalid"),
     ({"metrics": ["accuracy"]}, r"metrics=\['accuracy'\] is invalid"),
 ])
@@ -142,7 +144,7 @@ def test_false_alarms_are_controlled_and_a_drift_is_found_in_simulation():
     found = 0
     for s in range(200):
         w = _windows(_monitor(5000 + s, drift=True), seed=s)
-        early = set(sorted(w.windows.window_start)[7:9])
+        early = set(sorted(w.window_table.window_start)[7:9])
         found += any(a["window_start"] in early and a["group"] == "b" and a["metric"] == "demographic_parity_ratio"
                      for a in w.drift())
     assert found >= 180, found
@@ -154,3 +156,105 @@ def test_precomputed_predictions_as_a_series_follow_their_index_into_a_pooled_re
     a = _windows(df, reference=("2026-01-05", "2026-01-12"))
     b = _windows(df.drop(columns="pred"), predictions=shuffled, reference=("2026-01-05", "2026-01-12"))
     assert a.alerts["value"].equals(b.alerts["value"]) and a.alerts["reference_value"].equals(b.alerts["reference_value"])
+
+
+def test_each_window_is_an_audit_result_and_round_trips_through_json():
+    df = _monitor(4, weeks=3, n=1500)
+    w = _windows(df)
+    assert len(w.windows) == 3 and all(isinstance(r, audit.AuditResult) for r in w.windows)
+    first = w.window("2026-01-05")
+    assert first.n_rows == 1500 and first is w.windows[0]
+    # its verdicts are decided within the window: the same as an audit of its rows with the same resamples
+    ref = dict(w.info)["group_reference"]
+    rows = df[df.t < "2026-01-12"]
+    alone = audit.run_audit(None, rows, label="y", positive_label=1, protected="g", predictions="pred",
+                            reference=ref, n_bootstrap=0)
+    assert first.disparities[["metric", "group", "value"]].equals(alone.disparities[["metric", "group", "value"]])
+    back = audit.WindowedAudit.from_json(w.to_json())
+    assert back.alerts.equals(w.alerts) and back.trend.equals(w.trend)
+    assert back.windows[2].metrics.equals(w.windows[2].metrics)
+    with pytest.raises(InputError, match="no window starts at '2027-01-01'"):
+        w.window("2027-01-01")
+    newer = json.loads(w.to_json())
+    newer["format_version"] = 99
+    with pytest.raises(InputError, match="format_version 99 .* upgrade fairness-audit"):
+        audit.WindowedAudit.from_dict(newer)
+
+
+def test_late_labels_count_for_label_free_metrics_and_still_alert():
+    """The last three windows have no label yet: selection rate and demographic parity use every row (and alert
+    on the planted drift), label-dependent metrics say they have no labelled rows."""
+    df = _monitor(7, drift=True)
+    late = df.assign(y=df.y.astype("float").where(df.t < "2026-03-02"))  # weeks 9-12 unlabelled
+    w = _windows(late)
+    table = w.window_table
+    assert list(table.n_labelled[-4:]) == [0, 0, 0, 0] and list(table.n[-4:]) == [5000] * 4
+    drift = w.drift()
+    assert any(a["metric"] == "demographic_parity_ratio" and a["group"] == "b" for a in drift)
+    last = w.windows[-1]
+    dp = last.disparities.query("metric == 'demographic_parity_ratio' and group == 'b'").iloc[0]
+    eo = last.disparities.query("metric == 'equal_opportunity_difference' and group == 'b'").iloc[0]
+    assert dp.verdict in ("significant", "not significant") and eo.verdict in ("insufficient data", "undefined")
+    acc = last.metrics.query("metric == 'accuracy' and group == 'b'").iloc[0]
+    assert acc.status == "undefined" and "labels arrive late" in acc.reason
+    # labelled windows are unchanged by the late ones: the same numbers as with every label
+    full = _windows(df)
+    a, b = w.trend, full.trend
+    early = a.window_start < "2026-03-02"
+    assert np.allclose(a[early].value.to_numpy(float), b[b.window_start < "2026-03-02"].value.to_numpy(float),
+                       equal_nan=True)
+    # a window with some labels: label-dependent metrics count the labelled rows (n), the others every row
+    part = df.assign(y=df.y.astype("float").where((df.t < "2026-03-02") | (df.index % 2 == 0)))
+    p = _windows(part).windows[-1].metrics
+    g = p[p.group == "b"].set_index("metric")
+    assert g.loc["selection_rate", "n"] > g.loc["accuracy", "n"] > 0
+
+
+def test_accumulator_equals_the_batch_audit_and_survives_its_state_file(tmp_path):
+    df = _monitor(11, drift=True, weeks=6, n=1500)
+    batch = _windows(df, group_reference={"g": "a"})
+    acc = audit.WindowAccumulator(time="t", every="7D", label="y", positive_label=1, protected="g",
+                                  predictions="pred", n_bootstrap=200, group_reference={"g": "a"})
+    days = [d for _, d in df.groupby(df.t.dt.floor("1D"))]
+    for k, day in enumerate(days):
+        acc.add(day)
+        if k % 9 == 4:  # a daily job: save, and load the state back the next day
+            path = tmp_path / ("state.parquet" if k % 2 else "state.json")
+            acc.save(path)
+            acc = audit.WindowAccumulator.load(path, time="t", every="7D", label="y", protected="g",
+                                               predictions="pred", n_bootstrap=200)
+    inc = acc.result()
+    assert list(inc.window_table.n) == list(batch.window_table.n)
+    cols = ["window_start", "attribute", "group", "metric", "value", "ci_low", "ci_high", "status"]
+    pd.testing.assert_frame_equal(inc.trend[cols], batch.trend[cols], check_exact=False, rtol=1e-9, atol=1e-12)
+    pd.testing.assert_frame_equal(inc.alerts, batch.alerts, check_exact=False, rtol=1e-9, atol=1e-12)
+    assert [r.data_fingerprint for r in inc.windows] == [r.data_fingerprint for r in batch.windows]
+
+
+def test_a_state_file_from_another_monitor_or_a_newer_library_is_refused(tmp_path):
+    df = _monitor(12, weeks=2, n=400)
+    acc = audit.WindowAccumulator(time="t", every="7D", label="y", positive_label=1, protected="g",
+                                  predictions="pred", n_bootstrap=0).add(df)
+    path = tmp_path / "state.parquet"
+    acc.save(path)
+    kw = dict(time="t", every="7D", label="y", protected="g", predictions="pred", n_bootstrap=0)
+    with pytest.raises(InputError, match=r"built with every='7D', not '1D'"):
+        audit.WindowAccumulator.load(path, **{**kw, "every": "1D"})
+    with pytest.raises(InputError, match=r"built with positive_label='1', not '0'"):
+        audit.WindowAccumulator.load(path, **kw, positive_label=0)
+    with pytest.raises(InputError, match=r"built with config=\{'threshold': 0.5\}, not \{'threshold': 0.7\}"):
+        audit.WindowAccumulator.load(path, **kw, threshold=0.7)
+    text = tmp_path / "state.json"
+    acc.save(text)
+    newer = json.loads(text.read_text())
+    newer["format_version"] = 2
+    text.write_text(json.dumps(newer))
+    with pytest.raises(InputError, match="format_version 2 is not one this library reads .* upgrade"):
+        audit.WindowAccumulator.load(text)
+    before = path.read_bytes()
+    with pytest.raises(InputError, match="dated before 2026-01-12"):  # a row in a closed window: nothing written
+        audit.WindowAccumulator.load(path).add(df.head(3))
+    assert path.read_bytes() == before
+    (tmp_path / "other.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(InputError, match="not a readable Parquet state"):
+        audit.WindowAccumulator.load(tmp_path / "other.parquet")

@@ -189,7 +189,9 @@ def _p_value(d: Disparity, parts: dict[str, tuple[list[float], list[float]]], g:
     return wald_p(value, se)
 
 
-def run(ctx: AuditContext) -> dict[str, Any]:
+def run(ctx: AuditContext, *, decide_now: bool = True) -> dict[str, Any]:
+    """Every disparity of every partition; ``decide_now=False`` leaves the p-value correction and the verdicts to
+    :func:`decide` (a caller merging the rows of two contexts decides them as one audit)."""
     cfg = ctx.config
     rows: list[dict[str, Any]] = []
     references: list[tuple[str, str]] = []
@@ -231,7 +233,8 @@ def run(ctx: AuditContext) -> dict[str, Any]:
             continue
         rows.extend(_vs_reference_rows(ctx, part, facts, parts, d, a, a2, values, batch, vs))
         rows.append(_gap_row(part, d, a, a2, keep, batch, gap, cfg.four_fifths))
-    _decide(rows, cfg.correction, cfg.alpha)
+    if decide_now:
+        decide(rows, cfg.correction, cfg.alpha)
     return {"disparities": rows, "references": references}
 
 
@@ -382,25 +385,31 @@ def _gap_row(part: Partition, d: Disparity, a: np.ndarray, a2: np.ndarray | None
                                 if x)}
 
 
-def _decide(rows: list[dict[str, Any]], method: str, alpha: float) -> None:
-    """Correct p-values across the audit, then set verdicts (in place, before the result is frozen)."""
+def decide(rows: list[dict[str, Any]], method: str, alpha: float, *, by_level: bool = False) -> None:
+    """Correct p-values across the audit, then set verdicts (in place, before the result is frozen). With
+    ``by_level``, each level of a control axis is its own family (a monitor's window is an audit of its rows)."""
+    if by_level:
+        for level in dict.fromkeys(r.get("level") for r in rows):
+            decide([r for r in rows if r.get("level") == level], method, alpha)
+        return
     family = [i for i, row in enumerate(rows) if row.get("_test") and row["verdict"] is None]
     adjusted = adjust(np.array([rows[i]["p_value_raw"] for i in family]), method)
-    p_of: dict[tuple[str, str, str], float] = {}
+    p_of: dict[tuple[Any, str, str, str], float] = {}  # keyed by level too: a control axis repeats every group
     for i, p in zip(family, adjusted):
         rows[i]["p_value"] = float(p)
-        p_of[(rows[i]["attribute"], rows[i]["group"], rows[i]["metric"])] = float(p)
+        p_of[(rows[i].get("level"), rows[i]["attribute"], rows[i]["group"], rows[i]["metric"])] = float(p)
     pairs = {d.name: d.pairs_with for d in DISPARITIES if d.pairs_with}
     for row in rows:
         if row["comparison"] == "vs_reference" and row["metric"] in pairs and row["verdict"] is None:
-            row["p_value"] = p_of.get((row["attribute"], row["group"], pairs[row["metric"]]), math.nan)
-    tested: dict[tuple[str, str], list[float]] = {}
+            row["p_value"] = p_of.get((row.get("level"), row["attribute"], row["group"], pairs[row["metric"]]),
+                                      math.nan)
+    tested: dict[tuple[Any, str, str], list[float]] = {}
     for r in rows:
         if r["comparison"] == "vs_reference" and r.get("p_value") is not None and math.isfinite(r["p_value"]):
-            tested.setdefault((r["attribute"], r["metric"]), []).append(r["p_value"])
+            tested.setdefault((r.get("level"), r["attribute"], r["metric"]), []).append(r["p_value"])
     for row in rows:
         if row["comparison"] == "max_gap" and row["verdict"] is None:
-            ps = tested.get((row["attribute"], row["metric"]), [])
+            ps = tested.get((row.get("level"), row["attribute"], row["metric"]), [])
             row["p_value"] = min(ps) if ps else math.nan
             if not ps:
                 row["verdict"] = "not tested"

@@ -585,6 +585,173 @@ def demo(out_dir: Path, seed: int, n_bootstrap: int, explain: bool) -> None:
           markdown_out=None, policy=None, baseline=None, allow_different_data=False)
 
 
+@cli.command()
+@click.option("--data", "data_path", required=True, help="Decisions to add (CSV or Parquet): time, label (may be empty "
+              "while labels are late), protected columns, and the model's features or its predictions/scores.")
+@click.option("--state", "state_path", help="State file (.parquet or .json): created on the first run, then each run "
+              "adds --data to it without rescanning the history. Without it, --data is audited whole.")
+@click.option("--model", "model_path", help="Fitted model: .joblib/.pkl (runs code: trusted files only) or .skops.")
+@click.option("--trust-model", is_flag=True, default=False, help="Load a .skops model with types skops does not trust.")
+@click.option("--predictions", "pred_col", help="Column of precomputed predictions (instead of --model).")
+@click.option("--scores", "score_col", help="Column of precomputed positive-class probabilities.")
+@click.option("--time", "time_col", help="Column holding each decision's time.")
+@click.option("--every", help="Window: a pandas frequency (1D, 7D, W-MON, 1MS) or a number of rows.")
+@click.option("--label", help="True-label column (missing values: labels not arrived yet).")
+@click.option("--positive-label", help="The predicted (positive) class; numbers are parsed when the label is numeric.")
+@click.option("--favorable/--unfavorable", default=None, help="Is the positive label the favourable outcome?")
+@click.option("--protected", multiple=True, help="Protected column(s); repeat or comma-separate.")
+@click.option("--features", multiple=True, help="Model input columns (default: the model's).")
+@click.option("--reference", "reference_mode", type=click.Choice(["first", "previous"]), default=None,
+              help="What each window is compared with (default: first).")
+@click.option("--group-reference", multiple=True, metavar="ATTR=GROUP", help="Reference group of an attribute.")
+@click.option("--persistence", type=int, help="Alert after this many consecutive significant windows (default 1).")
+@click.option("--min-rows", type=int, help="Windows with fewer rows are too small to judge (default 30).")
+@click.option("--threshold", type=float, help="Probability threshold of a positive prediction (default 0.5).")
+@click.option("--seed", type=int, help="Seed of every random step (default 0).")
+@click.option("--n-bootstrap", type=int, help="Bootstrap resamples (default 1000).")
+@click.option("--confidence", type=float, help="Confidence level (default 0.95).")
+@click.option("--json", "json_out", metavar="PATH", help="Write the windowed audit JSON ('-' for stdout).")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the monitoring report.")
+@click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML (needs --policy).")
+@click.option("--markdown", "markdown_out", metavar="PATH", help="Write a Markdown summary ('-' for stdout).")
+@click.option("--policy", type=click.Path(dir_okay=False, path_type=Path),
+              help="Policy (TOML): rules judged on the windows of its [monitor] scope, and max_drift; exit 1 when it "
+                   "fails.")
+def monitor(data_path: str, state_path: str | None, model_path: str | None, trust_model: bool, pred_col: str | None,
+            score_col: str | None, time_col: str | None, every: str | None, label: str | None,
+            positive_label: str | None, favorable: bool | None, protected: tuple[str, ...], features: tuple[str, ...],
+            reference_mode: str | None, group_reference: tuple[str, ...], persistence: int | None,
+            min_rows: int | None, threshold: float | None, seed: int | None, n_bootstrap: int | None,
+            confidence: float | None, json_out: str | None, html_out: Path | None, junit_out: Path | None,
+            markdown_out: str | None, policy: Path | None) -> None:
+    """Watch a running model: add decisions to a state file (or audit a whole file), alert on drift, gate."""
+    from ._io import load_data
+    from .gate import Policy
+    from .monitor import WindowAccumulator, audit_windows
+    from .record.atomic import write_atomic
+
+    _check_outputs(junit_out, policy, None, {"--json": json_out, "--html": html_out, "--junit": junit_out,
+                                             "--markdown": markdown_out, "--state": state_path})
+    pol = Policy.from_toml(policy) if policy else None  # a bad policy costs nothing
+    refs: dict[str, str] = {}
+    for item in group_reference:
+        if "=" not in item:
+            raise click.UsageError(f"--group-reference {item!r}: write ATTRIBUTE=GROUP, e.g. --group-reference sex=Male.")
+        k, v = item.split("=", 1)
+        refs[k.strip()] = v.strip()
+    every_value: Any = every
+    if every is not None and every.strip().isdigit():
+        every_value = int(every)
+    model = None
+    if model_path:
+        from ._io import check_model_file, load_model
+
+        check_model_file(model_path, trust=trust_model)
+        model = load_model(model_path, trust=trust_model)
+    _progress(f"reading {data_path} ...")
+    data = load_data(data_path)
+    pos: Any = positive_label
+    kind = _label_kind(data, None, label) if label else ""
+    if isinstance(pos, str) and kind in ("i", "u", "f", "b"):
+        try:
+            pos = int(pos) if kind in "iu" else (pos.lower() == "true" if kind == "b" else float(pos))
+        except ValueError:
+            pass
+    given = {k: v for k, v in {
+        "time": time_col, "every": every_value, "label": label, "protected": _split(protected) or None,
+        "positive_label": pos, "favorable": favorable, "features": _split(features) or None,
+        "predictions": pred_col, "scores": score_col, "reference": reference_mode,
+        "group_reference": refs or None, "persistence": persistence, "min_rows": min_rows, "threshold": threshold,
+        "seed": seed, "n_bootstrap": n_bootstrap, "confidence": confidence}.items() if v is not None}
+    if state_path and Path(state_path).is_file():
+        acc = WindowAccumulator.load(state_path, model)
+        _refuse_differences(acc, given, state_path)
+        for k in ("predictions", "scores", "features"):
+            if k in given:
+                setattr(acc, k, given[k])
+        _progress(f"adding {len(data):,} rows to {state_path} ...")
+        acc.add(data)
+        windowed = acc.result()
+    else:
+        missing = [f"--{k}" for k in ("time", "every", "label", "protected") if k not in given]
+        if missing:
+            raise click.UsageError(f"give {', '.join(missing)} (a new monitor needs them; later runs read them from "
+                                   "the state file).")
+        if not model and not pred_col and not score_col:
+            raise click.UsageError("give a model (--model FILE) or precomputed --predictions / --scores columns.")
+        if state_path:
+            acc = WindowAccumulator(model, **given)
+            _progress(f"starting {state_path} with {len(data):,} rows ...")
+            acc.add(data)
+            windowed = acc.result()
+        else:
+            _progress(f"auditing {len(data):,} rows in windows of {every} ...")
+            kw = dict(given)
+            kw["group_reference"] = kw.pop("group_reference", None)
+            windowed = audit_windows(model, data, **kw)
+    gate = windowed.gate(pol) if pol is not None else None
+    rendered: list[tuple[str, str]] = []
+    if json_out:
+        rendered.append((json_out, windowed.to_json()))
+    if html_out:
+        rendered.append((str(html_out), windowed.to_html(gate=gate)))
+    if junit_out:
+        rendered.append((str(junit_out), windowed.to_junit(gate)))
+    if markdown_out:
+        rendered.append((markdown_out, windowed.to_markdown(gate)))
+    if state_path:
+        acc.save(state_path)
+        _progress(f"wrote {state_path}")
+    for target, text in rendered:
+        if target == "-":
+            click.echo(text, nl=not text.endswith("\n"))
+        else:
+            write_atomic(target, text)
+            _progress(f"wrote {target}")
+    info = windowed.info
+    drift = windowed.drift()
+    _progress(f"{info['n_windows']} windows, {info['n_rows']:,} rows; {len(drift)} drift alert(s) of "
+              f"{info['family_size']} tested (Holm)")
+    for a in drift[:10]:
+        _progress(f"  drift: {a['window_start'][:10]} {visible_text(a['attribute'])}={visible_text(a['group'])} "
+                  f"{a['metric']}: {a['reference_value']:.3f} -> {a['value']:.3f}")
+    if gate is not None:
+        _progress(f"gate {'passed' if gate.passed else 'FAILED'}: drift {gate.drift_verdict} ({len(gate.drift)} of "
+                  f"at most {gate.max_drift}, scope {gate.scope})"
+                  + "".join(f"; {s[:10]} {'passed' if g.passed else 'FAILED'}" for s, g in gate.windows))
+        for note in gate.notes:
+            _progress(f"  note: {visible_text(note)}")
+        if not gate.passed:
+            raise GateFailed()
+
+
+def visible_text(s: Any) -> str:
+    from .report.format import visible
+
+    return visible(str(s))
+
+
+def _refuse_differences(acc: Any, given: dict[str, Any], source: str) -> None:
+    """A later run that names only some settings: each one named must be the state's."""
+    have = {"time": acc.time, "every": acc.every, "label": acc.label, "protected": acc.protected,
+            "reference": acc.mode, "persistence": acc.persistence, "min_rows": acc.min_rows,
+            "favorable": acc.favorable, "threshold": acc.cfg.threshold, "seed": acc.cfg.seed,
+            "n_bootstrap": acc.cfg.n_bootstrap, "confidence": acc.cfg.confidence}
+    if "group_reference" in given:
+        have["group_reference"] = {k: str(v) for k, v in acc.group_reference.items()}
+    for k, v in given.items():
+        if k in have and have[k] != v:
+            from .exceptions import InputError
+
+            raise InputError(f"{source}: the state was built with {k}={have[k]!r}, not {v!r}: it belongs to another "
+                             "monitor; give its own settings or start a new state file.", code="state_mismatch")
+        if k == "positive_label" and not (acc.positive_label == v or str(acc.positive_label) == str(v)):
+            from .exceptions import InputError
+
+            raise InputError(f"{source}: the state was built with positive_label={str(acc.positive_label)!r}, not "
+                             f"{str(v)!r}: it belongs to another monitor.", code="state_mismatch")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: returns the exit code (never raises for audit errors). ``--debug`` adds tracebacks; it never
     changes an exit code."""

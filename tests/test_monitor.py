@@ -258,3 +258,111 @@ def test_a_state_file_from_another_monitor_or_a_newer_library_is_refused(tmp_pat
     (tmp_path / "other.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(InputError, match="not a readable Parquet state"):
         audit.WindowAccumulator.load(tmp_path / "other.parquet")
+
+
+def _cli(*args: str, cwd=None):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "audit", *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def test_cli_monitor_adds_days_to_a_state_file_and_gates(tmp_path):
+    """A daily job: `audit monitor --state ... --data today.parquet` (settings on the first run, read from the
+    state after), the report, Markdown and JUnit written, exit 1 once the planted drift is alerted."""
+    df = _monitor(21, drift=True, weeks=10, n=5000)
+    df["y"] = df["y"].astype("float").where(df.t < "2026-03-02")  # the last two weeks' labels are late
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[monitor]\nscope = "last_window"\nmax_drift = 0\n\n[[rules]]\n'
+                      'metric = "demographic_parity_ratio"\nmin = 0.5\n')
+    state = tmp_path / "monitor.parquet"
+    weeks = [w for _, w in df.groupby(df.t.dt.to_period("W-SUN"))]
+    codes = []
+    for k, week in enumerate(weeks):
+        week.to_parquet(tmp_path / "today.parquet")
+        first = ["--time", "t", "--every", "7D", "--label", "y", "--positive-label", "1", "--protected", "g",
+                 "--predictions", "pred", "--n-bootstrap", "200", "--group-reference", "g=a"] if k == 0 else \
+            ["--predictions", "pred"]
+        r = _cli("monitor", "--state", str(state), "--data", str(tmp_path / "today.parquet"), *first,
+                 "--policy", str(policy), "--html", str(tmp_path / "monitor.html"), "--markdown",
+                 str(tmp_path / "monitor.md"), "--junit", str(tmp_path / "monitor.xml"), "--json",
+                 str(tmp_path / "monitor.json"))
+        assert r.returncode in (0, 1), r.stderr
+        codes.append(r.returncode)
+    # week 1 has nothing to compare (the drift check cannot pass); no drift until week 8; then the gate fails
+    assert codes[0] == 1 and codes[1:7] == [0] * 6 and codes[7:] == [1, 1, 1], codes
+    assert "drift: 2026-03" in r.stderr and "gate FAILED" in r.stderr
+    html = (tmp_path / "monitor.html").read_text()
+    assert "Fairness monitoring report" in html and "drift alert" in html and "<script" not in html
+    assert "Drift alerts (" in (tmp_path / "monitor.md").read_text()
+    assert 'failures="1"' in (tmp_path / "monitor.xml").read_text()
+    stored = audit.WindowedAudit.from_json(tmp_path / "monitor.json")
+    batch = _windows(df, group_reference={"g": "a"})
+    pd.testing.assert_frame_equal(stored.alerts, batch.alerts, check_exact=False, rtol=1e-9, atol=1e-12)
+    assert list(stored.window_table.n_labelled) == [5000] * 8 + [0, 0]
+    # the whole file at once (no state) gives the same alerts
+    df.to_parquet(tmp_path / "all.parquet")
+    r = _cli("monitor", "--data", str(tmp_path / "all.parquet"), "--time", "t", "--every", "7D", "--label", "y",
+             "--positive-label", "1", "--protected", "g", "--predictions", "pred", "--n-bootstrap", "200",
+             "--group-reference", "g=a", "--json", "-")
+    assert r.returncode == 0, r.stderr
+    assert audit.WindowedAudit.from_json(r.stdout).alerts.equals(stored.alerts)
+    # another monitor's settings against this state: refused, exit 2, the state untouched
+    before = state.read_bytes()
+    r = _cli("monitor", "--state", str(state), "--data", str(tmp_path / "today.parquet"), "--every", "1D",
+             "--predictions", "pred")
+    assert r.returncode == 2 and "built with every='7D', not '1D'" in r.stderr
+    assert state.read_bytes() == before
+
+
+def test_gate_scopes_and_max_drift():
+    w = _windows(_monitor(7, drift=True))  # drift in the last five windows, each for group b's parity ratio
+    rule = [{"metric": "demographic_parity_ratio", "min": 0.8, "mode": "point"}]
+    last = w.gate({"monitor": {"scope": "last_window"}, "rules": rule})
+    assert not last.passed and last.drift_verdict == "fail" and [s for s, _ in last.windows] == [w.spans[-1].start]
+    assert {(a["group"], a["metric"]) for a in last.drift} == {("b", "demographic_parity_ratio")}
+    tolerant = w.gate({"monitor": {"scope": "last_window", "max_drift": 1}})
+    assert tolerant.passed and tolerant.drift_verdict == "pass" and tolerant.windows == ()
+    anywhere = w.gate({"monitor": {"scope": "any_window", "max_drift": 1}, "rules": rule})
+    assert not anywhere.passed and len(anywhere.drift) == len(w.drift()) > 1
+    failing = [s for s, g in anywhere.windows if not g.passed]  # a point rule: the windows below 0.8 fail
+    assert failing and all(s >= "2026-02-23" for s in failing)
+    # a quiet monitor passes; one window alone cannot be judged for drift, so it never passes
+    quiet = _windows(_monitor(8))
+    assert quiet.gate({"monitor": {}, "rules": rule}).passed
+    one = audit.WindowAccumulator(time="t", every="7D", label="y", positive_label=1, protected="g",
+                                  predictions="pred", n_bootstrap=200).add(_monitor(8, weeks=1)).result()
+    g = one.gate({"monitor": {}})
+    assert not g.passed and g.drift_verdict == "insufficient data" and "cannot pass" in g.notes[0]
+
+
+@pytest.mark.parametrize("monitor,match", [
+    ({"scope": "every_window"}, r"\[monitor\] scope = 'every_window' is invalid; choose one of last_window, any_window"),
+    ({"max_drift": -1}, r"max_drift = -1 is invalid"),
+    ({"max_drift": True}, r"max_drift = True is invalid"),
+    ({"scop": "last_window"}, r"unknown key 'scop' in \[monitor\] \(did you mean 'scope'\?\)"),
+])
+def test_bad_monitor_policies_are_named(monitor, match):
+    from audit.gate import Policy
+
+    with pytest.raises(ConfigError, match=match):
+        Policy.from_dict({"monitor": monitor})
+
+
+def test_monitoring_report_escapes_user_strings_and_carries_the_alerts():
+    df = _monitor(7, drift=True)
+    df["g"] = df["g"].map({"a": "<b>a</b>", "b": "b & \u202eevil", "c": "c|`x`"})
+    w = _windows(df)
+    gate = w.gate({"monitor": {}})
+    html = w.to_html(gate=gate)
+    assert "<b>a</b>" not in html and "&lt;b&gt;a&lt;/b&gt;" in html and "\u202e" not in html
+    assert html.count('class="alert"') == len(w.drift()) > 0  # one marker per drift alert
+    assert "Group mix: g" in html and "FAILED" in html
+    md = w.to_markdown(gate)
+    assert "| b \\& \\\\u202eevil |" in md and "\u202e" not in md and f"### Drift alerts ({len(w.drift())})" in md
+    import xml.etree.ElementTree as ET
+
+    suite = ET.fromstring(w.to_junit(gate)).find("testsuite")
+    assert suite.get("failures") == "1" and suite.find("testcase/failure") is not None

@@ -20,7 +20,9 @@ JUDGED = ("pass", "inconclusive", "fail")
 
 RULE_KEYS = {"name", "metric", "min", "max", "max_abs", "mode", "attributes", "intersections", "scope",
              "max_worsening", "on_inconclusive", "on_insufficient"}
-TOP_KEYS = {"version", "defaults", "rules"}
+TOP_KEYS = {"version", "defaults", "rules", "monitor"}
+MONITOR_KEYS = {"scope", "max_drift"}
+MONITOR_SCOPES = ("last_window", "any_window")
 DEFAULT_KEYS = {"mode", "on_inconclusive", "on_insufficient", "intersections"}
 
 
@@ -78,6 +80,9 @@ class Policy:
 
     rules: tuple[Rule, ...]
     source: str = "<policy>"
+    #: how a monitor (a windowed audit) is judged: which windows the rules judge, and how many drift alerts pass
+    monitor_scope: str = "last_window"
+    max_drift: int = 0
 
     @classmethod
     def from_toml(cls, path_or_text: str | Path) -> "Policy":
@@ -116,7 +121,24 @@ class Policy:
             if key not in DEFAULT_KEYS:
                 raise ConfigError(f"{where(None, key)}: unknown key {key!r} in [defaults]{hint(key, DEFAULT_KEYS)}; "
                                   f"expected {', '.join(sorted(DEFAULT_KEYS))}.", code="policy_key")
+        monitor = data.get("monitor", {})
+        if not isinstance(monitor, dict):
+            raise ConfigError(f"{where(None, 'monitor')}: [monitor] must be a table.", code="policy_type")
+        for key in monitor:
+            if key not in MONITOR_KEYS:
+                raise ConfigError(f"{where(None, key)}: unknown key {key!r} in [monitor]{hint(key, MONITOR_KEYS)}; "
+                                  f"expected {', '.join(sorted(MONITOR_KEYS))}.", code="policy_key")
+        window_scope = monitor.get("scope", "last_window")
+        if window_scope not in MONITOR_SCOPES:
+            raise ConfigError(f"{where(None, 'scope')}: [monitor] scope = {window_scope!r} is invalid; choose one of "
+                              f"{', '.join(MONITOR_SCOPES)}.", code="policy_value")
+        max_drift = monitor.get("max_drift", 0)
+        if isinstance(max_drift, bool) or not isinstance(max_drift, int) or max_drift < 0:
+            raise ConfigError(f"{where(None, 'max_drift')}: [monitor] max_drift = {max_drift!r} is invalid; give the "
+                              "number of drift alerts tolerated (an integer, 0 or more).", code="policy_value")
         rules_data = data.get("rules")
+        if "monitor" in data and rules_data is None:  # a monitor's policy may judge drift alone
+            return cls((), source, window_scope, max_drift)
         if not isinstance(rules_data, list) or not rules_data:
             raise ConfigError(f"{source}: the policy has no rules; add at least one [[rules]] table with a metric "
                               "and a threshold (min, max or max_abs).", code="policy_empty")
@@ -191,7 +213,7 @@ class Policy:
                               max_worsening=merged.get("max_worsening"),
                               on_inconclusive=merged.get("on_inconclusive", "warn"),
                               on_insufficient=merged.get("on_insufficient", "warn")))
-        return cls(tuple(rules), source)
+        return cls(tuple(rules), source, window_scope, max_drift)
 
 
 def _read(path_or_text: str | Path) -> tuple[str, str]:

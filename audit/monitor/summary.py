@@ -81,17 +81,25 @@ def summarise(inputs: Any, out: Any, cfg: Any, index: Any, starts: Sequence[str]
             ctx_all = build_context(inputs, out, dataclasses.replace(cfg, min_positives=0, min_negatives=0),
                                     control=control)
             rows = np.flatnonzero(labelled)
-            lab_inputs, lab_out = subset(inputs, out, rows)
-            ctx_lab = build_context(lab_inputs, lab_out, cfg,
-                                    control=Attribute("(window)", names, index[rows].astype(np.int64), True))
-            perf_all, perf_lab = performance.run(ctx_all), performance.run(ctx_lab)
+            perf_all = performance.run(ctx_all)
             disp_all = bias.run(ctx_all, decide_now=False)["disparities"]
-            disp_lab = bias.run(ctx_lab, decide_now=False)["disparities"]
+            if len(rows):
+                lab_inputs, lab_out = subset(inputs, out, rows)
+                ctx_lab = build_context(lab_inputs, lab_out, cfg,
+                                        control=Attribute("(window)", names, index[rows].astype(np.int64), True))
+                perf_lab = performance.run(ctx_lab)
+                disp_lab = bias.run(ctx_lab, decide_now=False)["disparities"]
+            else:  # no label has arrived in these windows: every label-dependent number is undefined
+                ctx_lab = None
+                perf_lab = {"metrics": [_unlabelled(r) for r in perf_all["metrics"]],
+                            "groups": [{**g, "positives": 0, "negatives": 0} for g in perf_all["groups"]]}
+                disp_lab = [_unlabelled(r) for r in disp_all]
             perf = {"metrics": _merge(perf_all["metrics"], perf_lab["metrics"], free, ("group", "metric")),
                     "groups": _merge_groups(perf_all["groups"], perf_lab["groups"])}
             disp = _merge(disp_all, disp_lab, free, ("group", "reference", "metric", "comparison"))
             spread = replicate_spread(ctx_all, [m for m in alert_metrics if m in free])
-            spread.update(replicate_spread(ctx_lab, [m for m in alert_metrics if m not in free]))
+            if ctx_lab is not None:
+                spread.update(replicate_spread(ctx_lab, [m for m in alert_metrics if m not in free]))
             n_lab = np.bincount(index[rows], minlength=len(names))
             ctx = ctx_all
     bias.decide(disp, cfg.correction, cfg.alpha, by_level=True)
@@ -125,6 +133,16 @@ def _merge(all_rows: list[dict[str, Any]], lab_rows: list[dict[str, Any]], free:
         if other.get("n") == 0 and r.get("n", 0) > 0:
             other["reason"] = NO_LABELS_YET
         out.append(other)
+    return out
+
+
+def _unlabelled(r: dict[str, Any]) -> dict[str, Any]:
+    """A label-dependent row of windows without any labelled row: undefined, saying why."""
+    out = {**r, "value": None, "ci_low": None, "ci_high": None, "reason": NO_LABELS_YET}
+    if "n" in r:
+        out.update(n=0, status="undefined")
+    else:
+        out.update(verdict="undefined", p_value=None, p_value_raw=None, flag=None, _test=False)
     return out
 
 

@@ -135,3 +135,82 @@ def scatter(title: str, desc: str, points: list[dict[str, Any]], xlabel: str, yl
             "xticks": [{"x": px(v), "label": tick_label(v, xstep, x_percent)} for v in xt],
             "yticks": [{"y": py(v), "label": tick_label(v, ystep)} for v in yt],
             "zero_y": py(0.0)}
+
+
+def trend_panel(title: str, desc: str, points: list[dict[str, Any]], *, threshold: float | None = None,
+                baseline: float | None = None, percent: bool = False, width: int = 360,
+                height: int = 180) -> dict[str, Any]:
+    """A trend over windows: ``points`` in time order (``value``, ``ci_low``, ``ci_high`` or None, ``alert``,
+    ``label``); the line and the interval band break where a value is undefined; the policy's threshold and the
+    reference window's value as horizontal lines."""
+    left, right, top, bottom = 46.0, width - 34.0, 26.0, height - 30.0
+    values = [v for p in points for v in (p["value"], p.get("ci_low"), p.get("ci_high")) if v is not None]
+    values += [v for v in (threshold, baseline) if v is not None]
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    lo, hi, ticks = nice_ticks(lo, hi, 4)
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    n = len(points)
+
+    def px(k: int) -> float:
+        return round(left + (right - left) * (k + 0.5) / max(n, 1), 2)
+
+    def py(v: float) -> float:
+        return round(bottom - (bottom - top) * (v - lo) / (hi - lo or 1.0), 2)
+
+    segments: list[list[dict[str, Any]]] = [[]]
+    for k, p in enumerate(points):
+        if p["value"] is None:
+            if segments[-1]:
+                segments.append([])
+            continue
+        segments[-1].append({"k": k, **p})
+    lines, bands = [], []
+    for seg in segments:
+        if not seg:
+            continue
+        lines.append(" ".join(f"{px(p['k'])},{py(p['value'])}" for p in seg))
+        ci = [p for p in seg if p.get("ci_low") is not None and p.get("ci_high") is not None]
+        if len(ci) == len(seg):
+            upper = [f"{px(p['k'])},{py(p['ci_high'])}" for p in seg]
+            lower = [f"{px(p['k'])},{py(p['ci_low'])}" for p in reversed(seg)]
+            if len(seg) == 1:  # one window: a short band around its point
+                x0, x1 = px(seg[0]["k"]) - 4, px(seg[0]["k"]) + 4
+                upper = [f"{x0},{py(seg[0]['ci_high'])}", f"{x1},{py(seg[0]['ci_high'])}"]
+                lower = [f"{x1},{py(seg[0]['ci_low'])}", f"{x0},{py(seg[0]['ci_low'])}"]
+            bands.append(" ".join(upper + lower))
+    dots = [{"x": px(k), "y": py(p["value"]), "alert": bool(p.get("alert")), "label": p["label"],
+             "value": fmt(p["value"]), "ci": "" if p.get("ci_low") is None else
+             f" [{fmt(p['ci_low'])}, {fmt(p['ci_high'])}]"} for k, p in enumerate(points) if p["value"] is not None]
+    shown = sorted({0, n - 1, n // 2} if n > 2 else set(range(n)))
+    xlabels = [{"x": px(k), "label": points[k]["tick"]} for k in shown]
+    return {"title": title, "desc": desc, "width": width, "height": height, "left": left, "right": right, "top": top,
+            "bottom": bottom, "lines": lines, "bands": bands, "dots": dots, "xlabels": xlabels,
+            "yticks": [{"y": py(t), "label": tick_label(t, step, percent)} for t in ticks],
+            "threshold": None if threshold is None else {"y": py(threshold), "label": fmt(threshold)},
+            "baseline": None if baseline is None else {"y": py(baseline), "label": fmt(baseline)}}
+
+
+def mix_bars(title: str, desc: str, windows: list[str], groups: list[str], shares: list[list[float]],
+             width: int = 720, height: int = 200) -> dict[str, Any]:
+    """Stacked bars: each window's rows split by group (``shares[k][g]`` in [0, 1]); the colour of a group comes
+    from its position (a legend names it)."""
+    left, right, top, bottom = 40.0, width - 34.0, 26.0, height - 30.0
+    n = len(windows)
+    slot = (right - left) / max(n, 1)
+    bars = []
+    for k, row in enumerate(shares):
+        y = bottom
+        for g, share in enumerate(row):
+            h = round((bottom - top) * share, 2)
+            if h > 0:
+                bars.append({"x": round(left + k * slot + slot * 0.1, 2), "y": round(y - h, 2),
+                             "w": round(slot * 0.8, 2), "h": h, "c": g % 8,
+                             "label": f"{windows[k]}: {groups[g]} {100 * share:.1f}%"})
+            y -= h
+    shown = sorted({0, n - 1, n // 2} if n > 2 else set(range(n)))
+    return {"title": title, "desc": desc, "width": width, "height": height, "left": left, "right": right, "top": top,
+            "bottom": bottom, "bars": bars,
+            "xlabels": [{"x": round(left + (k + 0.5) * slot, 2), "label": windows[k]} for k in shown],
+            "yticks": [{"y": round(bottom - (bottom - top) * t, 2), "label": f"{int(100 * t)}%"}
+                       for t in (0, 0.25, 0.5, 0.75, 1.0)],
+            "legend": [{"c": g % 8, "label": name} for g, name in enumerate(groups)]}

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _NOT_XML = re.compile("[\ufffe\uffff]")
 
 
-def _text(s: object) -> str:
+def xml_text(s: object) -> str:
     """XML-safe text: control, bidi and surrogate characters shown as escapes (see ``report.text.visible``),
     our own line breaks kept."""
     from .format import visible
@@ -21,8 +21,8 @@ def _text(s: object) -> str:
     return _NOT_XML.sub("\ufffd", visible(str(s), keep_newlines=True))
 
 
-def _attr(s: object) -> str:
-    return quoteattr(_text(s))
+def xml_attr(s: object) -> str:
+    return quoteattr(xml_text(s))
 
 
 def render_junit(result: "AuditResult", gate: "GateResult") -> str:
@@ -34,22 +34,22 @@ def render_junit(result: "AuditResult", gate: "GateResult") -> str:
         body = "\n".join(lines)
         shown = r.failing_checks[:5]
         detail = "; ".join((f"{c.attribute}={c.group}: " if c.attribute else "") + c.message for c in shown)
-        name = _attr(r.rule.name)
-        classname = _attr(f"fairness_audit.{r.rule.metric}")
+        name = xml_attr(r.rule.name)
+        classname = xml_attr(f"fairness_audit.{r.rule.metric}")
         inner = ""
         if r.blocking:
             failures += 1
-            inner = (f'<failure type={_attr(r.verdict)} message={_attr(f"{r.rule.describe()}: {r.verdict}: {detail}")}>'
-                     f"{escape(_text(body))}</failure>")
+            inner = (f'<failure type={xml_attr(r.verdict)} message={xml_attr(f"{r.rule.describe()}: {r.verdict}: {detail}")}>'
+                     f"{escape(xml_text(body))}</failure>")
         elif r.verdict != "pass":
             skipped += 1
-            inner = f'<skipped message={_attr(f"{r.verdict} (warning): {r.rule.describe()}: {detail}")}/>'
+            inner = f'<skipped message={xml_attr(f"{r.verdict} (warning): {r.rule.describe()}: {detail}")}/>'
         cases.append(f'    <testcase name={name} classname={classname} time="0">{inner}</testcase>')
-    stamp = _attr(result.created[:19])
+    stamp = xml_attr(result.created[:19])
     props = [("policy", gate.policy_source), ("data_fingerprint", result.data_fingerprint),
              ("rows", str(result.n_rows)), ("label", result.label), ("protected", ", ".join(result.protected)),
              ("model", result.model.description), ("gate", "passed" if gate.passed else "failed")]
-    prop_xml = "\n".join(f"      <property name={_attr(k)} value={_attr(v)}/>" for k, v in props)
+    prop_xml = "\n".join(f"      <property name={xml_attr(k)} value={xml_attr(v)}/>" for k, v in props)
     out = "\n".join([f"{c.verdict}: {r.rule.name}: " + (f"{c.attribute} {c.group}: " if c.attribute else "")
                      + c.message for r in gate.rules for c in r.checks] + [f"note: {n}" for n in gate.notes])
     return (
@@ -59,7 +59,7 @@ def render_junit(result: "AuditResult", gate: "GateResult") -> str:
         f'tests="{len(gate.rules)}" failures="{failures}" errors="0" skipped="{skipped}" time="0">\n'
         f"    <properties>\n{prop_xml}\n    </properties>\n"
         + "\n".join(cases) + "\n"
-        f"    <system-out>{escape(_text(out))}</system-out>\n"
+        f"    <system-out>{escape(xml_text(out))}</system-out>\n"
         "    <system-err></system-err>\n"
         "  </testsuite>\n"
         "</testsuites>\n"

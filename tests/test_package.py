@@ -36,7 +36,7 @@ def test_cli_help_does_not_import_pandas():
 def test_public_api():
     assert set(audit.__all__) == {
         "__version__", "run_audit", "AuditResult", "AuditConfig", "AuditError", "InputError", "ModelError",
-        "ConfigError", "AuditWarning", "NonDeterministicModelWarning", "datasets", "reweighing_weights", "Module", "audit_windows", "WindowedAudit",
+        "ConfigError", "AuditWarning", "NonDeterministicModelWarning", "datasets", "reweighing_weights", "Module", "audit_windows", "WindowedAudit", "WindowAccumulator",
         "register_module"}
     for name in audit.__all__:
         assert getattr(audit, name) is not None

@@ -167,8 +167,6 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
     warnings: list[str] = []
     attrs = inputs.attributes
     y = inputs.y
-    if control is not None and score_statistics is not None:
-        raise NotImplementedError("a control axis on an engine's cells")
     finest, combos = _finest(((control,) if control is not None else ()) + attrs, len(y))
     n_finest = len(combos)
     levels = None

@@ -617,13 +617,16 @@ def demo(out_dir: Path, seed: int, n_bootstrap: int, explain: bool) -> None:
 @click.option("--policy", type=click.Path(dir_okay=False, path_type=Path),
               help="Policy (TOML): rules judged on the windows of its [monitor] scope, and max_drift; exit 1 when it "
                    "fails.")
+@click.option("--engine", type=click.Choice(["auto", "pandas", "duckdb", "spark"]), default="auto",
+              help="Where a whole file is scanned without --state (auto: files of up to 2 million rows in memory, "
+                   "larger ones with DuckDB, the window one more key of the grouped scan).")
 def monitor(data_path: str, state_path: str | None, model_path: str | None, trust_model: bool, pred_col: str | None,
             score_col: str | None, time_col: str | None, every: str | None, label: str | None,
             positive_label: str | None, favorable: bool | None, protected: tuple[str, ...], features: tuple[str, ...],
             reference_mode: str | None, group_reference: tuple[str, ...], persistence: int | None,
             min_rows: int | None, threshold: float | None, seed: int | None, n_bootstrap: int | None,
             confidence: float | None, json_out: str | None, html_out: Path | None, junit_out: Path | None,
-            markdown_out: str | None, policy: Path | None) -> None:
+            markdown_out: str | None, policy: Path | None, engine: str) -> None:
     """Watch a running model: add decisions to a state file (or audit a whole file), alert on drift, gate."""
     from ._io import load_data
     from .gate import Policy
@@ -649,9 +652,19 @@ def monitor(data_path: str, state_path: str | None, model_path: str | None, trus
         check_model_file(model_path, trust=trust_model)
         model = load_model(model_path, trust=trust_model)
     _progress(f"reading {data_path} ...")
-    data = load_data(data_path)
+    source = None
+    if state_path:
+        data = load_data(data_path)
+    else:  # a whole file: in memory when small, else scanned by the engine (the window a key of its scan)
+        from ._scale.sources import open_source
+
+        data, source = open_source(data_path, engine)
     pos: Any = positive_label
-    kind = _label_kind(data, None, label) if label else ""
+    try:
+        kind = _label_kind(data, source, label) if label else ""
+    finally:
+        if source is not None:
+            source.close()
     if isinstance(pos, str) and kind in ("i", "u", "f", "b"):
         try:
             pos = int(pos) if kind in "iu" else (pos.lower() == "true" if kind == "b" else float(pos))
@@ -685,10 +698,8 @@ def monitor(data_path: str, state_path: str | None, model_path: str | None, trus
             acc.add(data)
             windowed = acc.result()
         else:
-            _progress(f"auditing {len(data):,} rows in windows of {every} ...")
-            kw = dict(given)
-            kw["group_reference"] = kw.pop("group_reference", None)
-            windowed = audit_windows(model, data, **kw)
+            _progress(f"auditing {data_path} in windows of {every} ...")
+            windowed = audit_windows(model, data if source is None else data_path, engine=engine, **given)
     gate = windowed.gate(pol) if pol is not None else None
     rendered: list[tuple[str, str]] = []
     if json_out:

@@ -309,6 +309,14 @@ def test_cli_monitor_adds_days_to_a_state_file_and_gates(tmp_path):
              "--group-reference", "g=a", "--json", "-")
     assert r.returncode == 0, r.stderr
     assert audit.WindowedAudit.from_json(r.stdout).alerts.equals(stored.alerts)
+    r = _cli("monitor", "--data", str(tmp_path / "all.parquet"), "--engine", "duckdb", "--time", "t", "--every", "7D",
+             "--label", "y", "--positive-label", "1", "--protected", "g", "--predictions", "pred", "--n-bootstrap",
+             "200", "--group-reference", "g=a", "--json", "-")
+    assert r.returncode == 0, r.stderr
+    scanned = audit.WindowedAudit.from_json(r.stdout)
+    assert scanned.info["engine"] == "duckdb" and list(scanned.alerts.verdict) == list(stored.alerts.verdict)
+    assert np.allclose(scanned.alerts.p_value.to_numpy(float), stored.alerts.p_value.to_numpy(float),
+                       equal_nan=True, atol=1e-9)
     # another monitor's settings against this state: refused, exit 2, the state untouched
     before = state.read_bytes()
     r = _cli("monitor", "--state", str(state), "--data", str(tmp_path / "today.parquet"), "--every", "1D",
@@ -366,3 +374,71 @@ def test_monitoring_report_escapes_user_strings_and_carries_the_alerts():
 
     suite = ET.fromstring(w.to_junit(gate)).find("testsuite")
     assert suite.get("failures") == "1" and suite.find("testcase/failure") is not None
+
+
+def _scored(seed: int = 7, weeks: int = 10, n: int = 5000) -> pd.DataFrame:
+    df = _monitor(seed, drift=True, weeks=weeks, n=n)
+    rng = np.random.default_rng(seed)
+    df["x"] = 0.5 * df.pred + rng.normal(0, 0.1, len(df))
+    df["score"] = np.round(np.clip(df.x + 0.25, 0, 1), 2)  # 101 distinct scores: the engine's buckets are exact
+    df["y"] = df["y"].astype("float").where(df.t < "2026-03-02")  # the last two weeks' labels are late
+    return df
+
+
+def _same_windows(a, b, tol=1e-6, scores=True):
+    """``scores=False``: a model's continuous scores fall in the engine's buckets, so ROC AUC and average
+    precision are within their stated error bounds rather than equal (the single audit's rule); the rest equal."""
+    assert list(a.window_table.n) == list(b.window_table.n)
+    assert list(a.window_table.n_labelled) == list(b.window_table.n_labelled)
+    keys = ["window_start", "attribute", "group", "metric"]
+    m = a.trend.merge(b.trend, on=keys, suffixes=("_a", "_b"), how="outer", indicator=True)
+    assert (m._merge == "both").all()
+    if not scores:  # the score metrics' replicates come from the buckets' cells, as in the single engine audit
+        from audit.metrics import SCORE_METRICS
+
+        m = m[~m.metric.isin([*SCORE_METRICS, "roc_auc_difference", "calibration_gap"])]
+    for col in ("value", "ci_low", "ci_high"):
+        assert np.allclose(m[f"{col}_a"].to_numpy(float), m[f"{col}_b"].to_numpy(float), equal_nan=True, rtol=0,
+                           atol=tol), col
+    assert (m.status_a == m.status_b).all()
+    assert list(a.alerts.verdict) == list(b.alerts.verdict)
+    assert np.allclose(a.alerts.p_value.to_numpy(float), b.alerts.p_value.to_numpy(float), equal_nan=True, atol=tol)
+
+
+def test_data_an_engine_holds_is_windowed_in_one_scan_equal_to_memory(tmp_path):
+    """A Parquet file scanned by DuckDB (the window one more key of the grouped scan), and a model applied batch by
+    batch where the data lives: the same windows, trend (intervals too) and alerts as in memory, late labels
+    included."""
+    import duckdb
+
+    df = _scored()
+    path = tmp_path / "decisions.parquet"
+    df.to_parquet(path)
+    kw = dict(time="t", every="7D", label="y", positive_label=1, protected="g", n_bootstrap=200,
+              group_reference={"g": "a"})
+    memory = audit.audit_windows(None, df, scores="score", **kw)
+    scanned = audit.audit_windows(None, str(path), scores="score", engine="duckdb", **kw)
+    _same_windows(memory, scanned)
+    assert dict(scanned.info)["engine"] == "duckdb" and scanned.drift()
+    con = duckdb.connect()
+    relation = con.read_parquet(str(path))
+    _same_windows(memory, audit.audit_windows(None, relation, scores="score", engine="duckdb", **kw))
+
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit(df[["x"]], df["pred"])
+    _same_windows(audit.audit_windows(model, df, features=["x"], **kw),
+                  audit.audit_windows(model, str(path), features=["x"], engine="duckdb", **kw), tol=1e-6,
+                  scores=False)
+    # windows of months; the defaults pick the same reference group
+    months = dict(kw, every="1MS", group_reference=None)
+    _same_windows(audit.audit_windows(None, df, scores="score", **months),
+                  audit.audit_windows(None, str(path), scores="score", engine="duckdb", **months))
+    with pytest.raises(ConfigError, match="every=500 is invalid for data an engine holds"):
+        audit.audit_windows(None, str(path), scores="score", engine="duckdb", **dict(kw, every=500))
+    with pytest.raises(ConfigError, match="reference=.* is invalid for data an engine holds"):
+        audit.audit_windows(None, str(path), scores="score", engine="duckdb",
+                            reference=("2026-01-05", "2026-01-19"), **kw)
+    df.assign(t=df.t.astype(str)).to_parquet(tmp_path / "text.parquet")
+    with pytest.raises(InputError, match="time column 't' holds String values, not timestamps"):
+        audit.audit_windows(None, str(tmp_path / "text.parquet"), scores="score", engine="duckdb", **kw)

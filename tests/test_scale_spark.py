@@ -125,3 +125,23 @@ def test_a_model_that_raises_in_an_executor_is_a_model_error(adult_spark, adult_
 
     with pytest.raises(ModelError, match="inside a Spark executor: the model raised .*the model cannot score these"):
         audit.run_audit(Broken(), adult_spark, **KW)
+
+
+def test_windows_of_a_spark_frame_equal_memory(spark):
+    """A monitor on a Spark DataFrame: the window is one more key of Spark's grouped scan (a formula of the date's
+    parts), late labels kept; the same windows, trend and alerts as in memory."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_monitor import _same_windows, _scored
+
+    df = _scored(weeks=4, n=2000)
+    kw = dict(time="t", every="7D", label="y", positive_label=1, protected="g", n_bootstrap=100,
+              group_reference={"g": "a"}, scores="score")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sdf = spark.createDataFrame(df)
+        scanned = audit.audit_windows(None, sdf, engine="spark", **kw)
+    _same_windows(audit.audit_windows(None, df, **kw), scanned)
+    assert scanned.info["engine"] == "spark"

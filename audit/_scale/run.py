@@ -110,9 +110,29 @@ def _check_cells(cells: pd.DataFrame, plan: scan.ScanPlan, what: str, frame: Any
     scan.refuse_bad_cells(cells, plan, what, frame)
 
 
-def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: bool, protected: Any,
-                reference: dict[str, Any] | None, features: Sequence[str] | None, model: Any, predictions: Any,
-                scores: Any, cfg: AuditConfig, progress: bool | None, what: str = "data") -> ScaledData:
+@dataclass(frozen=True)
+class CellScan:
+    """The checked cells of one grouped scan, in canonical order, and how they were made."""
+
+    cells: pd.DataFrame
+    plan: scan.ScanPlan
+    label: str
+    protected: tuple[str, ...]
+    features: tuple[str, ...]
+    method: str
+    kind: str | None
+    description: str
+    fingerprint: str | None
+    t_keys: float
+    t_scan: float
+
+
+def scan_cells(source: Source, *, label: Any, positive_label: Any, protected: Any, features: Sequence[str] | None,
+               model: Any, predictions: Any, scores: Any, cfg: AuditConfig, progress: bool | None,
+               what: str = "data", window: Any = None) -> CellScan:
+    """The one grouped scan (pushed down, or the model applied batch by batch where the data lives), its cells
+    checked; with ``window`` (a monitor's :class:`scan.WindowKey`), the window is one more key and rows without a
+    label are kept."""
     t0 = time.perf_counter()
     frame = source.frame
     label = _column_arg(label, "label", source)
@@ -125,7 +145,8 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
             raise InputError(f"scores column {scores!r} holds {dtype} values, not numbers: give probabilities of the "
                              "positive label as a numeric column.", code="bad_scores", column=scores)
     plan = scan.ScanPlan(label, tuple(protected), _positive(frame, label, positive_label), predictions, scores,
-                         cfg.threshold, cfg.score_buckets, cfg.calibration_bins)
+                         cfg.threshold, cfg.score_buckets, cfg.calibration_bins, window=window,
+                         missing_labels=window is not None)
     _look_ahead(frame, plan, cfg, f"{what} ({source.description})")
     t_keys = time.perf_counter() - t0
 
@@ -150,7 +171,7 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
             feats = tuple(str(f) for f in names) if names is not None else tuple(c for c in source.columns if c != label)
         for f in feats:
             _column_arg(f, "feature", source)
-        label_values = list(dict.fromkeys([plan.positive, *_label_values(frame, label)]))
+        label_values = [v for v in dict.fromkeys([plan.positive, *_label_values(frame, label)]) if v is not None]
         method, fn, kind = predict_fn(model, plan.positive, label_values, cfg.threshold)
         if method == "callable":  # a function's output kind shows only once it runs: ask it about a few rows
             probe = scan.canonical_missing(_first_rows(source, list(feats)))
@@ -175,25 +196,38 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
         raise InputError(NO_ROWS.format(what=f"{what} ({source.description})"), code="no_rows")
     _check_cells(cells, plan, what, frame if model is None else None)
     cells = scan.integer_cells(cells, plan)
+    if window is not None:
+        cells[scan.WIN] = cells[scan.WIN].astype(np.int64)
     t_scan = time.perf_counter() - t
 
-    # 3. the cells validated like rows, in one canonical order
+    # 3. the cells in one canonical order
     key_cols = plan.keys()
     cells = cells.sort_values(key_cols, kind="stable", ignore_index=True)
     cells = cells[cells[scan.N] > 0].reset_index(drop=True)
+    return CellScan(cells, plan, label, tuple(protected), tuple(feats), method, kind, model_out_desc, fp, t_keys,
+                    t_scan)
+
+
+def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: bool, protected: Any,
+                reference: dict[str, Any] | None, features: Sequence[str] | None, model: Any, predictions: Any,
+                scores: Any, cfg: AuditConfig, progress: bool | None, what: str = "data") -> ScaledData:
+    sc = scan_cells(source, label=label, positive_label=positive_label, protected=protected, features=features,
+                    model=model, predictions=predictions, scores=scores, cfg=cfg, progress=progress, what=what)
+    cells, plan, label, protected = sc.cells, sc.plan, sc.label, list(sc.protected)
+    key_cols = plan.keys()
     inputs = validate_inputs(cells[[c for c in dict.fromkeys(key_cols)]], label=label,
                              positive_label=plan.positive, favorable=favorable, protected=protected,
                              reference=reference, features=[], model_features=None, predictions=scan.PRED, scores=None,
                              config=cfg)
     n_rows = int(cells[scan.N].sum())
     fingerprint = _cells_fingerprint(cells, key_cols, label, protected)
-    inputs = replace(inputs, n=n_rows, fingerprint=fingerprint, features=tuple(feats))
+    inputs = replace(inputs, n=n_rows, fingerprint=fingerprint, features=sc.features)
     probability = plan.scores is not None and plan.probability
     out = ModelOutput(inputs.predictions, np.zeros(len(cells)) if plan.scores is not None else None,
-                      kind if plan.scores is not None else None, method, model_out_desc, fp, None)
+                      sc.kind if plan.scores is not None else None, sc.method, sc.description, sc.fingerprint, None)
     stats = CellScoreStatistics(cell_arrays(cells, inputs.y, probability), probability, cfg) if plan.scores else None
     ctx = build_context(inputs, out, cfg, weights=cells[scan.N].to_numpy(np.int64), score_statistics=stats)
-    section = _section(source, ctx, stats, n_rows, len(cells), cfg, t_keys, t_scan, model is not None)
+    section = _section(source, ctx, stats, n_rows, len(cells), cfg, sc.t_keys, sc.t_scan, model is not None)
     keys = (cells.groupby([*protected, label], dropna=False, sort=True, observed=True)[scan.N].sum().reset_index())
     return ScaledData(ctx, section, plan, keys)
 

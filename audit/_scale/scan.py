@@ -24,6 +24,46 @@ from ..exceptions import InputError
 
 PREFIX = "_fa_"
 PRED, BUCKET, CAL, N = PREFIX + "pred", PREFIX + "b", PREFIX + "cal", PREFIX + "n"
+WIN = PREFIX + "window"
+
+
+@dataclass(frozen=True)
+class WindowKey:
+    """A time window as one more key of the grouped scan: ``(time - origin) // step`` for fixed lengths
+    (microseconds), or whole months counted from the origin's month; the same formula in the engine and in numpy."""
+
+    time: str
+    kind: str  # "tick" or "month"
+    origin: Any  # datetime.datetime (naive UTC)
+    step: int  # microseconds, or months
+
+    def expr(self) -> Any:
+        import narwhals as nw
+
+        t = nw.col(self.time)
+        if self.kind == "tick":  # microseconds since the origin from the date's parts: one formula for every engine
+            y, m, d = t.dt.year().cast(nw.Int64), t.dt.month().cast(nw.Int64), t.dt.day().cast(nw.Int64)
+            yy = y - nw.when(m <= 2).then(nw.lit(1)).otherwise(nw.lit(0))
+            era = yy // 400
+            yoe = yy - era * 400
+            doy = (153 * (m + nw.when(m > 2).then(nw.lit(-3)).otherwise(nw.lit(9))) + 2) // 5 + d - 1
+            days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468  # days since 1970-01-01
+            us = (days * 86_400 + t.dt.hour().cast(nw.Int64) * 3600 + t.dt.minute().cast(nw.Int64) * 60
+                  + t.dt.second().cast(nw.Int64)) * 1_000_000 + t.dt.microsecond().cast(nw.Int64)
+            origin = int((pd.Timestamp(self.origin) - pd.Timestamp("1970-01-01")) // pd.Timedelta(microseconds=1))
+            return (us - origin) // self.step
+        o = self.origin.year * 12 + self.origin.month - 1
+        return (t.dt.year().cast(nw.Int64) * 12 + t.dt.month().cast(nw.Int64) - 1 - o) // self.step
+
+    def of(self, values: Any) -> np.ndarray:
+        ts = pd.to_datetime(pd.Series(values))
+        if ts.dt.tz is not None:
+            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+        if self.kind == "tick":
+            us = (ts - pd.Timestamp(self.origin)).to_numpy().astype("timedelta64[us]").astype(np.int64)
+            return us // self.step
+        o = self.origin.year * 12 + self.origin.month - 1
+        return ((ts.dt.year * 12 + ts.dt.month - 1 - o) // self.step).to_numpy(np.int64)
 S_SCORE, S_BRIER, S_LOG, LO, HI = PREFIX + "s1", PREFIX + "s2", PREFIX + "s3", PREFIX + "lo", PREFIX + "hi"
 SCORE = PREFIX + "score"
 FIX_SCORE = float(1 << 24)  # score and Brier terms are summed as round(x * 2**24): each row off by at most 3e-8
@@ -49,13 +89,16 @@ class ScanPlan:
     buckets: int
     n_cal: int
     probability: bool = True
+    window: WindowKey | None = None  # a monitor's time window: one more key of the scan
+    missing_labels: bool = False  # rows without a label are kept (a monitor's late labels)
 
     @property
     def has_scores(self) -> bool:
         return self.scores is not None
 
     def keys(self) -> list[str]:
-        return [*self.protected, self.label, PRED] + ([BUCKET, CAL] if self.has_scores else [])
+        return ([WIN] if self.window is not None else []) + [*self.protected, self.label, PRED] + \
+            ([BUCKET, CAL] if self.has_scores else [])
 
 
 def key_counts(frame: Any, plan: ScanPlan) -> pd.DataFrame:
@@ -135,7 +178,9 @@ def _cell_frame(lf: Any, plan: ScanPlan, score: str | None, pred: Any) -> Any:
             aggs += [nw.col(c).sum().alias(c) for c in (S_SCORE, S_BRIER, S_LOG)]
         else:
             cols[CAL] = nw.lit(0.0)
-    keys = [*plan.protected, plan.label, PRED] + ([BUCKET, CAL] if score is not None else [])
+    if plan.window is not None:
+        cols[WIN] = plan.window.expr()
+    keys = plan.keys() if score is not None else [k for k in plan.keys() if k not in (BUCKET, CAL)]
     return lf.with_columns(**cols).group_by(*keys).agg(*aggs)
 
 
@@ -297,9 +342,12 @@ def batch_cells(batch: pd.DataFrame, plan: ScanPlan, predict: Callable[[pd.DataF
         df[HI] = s
     else:
         df = pd.DataFrame(cols)
+    if plan.window is not None:
+        df[WIN] = plan.window.of(batch[plan.window.time])
     df[N] = 1
     how[N] = "sum"
-    keys = list(dict.fromkeys([*plan.protected, plan.label, PRED] + ([BUCKET, CAL] if scores is not None else [])))
+    keys = list(dict.fromkeys(([WIN] if plan.window is not None else []) + [*plan.protected, plan.label, PRED]
+                              + ([BUCKET, CAL] if scores is not None else [])))
     return df.groupby(keys, dropna=False, sort=False, observed=True).agg(how).reset_index()
 
 
@@ -332,7 +380,8 @@ def model_cells(source: Any, plan: ScanPlan, predict: Callable[[pd.DataFrame], t
                 rows_per_batch: int, total: int, progress: bool) -> pd.DataFrame:
     """Cells of the data with the model applied batch by batch where the data lives (Arrow batches from DuckDB,
     ``mapInPandas`` on Spark); the table is never collected."""
-    columns = list(dict.fromkeys([*features, *plan.protected, plan.label]))
+    columns = list(dict.fromkeys([*features, *plan.protected, plan.label]
+                                 + ([plan.window.time] if plan.window is not None else [])))
     if source.kind == "spark":
         return _spark_model_cells(source.native, plan, predict, columns)
     parts: list[pd.DataFrame] = []
@@ -365,6 +414,8 @@ def _spark_model_cells(sdf: Any, plan: ScanPlan, predict: Callable[[pd.DataFrame
 
     fields = {f.name: f for f in sdf.schema.fields}
     out_fields = [fields[c] for c in dict.fromkeys([*plan.protected, plan.label])]
+    if plan.window is not None:
+        out_fields.insert(0, T.StructField(WIN, T.LongType()))
     out_fields.append(T.StructField(PRED, T.BooleanType()))
     if plan.has_scores:
         out_fields += [T.StructField(BUCKET, T.DoubleType()), T.StructField(CAL, T.DoubleType())]
@@ -454,7 +505,8 @@ def refuse_bad_cells(cells: pd.DataFrame, plan: ScanPlan, what: str = "data", fr
 
 def refuse_missing_keys(keys: pd.DataFrame, plan: ScanPlan, what: str = "data") -> None:
     """Missing values in the label, protected or prediction columns, counted by the engine."""
-    checks = [(plan.label, "label", "missing_values"), *((p, "protected", "missing_values") for p in plan.protected)]
+    checks = [*([(plan.label, "label", "missing_values")] if not plan.missing_labels else []),
+              *((p, "protected", "missing_values") for p in plan.protected)]
     if plan.predictions is not None:
         checks.append((PRED, "predictions", "missing_predictions"))
     for col, role, code in checks:

@@ -113,16 +113,20 @@ class CellScoreStatistics:
         members_of: list[np.ndarray] = []  # per partition: cell -> group
         for p, spec in enumerate(specs):
             G = len(spec.groups)
-            g = spec.fmap[finest].astype(np.int64)
-            members_of.append(g)
-            key = g * nb + bidx
-            pos = np.bincount(key, weights=c.n * c.y, minlength=G * nb).reshape(G, nb)
-            tot = np.bincount(key, weights=c.n, minlength=G * nb).reshape(G, nb)
+            g_all = spec.fmap[finest].astype(np.int64)
+            members_of.append(g_all)  # -1: a cell of another level of a control axis (never a group's)
+            valid = g_all >= 0
+            whole = bool(valid.all())
+            sel = (lambda v: v) if whole else (lambda v: v[valid])
+            g, bv, cn, cy = g_all if whole else g_all[valid], sel(bidx), sel(c.n), sel(c.y)
+            key = g * nb + bv
+            pos = np.bincount(key, weights=cn * cy, minlength=G * nb).reshape(G, nb)
+            tot = np.bincount(key, weights=cn, minlength=G * nb).reshape(G, nb)
             neg = tot - pos
             lo = np.full(G * nb, np.inf)
             hi = np.full(G * nb, -np.inf)
-            np.minimum.at(lo, key, c.lo)
-            np.maximum.at(hi, key, c.hi)
+            np.minimum.at(lo, key, sel(c.lo))
+            np.maximum.at(hi, key, sel(c.hi))
             mixed = (hi > lo).reshape(G, nb)
             rm = rank_metrics(pos, neg, mixed)
             a, b = offsets[p], offsets[p + 1]
@@ -131,15 +135,15 @@ class CellScoreStatistics:
             # each group's quantile bins of its own buckets (a bucket is a tie run), as the in-memory cells
             n_g = np.maximum(tot.sum(1), 1)
             below = np.cumsum(tot, 1) - tot
-            qbin = (below * K // n_g[:, None]).astype(np.int64)[g, bidx]
-            ckey = ((g * 2 + c.y) * K + qbin) * E + (c.cal if self.probability else 0)
+            qbin = (below * K // n_g[:, None]).astype(np.int64)[g, bv]
+            ckey = ((g * 2 + cy) * K + qbin) * E + (sel(c.cal) if self.probability else 0)
             size = G * 2 * K * E
             shape = (G, 2, K, E)
-            gc = {"count": np.bincount(ckey, weights=c.n, minlength=size).reshape(shape)}
+            gc = {"count": np.bincount(ckey, weights=cn, minlength=size).reshape(shape)}
             if self.probability:
-                gc["score"] = np.bincount(ckey, weights=c.score, minlength=size).reshape(shape)
-                gc["brier"] = np.bincount(ckey, weights=c.brier, minlength=size).reshape(shape)
-                gc["logloss"] = np.bincount(ckey, weights=c.logloss, minlength=size).reshape(shape)
+                gc["score"] = np.bincount(ckey, weights=sel(c.score), minlength=size).reshape(shape)
+                gc["brier"] = np.bincount(ckey, weights=sel(c.brier), minlength=size).reshape(shape)
+                gc["logloss"] = np.bincount(ckey, weights=sel(c.logloss), minlength=size).reshape(shape)
             else:
                 gc["score"] = np.zeros(shape)
             group_cells.append(gc)

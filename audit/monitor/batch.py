@@ -17,7 +17,7 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
                   positive_label: Any = None, favorable: bool = True,
                   features: Sequence[str] | None = None, predictions: Any = None, scores: Any = None,
                   threshold: float = 0.5, seed: int = 0, n_bootstrap: int = 1000, confidence: float = 0.95,
-                  **options: Any) -> WindowedAudit:
+                  engine: str = "auto", **options: Any) -> WindowedAudit:
     """Audit every time window of a model's decisions, and test each window's disparities against a reference.
 
     Parameters
@@ -26,7 +26,11 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
     n_bootstrap, confidence, **options
         As for :func:`audit.run_audit` (rows in memory). Rows whose label is missing (not arrived yet) are kept:
         they count for the label-free metrics (selection rate, mean score, demographic parity); the others use
-        the labelled rows and say how many (``n``).
+        the labelled rows and say how many (``n``). ``data`` may also be data an engine holds (a Parquet/CSV
+        path or glob, a DuckDB relation, a Spark or Polars frame): the window is then one more key of the one
+        grouped scan (windows of a frequency; ``reference`` "first" or "previous").
+    engine : "auto", "pandas", "duckdb" or "spark"
+        Where rows that are not a DataFrame are scanned, as for :func:`audit.run_audit`.
     time : str
         The column holding each decision's time (timestamps, or text pandas parses; one time zone or none).
     every : str or int
@@ -62,12 +66,25 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
     from .windowing import Windowing, read_times
 
     mode = check_options(metrics, persistence, reference)
-    if not isinstance(data, pd.DataFrame):
-        raise InputError("audit_windows audits rows in memory: give a pandas DataFrame (for data an engine holds, "
-                         "feed batches to audit.WindowAccumulator).", code="not_a_dataframe")
     cfg = AuditConfig.from_dict({**options, "threshold": threshold, "seed": seed, "n_bootstrap": n_bootstrap,
                                  "confidence": confidence})
     min_rows = cfg.min_group_size if min_rows is None else min_rows
+    if not isinstance(data, pd.DataFrame):
+        from .._scale.sources import is_engine_data, open_source
+
+        if not is_engine_data(data):
+            raise InputError(f"data must be a pandas DataFrame, a Parquet/CSV path or glob, a DuckDB relation or a "
+                             f"Spark or Polars frame; got {type(data).__name__}.", code="not_a_dataframe")
+        frame, source = open_source(data, engine)
+        if source is not None:
+            from .engine import engine_windows
+
+            return engine_windows(model, source, time=time, every=every, label=label, protected=protected,
+                                  mode=mode, metrics=metrics, persistence=persistence, min_rows=min_rows,
+                                  group_reference=group_reference, positive_label=positive_label,
+                                  favorable=favorable, features=features, predictions=predictions, scores=scores,
+                                  cfg=cfg)
+        data = frame  # a small file, read into memory
     ts = read_times(data, time)
     windowing = Windowing.start(every, ts.min())
     if windowing.by_rows:

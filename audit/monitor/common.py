@@ -63,18 +63,19 @@ def model_info(out: Any) -> dict[str, Any]:
             "model": ModelInfo(out.description, out.method, out.score_kind, out.fingerprint, out.deterministic)}
 
 
-def with_references(inputs: Any, out: Any, cfg: Any) -> Any:
+def with_references(inputs: Any, out: Any, cfg: Any, weights: Any = None) -> Any:
     """Per attribute, the group with the highest rate of favourable predictions (among groups of at least
-    min_group_size rows) as every window's reference group."""
+    min_group_size rows) as every window's reference group (``weights``: rows per input row, an engine's cells)."""
     import dataclasses
 
     import numpy as np
 
-    fav = out.predictions if inputs.favorable else 1 - out.predictions
+    fav = (out.predictions if inputs.favorable else 1 - out.predictions).astype(np.float64)
+    w = np.ones(len(fav)) if weights is None else np.asarray(weights, dtype=np.float64)
     refs = {}
     for a in inputs.attributes:
-        n = np.bincount(a.codes, minlength=len(a.groups))
-        rate = np.bincount(a.codes, weights=fav, minlength=len(a.groups)) / np.maximum(n, 1)
+        n = np.bincount(a.codes, weights=w, minlength=len(a.groups))
+        rate = np.bincount(a.codes, weights=fav * w, minlength=len(a.groups)) / np.maximum(n, 1)
         rate = np.where(n >= cfg.min_group_size, rate, -1.0)
         refs[a.name] = a.groups[int(np.argmax(rate))]
     return dataclasses.replace(inputs, reference=refs)

@@ -55,8 +55,11 @@ class Window:
 
 def summarise(inputs: Any, out: Any, cfg: Any, index: Any, starts: Sequence[str], ends: Sequence[str], *,
               labelled: Any = None, min_rows: int, alert_metrics: Sequence[str], model_info: Any,
-              names: Sequence[str] | None = None, time_values: Any = None, time_name: str = "") -> list[Window]:
-    """The windows ``starts`` (row ``i`` in window ``index[i]``), each an audit of its rows."""
+              names: Sequence[str] | None = None, time_values: Any = None, time_name: str = "",
+              weights: Any = None, score_stats: Any = None) -> list[Window]:
+    """The windows ``starts`` (row ``i`` in window ``index[i]``), each an audit of its rows; with ``weights``, each
+    input row is an engine's cell of that many rows and ``score_stats(rows)`` the score statistics of the cells
+    ``rows`` (None: all)."""
     import numpy as np
 
     from .._context import build_context
@@ -66,27 +69,34 @@ def summarise(inputs: Any, out: Any, cfg: Any, index: Any, starts: Sequence[str]
     from ..modules import bias, performance
 
     names = tuple(starts) if names is None else tuple(names)
-    counts = np.bincount(index, minlength=len(names))
+    counts = np.bincount(index, weights=weights, minlength=len(names)).astype(np.int64)
     partial = labelled is not None and not bool(np.all(labelled))
+
+    def context(ins: Any, o: Any, c: Any, ctl: Any, rows: Any = None) -> Any:
+        if weights is None:
+            return build_context(ins, o, c, control=ctl)
+        w = weights if rows is None else weights[rows]
+        return build_context(ins, o, c, control=ctl, weights=np.asarray(w, dtype=np.int64),
+                             score_statistics=None if score_stats is None else score_stats(rows))
+
     with blas_single_threaded():
         control = Attribute("(window)", names, index.astype(np.int64), True)
         if not partial:
-            ctx = build_context(inputs, out, cfg, control=control)
+            ctx = context(inputs, out, cfg, control)
             perf = performance.run(ctx)
             disp = bias.run(ctx, decide_now=False)["disparities"]
             spread = replicate_spread(ctx, alert_metrics)
-            n_lab = counts if labelled is None else np.bincount(index[labelled], minlength=len(names))
+            n_lab = counts
         else:
             free = set(LABEL_FREE) | {"predicted_positives"}
-            ctx_all = build_context(inputs, out, dataclasses.replace(cfg, min_positives=0, min_negatives=0),
-                                    control=control)
+            ctx_all = context(inputs, out, dataclasses.replace(cfg, min_positives=0, min_negatives=0), control)
             rows = np.flatnonzero(labelled)
             perf_all = performance.run(ctx_all)
             disp_all = bias.run(ctx_all, decide_now=False)["disparities"]
             if len(rows):
                 lab_inputs, lab_out = subset(inputs, out, rows)
-                ctx_lab = build_context(lab_inputs, lab_out, cfg,
-                                        control=Attribute("(window)", names, index[rows].astype(np.int64), True))
+                ctx_lab = context(lab_inputs, lab_out, cfg,
+                                  Attribute("(window)", names, index[rows].astype(np.int64), True), rows)
                 perf_lab = performance.run(ctx_lab)
                 disp_lab = bias.run(ctx_lab, decide_now=False)["disparities"]
             else:  # no label has arrived in these windows: every label-dependent number is undefined
@@ -100,7 +110,8 @@ def summarise(inputs: Any, out: Any, cfg: Any, index: Any, starts: Sequence[str]
             spread = replicate_spread(ctx_all, [m for m in alert_metrics if m in free])
             if ctx_lab is not None:
                 spread.update(replicate_spread(ctx_lab, [m for m in alert_metrics if m not in free]))
-            n_lab = np.bincount(index[rows], minlength=len(names))
+            n_lab = np.bincount(index[rows], weights=None if weights is None else weights[rows],
+                                minlength=len(names)).astype(np.int64)
             ctx = ctx_all
     bias.decide(disp, cfg.correction, cfg.alpha, by_level=True)
     by_level: dict[Any, dict[str, list[dict[str, Any]]]] = {name: {"metrics": [], "groups": [], "disp": []}
@@ -108,7 +119,7 @@ def summarise(inputs: Any, out: Any, cfg: Any, index: Any, starts: Sequence[str]
     for key, records in (("metrics", perf["metrics"]), ("groups", perf["groups"]), ("disp", disp)):
         for r in records:
             by_level[r["level"]][key].append(r)
-    prints = _fingerprints(inputs, out, index, len(names), labelled, time_values, time_name)
+    prints = _fingerprints(inputs, out, index, len(names), labelled, time_values, time_name, weights)
     windows = []
     for k, name in enumerate(names):
         n = int(counts[k])
@@ -158,9 +169,10 @@ def _merge_groups(all_groups: list[dict[str, Any]], lab_groups: list[dict[str, A
 
 
 def _fingerprints(inputs: Any, out: Any, index: Any, n_windows: int, labelled: Any, time_values: Any,
-                  time_name: str) -> list[str]:
+                  time_name: str, weights: Any = None) -> list[str]:
     """Each window's fingerprint: its rows' time, protected groups, label (or its absence), decision and score,
-    independent of row order (the same in a batch audit and a state fed batch by batch)."""
+    independent of row order (the same in a batch audit and a state fed batch by batch); an engine's window: its
+    cells and their row counts."""
     import numpy as np
     import pandas as pd
 
@@ -172,6 +184,8 @@ def _fingerprints(inputs: Any, out: Any, index: Any, n_windows: int, labelled: A
         cols["(score)"] = out.scores
     if time_values is not None:
         cols["(time)"] = np.asarray(time_values).astype("datetime64[ns]").astype(np.int64)
+    if weights is not None:
+        cols["(rows)"] = np.asarray(weights, dtype=np.int64)
     frame = pd.DataFrame(cols)
     y = inputs.y.astype(np.int64) + (0 if labelled is None else 2 * (~np.asarray(labelled)).astype(np.int64))
     order = np.argsort(index, kind="stable")

@@ -202,3 +202,35 @@ def test_a_reviewer_can_read_it_on_any_screen(browser, adult_report, mitigation_
         assert page.evaluate(_OVERLAPS) == []
         assert page.evaluate(_SMALLEST_CHART_TEXT) >= 8  # pixels: the text of a 640-pixel-wide chart at least
         page.close()
+
+
+@pytest.fixture(scope="module")
+def monitoring_report(tmp_path_factory) -> Path:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_monitor import _monitor, _windows
+
+    df = _monitor(7, drift=True)
+    df["g"] = df["g"].map({"a": "applicants under twenty-five years of age", "b": "b", "c": "c"})
+    windowed = _windows(df)
+    path = tmp_path_factory.mktemp("browser") / "monitoring.html"
+    windowed.to_html(path, gate=windowed.gate({"monitor": {}}))
+    return path
+
+
+@pytest.mark.parametrize("width", [1280, 420])
+def test_the_monitoring_report_reads_on_any_screen(browser, monitoring_report, width):
+    """The monitoring page: no console error or request, no page-level horizontal scroll at 1,280 and 420 px, every
+    trend panel and the group mix drawn, the tables fit at 1,280."""
+    page, ev = _open(browser, monitoring_report, width=width)
+    assert [m for m in ev["console"] if m[0] == "error"] == [] and ev["errors"] == []
+    assert ev["requests"] == [monitoring_report.as_uri()]
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+    assert page.locator("#trends svg[role=img]").count() == 4 and page.locator("#mix svg[role=img]").count() == 1
+    assert page.locator("#trends path.alert").count() >= 1
+    box = page.locator("#trends svg[role=img]").first.bounding_box()
+    assert box["width"] >= min(300, width - 60)  # a panel is never squeezed below legibility
+    if width == 1280:
+        assert page.evaluate(_HIDDEN) == []
+    page.close()

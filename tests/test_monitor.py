@@ -442,3 +442,28 @@ def test_data_an_engine_holds_is_windowed_in_one_scan_equal_to_memory(tmp_path):
     df.assign(t=df.t.astype(str)).to_parquet(tmp_path / "text.parquet")
     with pytest.raises(InputError, match="time column 't' holds String values, not timestamps"):
         audit.audit_windows(None, str(tmp_path / "text.parquet"), scores="score", engine="duckdb", **kw)
+
+
+def test_accumulator_windows_of_rows_and_a_batch_spanning_several_windows():
+    df = _monitor(13, weeks=4, n=1000).sort_values("t", kind="stable", ignore_index=True)
+    batch = _windows(df, every=700, group_reference={"g": "a"})
+    acc = audit.WindowAccumulator(time="t", every=700, label="y", positive_label=1, protected="g",
+                                  predictions="pred", n_bootstrap=200, group_reference={"g": "a"})
+    for part in (df.iloc[i:i + 571] for i in range(0, len(df), 571)):  # windows close inside batches
+        acc.add(part)
+    inc = acc.result()
+    assert list(inc.window_table.n) == [700] * 5 + [500] == list(batch.window_table.n)
+    assert list(inc.window_table.window_start) == list(batch.window_table.window_start)
+    pd.testing.assert_frame_equal(inc.alerts, batch.alerts, check_exact=False, rtol=1e-9, atol=1e-12)
+    # a frequency: one batch over three weeks closes two windows at once
+    weekly = audit.WindowAccumulator(time="t", every="7D", label="y", positive_label=1, protected="g",
+                                     predictions="pred", n_bootstrap=0).add(df[df.t < "2026-01-26"])
+    assert [w.status for w in weekly.closed] == ["ok", "ok"] and weekly.open_window.start == "2026-01-19 00:00:00"
+    with pytest.raises(InputError, match="a batch must be a pandas DataFrame; got list"):
+        weekly.add([1, 2])
+    with pytest.raises(InputError, match="no rows were added yet"):
+        audit.WindowAccumulator(time="t", every="7D", label="y", protected="g", predictions="pred").result()
+    with pytest.raises(ConfigError, match=r"reference=\('2026-01-05', '2026-01-12'\) is invalid for a "
+                                          "WindowAccumulator"):
+        audit.WindowAccumulator(time="t", every="7D", label="y", protected="g", predictions="pred",
+                                reference=("2026-01-05", "2026-01-12"))

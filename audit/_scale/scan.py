@@ -37,10 +37,14 @@ class WindowKey:
     origin: Any  # datetime.datetime (naive UTC)
     step: int  # microseconds, or months
 
-    def expr(self) -> Any:
+    def expr(self, date_parts: bool = True) -> Any:
+        """The window number as a narwhals expression: microseconds since the origin from a duration where the
+        engine has it (DuckDB, Polars: ``date_parts=False``), else from the date's parts (Spark)."""
         import narwhals as nw
 
         t = nw.col(self.time)
+        if self.kind == "tick" and not date_parts:
+            return (t - nw.lit(self.origin)).dt.total_microseconds() // self.step
         if self.kind == "tick":  # microseconds since the origin from the date's parts: one formula for every engine
             y, m, d = t.dt.year().cast(nw.Int64), t.dt.month().cast(nw.Int64), t.dt.day().cast(nw.Int64)
             yy = y - nw.when(m <= 2).then(nw.lit(1)).otherwise(nw.lit(0))
@@ -179,7 +183,8 @@ def _cell_frame(lf: Any, plan: ScanPlan, score: str | None, pred: Any) -> Any:
         else:
             cols[CAL] = nw.lit(0.0)
     if plan.window is not None:
-        cols[WIN] = plan.window.expr()
+        impl = getattr(lf, "implementation", None)
+        cols[WIN] = plan.window.expr(date_parts=not (impl is not None and (impl.is_duckdb() or impl.is_polars())))
     keys = plan.keys() if score is not None else [k for k in plan.keys() if k not in (BUCKET, CAL)]
     return lf.with_columns(**cols).group_by(*keys).agg(*aggs)
 

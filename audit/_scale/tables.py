@@ -89,6 +89,25 @@ def rank_metrics(pos: np.ndarray, neg: np.ndarray, mixed: np.ndarray) -> dict[st
             "average_precision_error": np.where(P > 0, np.maximum(ap_err, 0.0), np.nan)}
 
 
+def _cells_by_level(finest: np.ndarray, specs: list) -> dict[Any, np.ndarray]:
+    """The cells of each level of a control axis (ascending), from one pass: a level's finest groups are those its
+    specs map (an engine's cells of 52 windows are then read once per window, not once per window and spec)."""
+    levels = list(dict.fromkeys(getattr(sp, "level", None) for sp in specs))
+    if levels == [None]:
+        return {}
+    fin_level = np.full(len(specs[0].fmap), -1, dtype=np.int64)
+    for k, level in enumerate(levels):
+        if level is None:
+            continue
+        for sp in specs:
+            if getattr(sp, "level", None) == level:
+                fin_level[sp.fmap >= 0] = k
+    cell_level = fin_level[finest]
+    order = np.argsort(cell_level, kind="stable")
+    bounds = np.searchsorted(cell_level[order], np.arange(len(levels) + 1))
+    return {level: order[bounds[k]:bounds[k + 1]] for k, level in enumerate(levels) if level is not None}
+
+
 class CellScoreStatistics:
     """``score_statistics`` for :func:`audit._context.build_context`: score metrics and replicates of every
     reported group from the cells; the error bounds of ROC AUC and AP are kept in ``errors``."""
@@ -110,15 +129,19 @@ class CellScoreStatistics:
         point = {k: np.full(S, np.nan) for k in ("roc_auc", "average_precision", "roc_auc_error",
                                                  "average_precision_error")}
         group_cells: list[dict[str, np.ndarray]] = []
-        members_of: list[np.ndarray] = []  # per partition: cell -> group
+        members_of: list[tuple[np.ndarray | None, np.ndarray]] = []  # per partition: (its cells, their groups)
+        level_cells = _cells_by_level(finest, specs)
         for p, spec in enumerate(specs):
             G = len(spec.groups)
-            g_all = spec.fmap[finest].astype(np.int64)
-            members_of.append(g_all)  # -1: a cell of another level of a control axis (never a group's)
-            valid = g_all >= 0
-            whole = bool(valid.all())
-            sel = (lambda v: v) if whole else (lambda v: v[valid])
-            g, bv, cn, cy = g_all if whole else g_all[valid], sel(bidx), sel(c.n), sel(c.y)
+            idx = level_cells.get(getattr(spec, "level", None))  # a control axis: only that level's cells
+            g = spec.fmap[finest if idx is None else finest[idx]].astype(np.int64)
+            if idx is not None or not bool((g >= 0).all()):
+                keep = g >= 0
+                idx = np.flatnonzero(keep) if idx is None else idx[keep]
+                g = g[keep]
+            members_of.append((idx, g))
+            sel = (lambda v: v) if idx is None else (lambda v, idx=idx: v[idx])
+            bv, cn, cy = sel(bidx), sel(c.n), sel(c.y)
             key = g * nb + bv
             pos = np.bincount(key, weights=cn * cy, minlength=G * nb).reshape(G, nb)
             tot = np.bincount(key, weights=cn, minlength=G * nb).reshape(G, nb)
@@ -167,7 +190,9 @@ class CellScoreStatistics:
             """A small group's cells expanded to rows (score order by bucket), as the in-memory audit's rows."""
             if n_all[j] > cfg.exact_score_rows:
                 return None
-            idx = np.flatnonzero((members_of[p] == g) & (c.n > 0))
+            cells, groups = members_of[p]
+            idx = np.flatnonzero((groups == g) & (c.n > 0)) if cells is None else \
+                cells[(groups == g) & (c.n[cells] > 0)]
             rows = np.repeat(idx, c.n[idx])
             per = (lambda v: None if v is None else (v / np.maximum(c.n, 1))[rows])
             return (bidx[rows].astype(np.float64), c.y[rows],

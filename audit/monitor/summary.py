@@ -19,15 +19,28 @@ NO_LABELS_YET = "no labelled rows yet in this group (labels arrive late)"
 
 @dataclass(frozen=True)
 class Window:
-    """One window: its span, rows (and labelled rows), status, its audit and the spread of its alert metrics."""
+    """One window: its span, rows (and labelled rows), status, its audit and the spread of its alert metrics.
+
+    A window read from a file keeps the audit as stored and decodes (and checks) it when first asked for: a daily
+    job that adds a day and saves does not decode a year of closed windows."""
 
     start: str
     end: str
     n: int
     n_labelled: int
     status: str  # ok | insufficient data | empty
-    result: Any  # AuditResult of the window's rows
+    payload: Any  # AuditResult of the window's rows, or its stored dict (decoded on first use)
     spread: tuple[tuple[str, str, str, float, float], ...]  # (attribute, group, metric, se, se of log)
+    source: str = ""
+
+    @property
+    def result(self) -> Any:
+        if isinstance(self.payload, dict):
+            from ..results import AuditResult
+
+            object.__setattr__(self, "payload", AuditResult.from_dict(
+                self.payload, source=f"{self.source}, window {self.start}"))
+        return self.payload
 
     def to_dict(self) -> dict[str, Any]:
         import math
@@ -36,18 +49,19 @@ class Window:
                 "status": self.status, "spread": [[a, g, m, se if math.isfinite(se) else None,
                                                    sl if math.isfinite(sl) else None]
                                                   for a, g, m, se, sl in self.spread],
-                "result": self.result.to_dict()}
+                "result": self.payload if isinstance(self.payload, dict) else self.payload.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str) -> "Window":
         from ..exceptions import InputError
-        from ..results import AuditResult
 
         try:
             spread = tuple((str(a), str(g), str(m), float("nan") if se is None else float(se),
                             float("nan") if sl is None else float(sl)) for a, g, m, se, sl in d["spread"])
+            if not isinstance(d["result"], dict):
+                raise TypeError("its result is not an object")
             return cls(str(d["start"]), str(d["end"]), int(d["n"]), int(d["n_labelled"]), str(d["status"]),
-                       AuditResult.from_dict(d["result"], source=f"{source}, window {d['start']}"), spread)
+                       d["result"], spread, source)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source}: a window is malformed ({type(exc).__name__}: {exc}).",
                              code="malformed_result") from None

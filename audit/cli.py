@@ -677,11 +677,7 @@ def monitor(data_path: str, state_path: str | None, model_path: str | None, trus
         "group_reference": refs or None, "persistence": persistence, "min_rows": min_rows, "threshold": threshold,
         "seed": seed, "n_bootstrap": n_bootstrap, "confidence": confidence}.items() if v is not None}
     if state_path and Path(state_path).is_file():
-        acc = WindowAccumulator.load(state_path, model)
-        _refuse_differences(acc, given, state_path)
-        for k in ("predictions", "scores", "features"):
-            if k in given:
-                setattr(acc, k, given[k])
+        acc = WindowAccumulator.load(state_path, model, **given)
         _progress(f"adding {len(data):,} rows to {state_path} ...")
         acc.add(data)
         windowed = acc.result()
@@ -740,27 +736,6 @@ def visible_text(s: Any) -> str:
     from .report.format import visible
 
     return visible(str(s))
-
-
-def _refuse_differences(acc: Any, given: dict[str, Any], source: str) -> None:
-    """A later run that names only some settings: each one named must be the state's."""
-    have = {"time": acc.time, "every": acc.every, "label": acc.label, "protected": acc.protected,
-            "reference": acc.mode, "persistence": acc.persistence, "min_rows": acc.min_rows,
-            "favorable": acc.favorable, "threshold": acc.cfg.threshold, "seed": acc.cfg.seed,
-            "n_bootstrap": acc.cfg.n_bootstrap, "confidence": acc.cfg.confidence}
-    if "group_reference" in given:
-        have["group_reference"] = {k: str(v) for k, v in acc.group_reference.items()}
-    for k, v in given.items():
-        if k in have and have[k] != v:
-            from .exceptions import InputError
-
-            raise InputError(f"{source}: the state was built with {k}={have[k]!r}, not {v!r}: it belongs to another "
-                             "monitor; give its own settings or start a new state file.", code="state_mismatch")
-        if k == "positive_label" and not (acc.positive_label == v or str(acc.positive_label) == str(v)):
-            from .exceptions import InputError
-
-            raise InputError(f"{source}: the state was built with positive_label={str(acc.positive_label)!r}, not "
-                             f"{str(v)!r}: it belongs to another monitor.", code="state_mismatch")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -310,10 +310,10 @@ class WindowAccumulator:
                   reference=s["reference_mode"], metrics=s["alert_metrics"], persistence=s["persistence"],
                   min_rows=s["min_rows"], group_reference=s["group_reference"], positive_label=s["positive_label"],
                   favorable=s["favorable"], **cfg_args)
-        if arguments:
-            other = cls(model, **arguments)
-            _compare(acc, other, source)
-            acc.predictions, acc.scores, acc.features = other.predictions, other.scores, other.features
+        check_arguments(acc, arguments, source)
+        for k in ("predictions", "scores", "features"):
+            if arguments.get(k) is not None:
+                setattr(acc, k, arguments[k] if k != "features" else list(arguments[k]))
         acc.windowing = Windowing(s["every"], s["origin"])
         acc.settings = s
         acc.groups = {k: list(v) for k, v in meta["groups"].items()}
@@ -341,19 +341,36 @@ def _plain(v: Any) -> Any:
     return py_value(v)
 
 
-def _compare(state: WindowAccumulator, given: WindowAccumulator, source: str) -> None:
-    """Refuse arguments that disagree with the state's own (another audit's state)."""
-    pairs = {"time": (state.time, given.time), "every": (state.every, given.every),
-             "label": (state.label, given.label), "protected": (state.protected, given.protected),
-             "reference": (state.mode, given.mode), "metrics": (list(state.metrics), list(given.metrics)),
-             "persistence": (state.persistence, given.persistence), "min_rows": (state.min_rows, given.min_rows),
-             "favorable": (state.favorable, given.favorable),
-             "config": (state.cfg.to_dict(), given.cfg.to_dict())}
-    if given.positive_label is not None:
-        pairs["positive_label"] = (str(state.positive_label), str(given.positive_label))
-    if given.group_reference is not None:
+def check_arguments(state: WindowAccumulator, given: dict[str, Any], source: str) -> None:
+    """Refuse arguments that disagree with the state's own (another monitor's state); those not given are read
+    from the state. The columns holding the model's output (predictions, scores, features) may change."""
+    from ..config import AuditConfig
+
+    known = {"time", "every", "label", "protected", "reference", "metrics", "persistence", "min_rows",
+             "group_reference", "positive_label", "favorable", "features", "predictions", "scores"}
+    options = {k: v for k, v in given.items() if k not in known}
+    have_cfg = state.cfg.to_dict()
+    try:
+        want_cfg = AuditConfig.from_dict({**have_cfg, **options}).to_dict() if options else have_cfg
+    except TypeError as exc:
+        raise ConfigError(f"{exc}", code="invalid_option") from None
+    pairs: dict[str, tuple[Any, Any]] = {}
+    for name, have in (("time", state.time), ("every", state.every), ("label", state.label),
+                       ("reference", state.mode), ("persistence", state.persistence), ("min_rows", state.min_rows),
+                       ("favorable", state.favorable)):
+        if given.get(name) is not None:
+            pairs[name] = (have, given[name])
+    if given.get("protected") is not None:
+        p = given["protected"]
+        pairs["protected"] = (state.protected, [p] if isinstance(p, str) else list(p))
+    if given.get("metrics") is not None:
+        pairs["metrics"] = (list(state.metrics), list(given["metrics"]))
+    if given.get("positive_label") is not None and not (state.positive_label == given["positive_label"]):
+        pairs["positive_label"] = (str(state.positive_label), str(given["positive_label"]))
+    if given.get("group_reference") is not None:
         pairs["group_reference"] = ({k: str(v) for k, v in state.group_reference.items()},
-                                    {k: str(v) for k, v in given.group_reference.items()})
+                                    {k: str(v) for k, v in given["group_reference"].items()})
+    pairs["config"] = (have_cfg, want_cfg)
     for name, (have, want) in pairs.items():
         if have != want:
             if name == "config":

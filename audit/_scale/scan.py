@@ -36,16 +36,20 @@ class WindowKey:
     kind: str  # "tick" or "month"
     origin: Any  # datetime.datetime (naive UTC)
     step: int  # microseconds, or months
+    epoch: str | None = None  # a column the engine added: the time in microseconds since 1970 (DuckDB's epoch_us)
 
-    def expr(self, date_parts: bool = True) -> Any:
-        """The window number as a narwhals expression: microseconds since the origin from a duration where the
-        engine has it (DuckDB, Polars: ``date_parts=False``), else from the date's parts (Spark)."""
+    def origin_us(self) -> int:
+        return int((pd.Timestamp(self.origin) - pd.Timestamp("1970-01-01")) // pd.Timedelta(microseconds=1))
+
+    def expr(self) -> Any:
+        """The window number as a narwhals expression: from the engine's own epoch column where it has one
+        (DuckDB), else from the date's parts (one formula for Spark, Polars and any other engine)."""
         import narwhals as nw
 
         t = nw.col(self.time)
-        if self.kind == "tick" and not date_parts:
-            return (t - nw.lit(self.origin)).dt.total_microseconds() // self.step
-        if self.kind == "tick":  # microseconds since the origin from the date's parts: one formula for every engine
+        if self.kind == "tick" and self.epoch is not None:
+            return (nw.col(self.epoch) - self.origin_us()) // self.step
+        if self.kind == "tick":  # microseconds since the origin from the date's parts
             y, m, d = t.dt.year().cast(nw.Int64), t.dt.month().cast(nw.Int64), t.dt.day().cast(nw.Int64)
             yy = y - nw.when(m <= 2).then(nw.lit(1)).otherwise(nw.lit(0))
             era = yy // 400
@@ -54,8 +58,7 @@ class WindowKey:
             days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468  # days since 1970-01-01
             us = (days * 86_400 + t.dt.hour().cast(nw.Int64) * 3600 + t.dt.minute().cast(nw.Int64) * 60
                   + t.dt.second().cast(nw.Int64)) * 1_000_000 + t.dt.microsecond().cast(nw.Int64)
-            origin = int((pd.Timestamp(self.origin) - pd.Timestamp("1970-01-01")) // pd.Timedelta(microseconds=1))
-            return (us - origin) // self.step
+            return (us - self.origin_us()) // self.step
         o = self.origin.year * 12 + self.origin.month - 1
         return (t.dt.year().cast(nw.Int64) * 12 + t.dt.month().cast(nw.Int64) - 1 - o) // self.step
 
@@ -183,8 +186,7 @@ def _cell_frame(lf: Any, plan: ScanPlan, score: str | None, pred: Any) -> Any:
         else:
             cols[CAL] = nw.lit(0.0)
     if plan.window is not None:
-        impl = getattr(lf, "implementation", None)
-        cols[WIN] = plan.window.expr(date_parts=not (impl is not None and (impl.is_duckdb() or impl.is_polars())))
+        cols[WIN] = plan.window.expr()
     keys = plan.keys() if score is not None else [k for k in plan.keys() if k not in (BUCKET, CAL)]
     return lf.with_columns(**cols).group_by(*keys).agg(*aggs)
 

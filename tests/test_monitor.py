@@ -467,3 +467,18 @@ def test_accumulator_windows_of_rows_and_a_batch_spanning_several_windows():
                                           "WindowAccumulator"):
         audit.WindowAccumulator(time="t", every="7D", label="y", protected="g", predictions="pred",
                                 reference=("2026-01-05", "2026-01-12"))
+
+
+def test_a_refused_batch_changes_nothing():
+    df = _monitor(14, weeks=3, n=600)
+    acc = audit.WindowAccumulator(time="t", every="7D", label="y", positive_label=1, protected="g",
+                                  predictions="pred", n_bootstrap=0)
+    with pytest.raises(InputError, match=r"predictions contain 1 missing value\(s\), first at row 5"):
+        acc.add(df.assign(pred=df.pred.astype(float).where(df.index != 5)))  # a missing prediction
+    assert acc.windowing is None and acc.settings is None and acc.groups == {}
+    acc.add(df[df.t < "2026-01-12"])
+    before = (len(acc.closed), acc.open_window, len(acc.open_rows), dict(acc.groups))
+    with pytest.raises(InputError):
+        acc.add(df[df.t >= "2026-01-12"].assign(g="new group", pred=2))  # bad predictions in a later batch
+    assert (len(acc.closed), acc.open_window, len(acc.open_rows), dict(acc.groups)) == before
+    assert list(acc.add(df[df.t >= "2026-01-12"]).result().window_table.n) == [600, 600, 600]

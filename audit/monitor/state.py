@@ -89,7 +89,8 @@ class WindowAccumulator:
     # feeding ----------------------------------------------------------------------------------------------
     def add(self, batch: Any) -> "WindowAccumulator":
         """Add a batch of decisions (a DataFrame, in any row order, dated no earlier than the open window);
-        the windows it closes are audited and kept, the rows of the window still open are kept for the next."""
+        the windows it closes are audited and kept, the rows of the window still open are kept for the next.
+        A batch that is refused changes nothing (the accumulator is as it was before the call)."""
         import numpy as np
         import pandas as pd
 
@@ -104,8 +105,7 @@ class WindowAccumulator:
         if len(batch) == 0:
             return self
         ts = read_times(batch, self.time)
-        if self.windowing is None:
-            self.windowing = Windowing.start(self.every, ts.min())
+        windowing = self.windowing or Windowing.start(self.every, ts.min())
         floor = self._open_start()
         if floor is not None and (ts < floor).any():
             early = int((ts < floor).sum())
@@ -122,21 +122,24 @@ class WindowAccumulator:
                                  model_features=_engine.model_features_of(model) if features is None else None,
                                  predictions=self.predictions, scores=self.scores, config=self.cfg)
         out, _ = _engine.predict_rows(model, inputs, self.cfg)
+        fixed = {"positive_label": self.positive_label, "group_reference": self.group_reference,
+                 "model_info": self.model_info, "settings": self.settings}
         if self.settings is None:  # the first batch fixes the positive label, the reference groups, the model
             if self.group_reference is None:
                 inputs = with_references(inputs, out, self.cfg)
-            self.positive_label = inputs.positive_label
-            self.group_reference = dict(inputs.reference)
-            self.model_info = model_info(out)
-            self.settings = settings_of(time=self.time, windowing=self.windowing, mode=self.mode, reference=self.mode,
-                                        metrics=self.metrics, persistence=self.persistence, min_rows=self.min_rows,
-                                        cfg=self.cfg, inputs=inputs, info_model=self.model_info)
-        elif self.model_info is not None and self.model is not None and out.fingerprint is not None \
+            info = model_info(out)
+            fixed = {"positive_label": inputs.positive_label, "group_reference": dict(inputs.reference),
+                     "model_info": info,
+                     "settings": settings_of(time=self.time, windowing=windowing, mode=self.mode,
+                                             reference=self.mode, metrics=self.metrics, persistence=self.persistence,
+                                             min_rows=self.min_rows, cfg=self.cfg, inputs=inputs, info_model=info)}
+        elif self.model is not None and out.fingerprint is not None \
                 and self.model_info["model"].fingerprint not in (None, out.fingerprint):
             raise InputError("the batch was predicted by another model than the state's (its fingerprint differs): "
                              "start a new state for a new model.", code="state_mismatch")
+        groups = {k: list(v) for k, v in self.groups.items()}
         for a in inputs.attributes:
-            known = self.groups.setdefault(a.name, [])
+            known = groups.setdefault(a.name, [])
             known.extend(g for g in a.groups if g not in known)
         rows = {self.time: ts.to_numpy(), self.label: np.asarray(batch[self.label].to_numpy(), dtype=object)}
         for a in inputs.attributes:
@@ -146,7 +149,13 @@ class WindowAccumulator:
             rows["(score)"] = out.scores.astype(np.float64)
         new = pd.DataFrame(rows)
         combined = new if self.open_rows is None else pd.concat([self.open_rows, new], ignore_index=True)
-        self._summarise(combined)
+        closed, open_window, open_rows = self._summarise(combined, windowing, groups, fixed)
+        # every step succeeded: the accumulator takes the batch
+        self.windowing, self.groups = windowing, groups
+        self.positive_label, self.group_reference = fixed["positive_label"], fixed["group_reference"]
+        self.model_info, self.settings = fixed["model_info"], fixed["settings"]
+        self.closed.extend(closed)
+        self.open_window, self.open_rows = open_window, open_rows
         return self
 
     def _open_start(self) -> Any:
@@ -156,8 +165,10 @@ class WindowAccumulator:
             return pd.Timestamp(self.open_window.start)
         return None
 
-    def _summarise(self, rows: Any) -> None:
-        """Audit the windows of ``rows`` (the open window's and the batch's): all but the last are closed."""
+    def _summarise(self, rows: Any, windowing: Any, groups: dict[str, list[str]], fixed: dict[str, Any]
+                   ) -> tuple[list[Any], Any, Any]:
+        """Audit the windows of ``rows`` (the open window's and the batch's): (the windows it closes, the window
+        still open, its rows)."""
         import numpy as np
         import pandas as pd
 
@@ -167,38 +178,37 @@ class WindowAccumulator:
 
         ts = rows[self.time]
         first = None if self.open_window is None else self.open_window.start
-        if self.windowing.by_rows:
-            index, order = self.windowing.assign_rows(ts)
+        if windowing.by_rows:
+            index, order = windowing.assign_rows(ts)
             n = int(index.max()) + 1
             sorted_ts = ts.to_numpy()[order]
             bounds = np.searchsorted(index[order], np.arange(n + 1))
             starts = [str(pd.Timestamp(sorted_ts[bounds[k]])) for k in range(n)]
             ends = [str(pd.Timestamp(sorted_ts[bounds[k + 1] - 1])) for k in range(n)]
         else:
-            index, s, e = self.windowing.assign(ts, first=first)
+            index, s, e = windowing.assign(ts, first=first)
             starts, ends = [str(x) for x in s], [str(x) for x in e]
         data = rows.copy(deep=False)
-        for name, known in self.groups.items():
+        for name, known in groups.items():
             data[name] = pd.Categorical(rows[name], categories=known)
         filled = data[self.label]
         missing = filled.isna().to_numpy()
         labelled = None if not missing.any() else ~missing
         if labelled is not None:
-            fill = filled[~missing].iloc[0] if (~missing).any() else self.positive_label
+            fill = filled[~missing].iloc[0] if (~missing).any() else fixed["positive_label"]
             data[self.label] = filled.where(~missing, fill)
-        inputs = validate_inputs(data, label=self.label, positive_label=self.positive_label, favorable=self.favorable,
-                                 protected=self.protected, reference=self.group_reference, features=[],
-                                 model_features=None, predictions=None, scores=None, config=self.cfg)
-        m = self.model_info["model"]
+        inputs = validate_inputs(data, label=self.label, positive_label=fixed["positive_label"],
+                                 favorable=self.favorable, protected=self.protected,
+                                 reference=fixed["group_reference"], features=[], model_features=None,
+                                 predictions=None, scores=None, config=self.cfg)
+        m = fixed["model_info"]["model"]
         out = ModelOutput(rows["(decision)"].to_numpy(np.int8),
                           rows["(score)"].to_numpy(np.float64) if "(score)" in rows else None,
                           m.score_kind, m.method, m.description, m.fingerprint, m.deterministic)
         spans = summarise(inputs, out, self.cfg, index, starts, ends, labelled=labelled, min_rows=self.min_rows,
-                          alert_metrics=self.metrics, model_info=self.model_info, time_values=ts.to_numpy(),
+                          alert_metrics=self.metrics, model_info=fixed["model_info"], time_values=ts.to_numpy(),
                           time_name=self.time)
-        self.closed.extend(spans[:-1])
-        self.open_window = spans[-1]
-        self.open_rows = rows[index == len(spans) - 1].reset_index(drop=True)
+        return spans[:-1], spans[-1], rows[index == len(spans) - 1].reset_index(drop=True)
 
     def add_all(self, batches: Iterable[Any]) -> "WindowAccumulator":
         """Add every batch of an iterable (a generator of micro-batches)."""

@@ -482,3 +482,18 @@ def test_a_refused_batch_changes_nothing():
         acc.add(df[df.t >= "2026-01-12"].assign(g="new group", pred=2))  # bad predictions in a later batch
     assert (len(acc.closed), acc.open_window, len(acc.open_rows), dict(acc.groups)) == before
     assert list(acc.add(df[df.t >= "2026-01-12"]).result().window_table.n) == [600, 600, 600]
+
+
+def test_a_malformed_windowed_file_is_refused_naming_what_is_wrong():
+    w = _windows(_monitor(15, weeks=2, n=400), n_bootstrap=0)
+    d = json.loads(w.to_json())
+    del d["settings"]["alert_metrics"]
+    with pytest.raises(InputError, match="settings lack alert_metrics"):
+        audit.WindowedAudit.from_dict(d)
+    d = json.loads(w.to_json())
+    d["windows"][1]["result"]["metrics_table"] = "oops"
+    back = audit.WindowedAudit.from_dict(d)  # a stored window is checked when first used
+    with pytest.raises(InputError, match="window 2026-01-12 00:00:00"):
+        back.windows
+    with pytest.raises(InputError, match="not a fairness-audit windowed audit"):
+        audit.WindowedAudit.from_dict({"format": "fairness-audit/result"})

@@ -144,6 +144,15 @@ class WindowedAudit:
         settings = d.get("settings")
         if not isinstance(settings, dict) or not isinstance(d.get("windows"), list):
             raise InputError(f"{source}: settings or windows are missing.", code="malformed_result")
+        needed = ("time", "every", "reference_mode", "alert_metrics", "persistence", "min_rows", "confidence", "label",
+                  "protected", "group_reference", "config", "model")
+        missing = [k for k in needed if k not in settings]
+        if missing:
+            raise InputError(f"{source}: settings lack {', '.join(missing)}.", code="malformed_result")
+        if settings["reference_mode"] not in ("first", "previous", "range") or not isinstance(
+                settings["alert_metrics"], list):
+            raise InputError(f"{source}: settings are malformed (reference_mode {settings['reference_mode']!r}).",
+                             code="malformed_result")
         ref = d.get("reference_window")
         return cls(tuple(settings.items()), tuple(Window.from_dict(w, source) for w in d["windows"]),
                    None if ref is None else Window.from_dict(ref, source))

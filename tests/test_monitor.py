@@ -430,6 +430,11 @@ def test_data_an_engine_holds_is_windowed_in_one_scan_equal_to_memory(tmp_path):
     _same_windows(audit.audit_windows(model, df, features=["x"], **kw),
                   audit.audit_windows(model, str(path), features=["x"], engine="duckdb", **kw), tol=1e-6,
                   scores=False)
+    # weeks anchored on a Wednesday (the first window starts the Wednesday before the first row)
+    weds = dict(kw, every="W-WED")
+    mem_weds = audit.audit_windows(None, df, scores="score", **weds)
+    assert mem_weds.window_table.window_start.iloc[0] == "2025-12-31 00:00:00"
+    _same_windows(mem_weds, audit.audit_windows(None, str(path), scores="score", engine="duckdb", **weds))
     # windows of months; the defaults pick the same reference group
     months = dict(kw, every="1MS", group_reference=None)
     _same_windows(audit.audit_windows(None, df, scores="score", **months),

@@ -176,3 +176,30 @@ def test_undefined_metrics_say_so():
     assert np.isnan(out["mae"][0]) and np.isnan(out["r2"][1])  # no rows; a constant label (3, 3, 3)
     assert out["mean_label"][1] == 3 and out["scoring_rate"][1] == pytest.approx(1 / 3)
     assert len(COLUMNS) == 8
+
+
+def test_disparities_are_signed_so_that_negative_means_worse():
+    from audit.stats.moments import disparities
+
+    rng = np.random.default_rng(4)
+    groups = []
+    for mean_pred, noise in ((50.0, 5.0), (44.0, 9.0)):  # the reference; a group predicted lower, with more error
+        p = rng.normal(mean_pred, 6.0, 4000)
+        groups.append(RegressionSums(p + rng.normal(3.0 if mean_pred < 50 else 0.0, noise, 4000), p, cut=47.0))
+    sums = np.stack([g.values().sum(0) for g in groups])  # (G, 8): the reference first
+    higher = disparities(sums, reference=0, favorable="higher")
+    assert higher["mean_prediction_difference"][0] == 0 and higher["mean_prediction_difference"][1] < -5
+    assert higher["mean_prediction_ratio"][1] < 1 and higher["scoring_rate_ratio"][1] < 1
+    assert higher["mae_difference"][1] < 0 and higher["rmse_difference"][1] < 0  # more error: worse
+    assert higher["mean_residual_difference"][1] < 0  # under-predicted (labels 3 above the predictions)
+    lower = disparities(sums, reference=0, favorable="lower")  # a price: lower predictions help the group
+    assert lower["mean_prediction_difference"][1] > 5 and lower["mean_prediction_ratio"][1] > 1
+    assert lower["mae_difference"][1] == higher["mae_difference"][1]  # errors are bad either way
+    m = metrics(sums)
+    assert higher["mean_prediction_ratio"][1] == pytest.approx(m["mean_prediction"][1] / m["mean_prediction"][0])
+    reps = np.stack([group_replicates(g.values(), 300, np.random.default_rng(k), 10_000) for k, g in
+                     enumerate(groups)], axis=1)  # (B, G, 8)
+    d = disparities(reps, reference=0)
+    assert d["mae_difference"].shape == (300, 2) and np.all(d["mae_difference"][:, 0] == 0)
+    with pytest.raises(ValueError, match="favorable='up'"):
+        disparities(sums, 0, "up")

@@ -101,3 +101,37 @@ def metrics(sums: np.ndarray) -> dict[str, np.ndarray]:
         r2 = np.where(ss_tot > 1e-12 * np.maximum(s[..., 6], 1e-300), 1.0 - s[..., 5] / ss_tot, np.nan)
         return {"mae": mean(4), "rmse": np.sqrt(mean(5)), "mean_prediction": mean(1), "mean_label": mean(2),
                 "mean_residual": mean(3), "r2": r2, "scoring_rate": mean(7)}
+
+
+#: (name, metric compared, kind, which values are better: "favorable" follows the task's direction)
+DISPARITIES = (
+    ("mean_prediction_difference", "mean_prediction", "difference", "favorable"),
+    ("mean_prediction_ratio", "mean_prediction", "ratio", "favorable"),
+    ("mae_difference", "mae", "difference", "lower"),
+    ("rmse_difference", "rmse", "difference", "lower"),
+    ("mean_residual_difference", "mean_residual", "difference", "favorable"),
+    ("scoring_rate_ratio", "scoring_rate", "ratio", "favorable"),
+)
+
+
+def disparities(sums: np.ndarray, reference: int, favorable: str = "higher") -> dict[str, np.ndarray]:
+    """Every group against group ``reference`` (last-but-one axis of ``sums (..., G, 8)``: a partition's groups,
+    or its replicates'), signed as the binary disparities are: **negative, or a ratio below 1, means the group
+    fares worse**. ``favorable``: whether higher predictions help the person ("higher": a credit limit) or harm
+    them ("lower": a price, a risk score). Errors (MAE, RMSE) are worse when higher; a negative mean-residual
+    difference means the group is under-predicted relative to the reference (worse when higher helps)."""
+    if favorable not in ("higher", "lower"):
+        raise ValueError(f"favorable={favorable!r}: give 'higher' or 'lower'")
+    m = metrics(sums)
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, metric, kind, better in DISPARITIES:
+            v = m[metric]
+            ref = v[..., reference:reference + 1]
+            up = better == "higher" or (better == "favorable" and favorable == "higher")
+            if kind == "difference":
+                out[name] = (v - ref) if up else (ref - v)
+            else:
+                ratio = (v / ref) if up else (ref / v)
+                out[name] = np.where(np.isfinite(ratio), ratio, np.nan)
+    return out

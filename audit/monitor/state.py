@@ -248,7 +248,7 @@ class WindowAccumulator:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.Table.from_pandas(self._stored_rows(), preserve_index=False)
+            table = pa.Table.from_pandas(self._stored_rows(text=False), preserve_index=False)
             table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                    _META_KEY: dumps(meta, indent=None).encode("utf-8")})
             sink = pa.BufferOutputStream()
@@ -259,10 +259,18 @@ class WindowAccumulator:
             meta["open_rows"] = {c: rows[c].tolist() for c in rows.columns}
             write_atomic(path, dumps(meta, indent=None))
 
-    def _stored_rows(self) -> Any:
+    def _stored_rows(self, text: bool = True) -> Any:
+        """The open window's rows as stored: Parquet keeps the times and labels as columns (a label's missing
+        values as nulls); JSON holds ISO times and plain label values."""
         rows = self.open_rows.copy()
-        rows[self.time] = rows[self.time].astype("datetime64[ns]").dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
-        rows[self.label] = [None if _missing(v) else _plain(v) for v in rows[self.label]]
+        label = rows[self.label]
+        missing = label.isna()
+        if text:
+            rows[self.time] = rows[self.time].astype("datetime64[ns]").dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+            rows[self.label] = [None if m else _plain(v) for v, m in zip(label.tolist(), missing.tolist())]
+        else:
+            rows[self.time] = rows[self.time].astype("datetime64[ns]")
+            rows[self.label] = label.astype(object).where(~missing, None)
         return rows
 
     @classmethod
@@ -334,15 +342,6 @@ class WindowAccumulator:
         rows[s["time"]] = pd.to_datetime(rows[s["time"]]).astype("datetime64[ns]")
         acc.open_rows = rows
         return acc
-
-
-def _missing(v: Any) -> bool:
-    try:
-        import pandas as pd
-
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def _plain(v: Any) -> Any:

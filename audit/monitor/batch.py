@@ -69,6 +69,7 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
     cfg = AuditConfig.from_dict({**options, "threshold": threshold, "seed": seed, "n_bootstrap": n_bootstrap,
                                  "confidence": confidence})
     min_rows = cfg.min_group_size if min_rows is None else min_rows
+    _engine.check_model_arguments(model, predictions, scores)  # before any data is read
     if not isinstance(data, pd.DataFrame):
         from .._scale.sources import is_engine_data, open_source
 
@@ -109,7 +110,6 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
                              f"of the data (its times run from {ts.min()} to {ts.max()}); a reference needs at least "
                              f"min_rows={max(min_rows, 1)}: give a wider range.", code="empty_reference")
 
-    _engine.check_model_arguments(model, predictions, scores)
     filled, labelled = labels_present(data, label, positive_label)
     features = features if features is not None else ([] if model is None else None)
     inputs = validate_inputs(filled, label=label, positive_label=positive_label, favorable=favorable,

@@ -439,6 +439,13 @@ def test_data_an_engine_holds_is_windowed_in_one_scan_equal_to_memory(tmp_path):
     months = dict(kw, every="1MS", group_reference=None)
     _same_windows(audit.audit_windows(None, df, scores="score", **months),
                   audit.audit_windows(None, str(path), scores="score", engine="duckdb", **months))
+    # a Polars frame (the window from the date's parts) and a CSV file read by DuckDB
+    import polars as pl
+
+    _same_windows(memory, audit.audit_windows(None, pl.from_pandas(df).lazy(), scores="score", **kw))
+    df.to_csv(tmp_path / "decisions.csv", index=False)
+    _same_windows(memory, audit.audit_windows(None, str(tmp_path / "decisions.csv"), scores="score",
+                                              engine="duckdb", **kw))
     with pytest.raises(ConfigError, match="every=500 is invalid for data an engine holds"):
         audit.audit_windows(None, str(path), scores="score", engine="duckdb", **dict(kw, every=500))
     with pytest.raises(ConfigError, match="reference=.* is invalid for data an engine holds"):
@@ -502,3 +509,33 @@ def test_a_malformed_windowed_file_is_refused_naming_what_is_wrong():
         back.windows
     with pytest.raises(InputError, match="not a fairness-audit windowed audit"):
         audit.WindowedAudit.from_dict({"format": "fairness-audit/result"})
+
+
+def test_any_split_into_batches_gives_the_batch_audit():
+    """Property: however the rows are cut into batches (in time order), with saves and loads between them, the
+    accumulator's windows equal audit_windows over all the rows."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    df = _monitor(16, weeks=4, n=500).sort_values("t", kind="stable", ignore_index=True)
+    batch = _windows(df, group_reference={"g": "a"}, n_bootstrap=100)
+
+    @settings(max_examples=8, deadline=None, derandomize=True)
+    @given(st.lists(st.integers(1, len(df) - 1), min_size=1, max_size=6, unique=True), st.booleans())
+    def check(cuts, via_file):
+        import tempfile
+
+        edges = [0, *sorted(cuts), len(df)]
+        acc = audit.WindowAccumulator(time="t", every="7D", label="y", positive_label=1, protected="g",
+                                      predictions="pred", n_bootstrap=100, group_reference={"g": "a"})
+        with tempfile.TemporaryDirectory() as tmp:
+            for a, b in zip(edges[:-1], edges[1:]):
+                acc.add(df.iloc[a:b])
+                if via_file:
+                    acc.save(f"{tmp}/state.parquet")
+                    acc = audit.WindowAccumulator.load(f"{tmp}/state.parquet", predictions="pred")
+        inc = acc.result()
+        assert list(inc.window_table.n) == list(batch.window_table.n)
+        pd.testing.assert_frame_equal(inc.alerts, batch.alerts, check_exact=False, rtol=1e-9, atol=1e-12)
+
+    check()

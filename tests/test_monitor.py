@@ -539,3 +539,16 @@ def test_any_split_into_batches_gives_the_batch_audit():
         pd.testing.assert_frame_equal(inc.alerts, batch.alerts, check_exact=False, rtol=1e-9, atol=1e-12)
 
     check()
+
+
+def test_a_batch_added_twice_is_refused(tmp_path):
+    df = _monitor(17, weeks=2, n=400)
+    day = df[df.t < "2026-01-06"]
+    acc = audit.WindowAccumulator(time="t", every="7D", label="y", positive_label=1, protected="g",
+                                  predictions="pred", n_bootstrap=0).add(day)
+    acc.save(tmp_path / "s.parquet")
+    again = audit.WindowAccumulator.load(tmp_path / "s.parquet", predictions="pred")
+    with pytest.raises(InputError, match=r"this batch was already added: the same \d+ rows .* were batch 1"):
+        again.add(day.sample(frac=1.0, random_state=1))  # the same rows in another order
+    assert list(again.add(df[(df.t >= "2026-01-06") & (df.t < "2026-01-07")]).result().window_table.n) == \
+        [int((df.t < "2026-01-07").sum())]

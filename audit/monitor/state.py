@@ -85,6 +85,7 @@ class WindowAccumulator:
         self.groups: dict[str, list[str]] = {}  # every group seen so far, per attribute, in first-seen order
         self.model_info: dict[str, Any] | None = None
         self.settings: dict[str, Any] | None = None
+        self.batches: list[list[Any]] = []  # per batch added: [fingerprint of its rows, rows, first time, last time]
 
     # feeding ----------------------------------------------------------------------------------------------
     def add(self, batch: Any) -> "WindowAccumulator":
@@ -148,6 +149,11 @@ class WindowAccumulator:
         if out.scores is not None:
             rows["(score)"] = out.scores.astype(np.float64)
         new = pd.DataFrame(rows)
+        digest = _batch_fingerprint(new, self.time, self.label)
+        for k, (seen, n_seen, first, last) in enumerate(self.batches):
+            if seen == digest:  # a daily job run twice would count the day twice
+                raise InputError(f"this batch was already added: the same {n_seen:,} rows (from {first} to {last}) "
+                                 f"were batch {k + 1} of this state; nothing was added.", code="duplicate_batch")
         combined = new if self.open_rows is None else pd.concat([self.open_rows, new], ignore_index=True)
         closed, open_window, open_rows = self._summarise(combined, windowing, groups, fixed)
         # every step succeeded: the accumulator takes the batch
@@ -156,6 +162,7 @@ class WindowAccumulator:
         self.model_info, self.settings = fixed["model_info"], fixed["settings"]
         self.closed.extend(closed)
         self.open_window, self.open_rows = open_window, open_rows
+        self.batches.append([digest, len(new), str(ts.min()), str(ts.max())])
         return self
 
     def _open_start(self) -> Any:
@@ -233,7 +240,8 @@ class WindowAccumulator:
                 "versions": [list(p) for p in m["versions"]],
                 "model": {k: getattr(m["model"], k) for k in ("description", "method", "score_kind", "fingerprint",
                                                                 "deterministic")},
-                "windows": [w.to_dict() for w in self.closed], "open_window": self.open_window.to_dict()}
+                "windows": [w.to_dict() for w in self.closed], "open_window": self.open_window.to_dict(),
+                "batches": self.batches}
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the state (``.parquet``: the open window's rows as columns, the rest in the file's metadata; any
@@ -338,10 +346,24 @@ class WindowAccumulator:
         acc.model_info = {"created": meta["created"], "library_version": meta["library_version"],
                           "versions": tuple(tuple(v) for v in meta["versions"]), "model": ModelInfo(**meta["model"])}
         acc.closed = [Window.from_dict(w, source) for w in meta["windows"]]
+        acc.batches = [list(b) for b in meta.get("batches", [])]
         acc.open_window = Window.from_dict(meta["open_window"], source)
         rows[s["time"]] = pd.to_datetime(rows[s["time"]]).astype("datetime64[ns]")
         acc.open_rows = rows
         return acc
+
+
+def _batch_fingerprint(rows: Any, time: str, label: str) -> str:
+    """An order-independent digest of a batch's rows as the state keeps them (time, label, groups, decision,
+    score): the same batch added twice has the same digest."""
+    import numpy as np
+
+    from .._validation import fingerprint
+
+    label_codes = np.zeros(len(rows), dtype=np.int64)  # the label's value is hashed as a column
+    frame = rows.assign(**{label: rows[label].map(lambda v: None if v is None or v != v else repr(v))})
+    frame[time] = frame[time].astype("datetime64[ns]").astype("int64")
+    return fingerprint(frame, list(frame.columns), label_codes)
 
 
 def _plain(v: Any) -> Any:

@@ -552,3 +552,18 @@ def test_a_batch_added_twice_is_refused(tmp_path):
         again.add(day.sample(frac=1.0, random_state=1))  # the same rows in another order
     assert list(again.add(df[(df.t >= "2026-01-06") & (df.t < "2026-01-07")]).result().window_table.n) == \
         [int((df.t < "2026-01-07").sum())]
+
+
+def test_an_intersection_seen_only_among_unlabelled_rows():
+    df = _monitor(18, weeks=3, n=900)
+    rng = np.random.default_rng(0)
+    df["region"] = rng.choice(["north", "south"], len(df))
+    late = df.t >= "2026-01-19"
+    df.loc[late & (df.g == "c"), "region"] = "east"  # c & east: only in the last week, whose labels are late
+    df["y"] = df["y"].astype(float).where(~late)
+    w = _windows(df, protected=["g", "region"])
+    last = w.windows[-1]
+    ce = last.metrics.query("group == 'c & east' and metric == 'accuracy'")
+    assert len(ce) == 1 and ce.iloc[0].status == "undefined" and "labels arrive late" in ce.iloc[0].reason
+    sel = last.metrics.query("group == 'c & east' and metric == 'selection_rate'").iloc[0]
+    assert sel.n > 0 and sel.value is not None

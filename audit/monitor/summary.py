@@ -154,7 +154,11 @@ def _merge(all_rows: list[dict[str, Any]], lab_rows: list[dict[str, Any]], free:
         if r["metric"] in free:
             out.append(r)
             continue
-        other = dict(lab[(r["level"], r["attribute"], *(r[k] for k in key))])
+        found = lab.get((r["level"], r["attribute"], *(r[k] for k in key)))
+        if found is None:  # a group (an intersection) present only among the unlabelled rows
+            out.append(_unlabelled(r))
+            continue
+        other = dict(found)
         if other.get("n") == 0 and r.get("n", 0) > 0:
             other["reason"] = NO_LABELS_YET
         out.append(other)
@@ -177,7 +181,7 @@ def _merge_groups(all_groups: list[dict[str, Any]], lab_groups: list[dict[str, A
     lab = {(g["level"], g["attribute"], g["group"]): g for g in lab_groups}
     out = []
     for g in all_groups:
-        other = lab[(g["level"], g["attribute"], g["group"])]
+        other = lab.get((g["level"], g["attribute"], g["group"]), {"positives": 0, "negatives": 0})
         out.append({**g, "positives": other["positives"], "negatives": other["negatives"]})
     return out
 

@@ -53,9 +53,10 @@ def alerts(windows: Sequence[Any], reference: Any, mode: str, metrics: Sequence[
                     "metric": metric, "value": r["value"], "reference_value": None if ref is None else ref["value"],
                     "change": None, "ci_low": None, "ci_high": None, "p_value": None}
             if not ok[k] or ref is None or (mode != "range" and not ok[ref_k]):
-                out.append({**base, "verdict": "insufficient data",
-                            "reason": "the window or its reference has too few rows" if ref is not None or not ok[k]
-                            else "no reference window"})
+                has_window = mode == "range" or (ref_k is not None and ref_k >= 0)
+                why = ("the window or its reference has too few rows" if ref is not None or not ok[k]
+                       else "the group has no rows in the reference window" if has_window else "no reference window")
+                out.append({**base, "verdict": "insufficient data", "reason": why})
                 continue
             if r["verdict"] in ("insufficient data", "undefined") or ref["verdict"] in ("insufficient data",
                                                                                          "undefined"):

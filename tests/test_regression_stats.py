@@ -203,3 +203,23 @@ def test_disparities_are_signed_so_that_negative_means_worse():
     assert d["mae_difference"].shape == (300, 2) and np.all(d["mae_difference"][:, 0] == 0)
     with pytest.raises(ValueError, match="favorable='up'"):
         disparities(sums, 0, "up")
+
+
+def test_distribution_distances_are_scipys_per_group(adult_hours):
+    from scipy.stats import ks_2samp, wasserstein_distance
+
+    from audit.stats.moments import distances
+
+    df = adult_hours
+    groups = sorted(df["race"].astype(str).unique())
+    codes = df["race"].astype(str).map({g: k for k, g in enumerate(groups)}).to_numpy()
+    ref = groups.index("White")
+    d = distances(df["pred"].to_numpy(), codes, len(groups) + 1, ref)  # one more group, without rows
+    for k, g in enumerate(groups):
+        a, b = df["pred"][codes == k], df["pred"][codes == ref]
+        assert d["ks_distance"][k] == pytest.approx(ks_2samp(a, b).statistic, abs=1e-12)
+        assert d["ks_p_value"][k] == pytest.approx(ks_2samp(a, b).pvalue, rel=1e-9)
+        assert d["wasserstein_distance"][k] == pytest.approx(wasserstein_distance(a, b), abs=1e-9)
+    assert d["ks_distance"][ref] == 0 and d["ks_p_value"][ref] == 1
+    assert np.isnan(d["ks_distance"][-1]) and np.isnan(d["wasserstein_distance"][-1])
+    assert (d["ks_distance"][:-1] >= 0).all() and (d["ks_distance"][:-1] <= 1).all()

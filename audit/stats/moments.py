@@ -135,3 +135,27 @@ def disparities(sums: np.ndarray, reference: int, favorable: str = "higher") -> 
                 ratio = (v / ref) if up else (ref / v)
                 out[name] = np.where(np.isfinite(ratio), ratio, np.nan)
     return out
+
+
+def distances(prediction: np.ndarray, codes: np.ndarray, n_groups: int, reference: int) -> dict[str, np.ndarray]:
+    """How far each group's predictions lie from the reference group's, as distributions: the two-sample
+    Kolmogorov-Smirnov statistic with its p-value (scipy's ``ks_2samp``: exact for small groups, asymptotic for
+    large ones) and the Wasserstein-1 distance (scipy's ``wasserstein_distance``, in the prediction's unit). NaN
+    for a group, or a reference, without rows; the reference against itself is 0 with p-value 1."""
+    from scipy.stats import ks_2samp, wasserstein_distance
+
+    pred = np.asarray(prediction, dtype=np.float64)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(np.asarray(codes)[order], np.arange(n_groups + 1))
+    values = [pred[order[bounds[g]:bounds[g + 1]]] for g in range(n_groups)]
+    ref = values[reference]
+    ks, p, w1 = (np.full(n_groups, np.nan) for _ in range(3))
+    for g, v in enumerate(values):
+        if len(v) == 0 or len(ref) == 0:
+            continue
+        if g == reference:
+            ks[g], p[g], w1[g] = 0.0, 1.0, 0.0
+            continue
+        test = ks_2samp(v, ref)
+        ks[g], p[g], w1[g] = float(test.statistic), float(test.pvalue), float(wasserstein_distance(v, ref))
+    return {"ks_distance": ks, "ks_p_value": p, "wasserstein_distance": w1}

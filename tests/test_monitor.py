@@ -567,3 +567,12 @@ def test_an_intersection_seen_only_among_unlabelled_rows():
     assert len(ce) == 1 and ce.iloc[0].status == "undefined" and "labels arrive late" in ce.iloc[0].reason
     sel = last.metrics.query("group == 'c & east' and metric == 'selection_rate'").iloc[0]
     assert sel.n > 0 and sel.value is not None
+
+
+def test_a_notebook_shows_the_windows_and_the_drift_escaped():
+    df = _monitor(7, drift=True)
+    df["g"] = df["g"].map({"a": "a", "b": "<img src=x onerror=alert(1)>", "c": "c"})
+    w = _windows(df)
+    html = w._repr_html_()
+    assert "12 windows" in html and f"{len(w.drift())} drift alert(s)" in html and len(w.drift()) > 0
+    assert "<img" not in html and "&lt;img src=x" in html

@@ -194,6 +194,11 @@ class WindowedAudit:
 
         return render_junit(self, gate)
 
+    def _repr_html_(self) -> str:
+        from ..report.monitor_view import render_notebook
+
+        return render_notebook(self)
+
     def __repr__(self) -> str:
         return (f"<WindowedAudit {len(self.spans)} windows, {sum(w.n for w in self.spans):,} rows, "
                 f"{len(self.drift())} drift alert(s)>")

@@ -213,3 +213,22 @@ def render_junit(windowed: Any, gate: Any) -> str:
             f'tests="{len(cases)}" failures="{failures}" errors="0" skipped="{skipped}" time="0">\n'
             f"    <properties>\n{prop_xml}\n    </properties>\n" + "\n".join(cases) + "\n"
             f"    <system-out>{escape(text(out))}</system-out>\n  </testsuite>\n</testsuites>\n")
+
+
+_NOTEBOOK = """<div class="fa-monitor"><p><strong>Fairness monitor</strong>: {{ n }} windows of <code>{{ every }}</code>
+({{ first }} to {{ last }}), {{ "{:,}".format(rows) }} rows; {{ drift|length }} drift alert(s) of {{ tested }} tested
+changes (Holm-adjusted).</p>
+{% if drift %}<table><thead><tr><th>window</th><th>attribute</th><th>group</th><th>metric</th><th>reference value</th>
+<th>value</th><th>change [CI]</th><th>p</th></tr></thead><tbody>{% for a in drift[:20] %}<tr><td>{{ a.window }}</td>
+<td>{{ a.attribute }}</td><td>{{ a.group }}</td><td>{{ a.metric }}</td><td>{{ a.reference_value }}</td><td>{{ a.value }}</td>
+<td>{{ a.change }} {{ a.ci }}</td><td>{{ a.p }}</td></tr>{% endfor %}</tbody></table>{% endif %}</div>"""
+
+
+def render_notebook(windowed: Any) -> str:
+    """A notebook cell's view of a windowed audit: the windows and the drift alerts (user strings escaped)."""
+    from .html import template_env
+
+    view = build_view(windowed)
+    return template_env().from_string(_NOTEBOOK).render(
+        n=len(view["spans"]), every=view["info"]["every"], first=view["first"], last=view["last"],
+        rows=view["info"]["n_rows"], drift=view["drift"], tested=view["n_tested"])

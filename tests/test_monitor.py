@@ -576,3 +576,11 @@ def test_a_notebook_shows_the_windows_and_the_drift_escaped():
     html = w._repr_html_()
     assert "12 windows" in html and f"{len(w.drift())} drift alert(s)" in html and len(w.drift()) > 0
     assert "<img" not in html and "&lt;img src=x" in html
+
+
+def test_a_monitor_only_policy_on_a_single_audit_says_why_it_cannot_pass():
+    df = _monitor(19, weeks=1, n=600)
+    result = audit.run_audit(None, df, label="y", positive_label=1, protected="g", predictions="pred",
+                             n_bootstrap=0)
+    gate = result.gate({"monitor": {"max_drift": 0}})
+    assert not gate.passed and "judges a monitor's windows" in gate.notes[0]

@@ -324,7 +324,10 @@ def evaluate(result: "AuditResult", policy: Policy, baseline: "AuditResult | Non
                     or (verdict == "insufficient data" and (rule.on_insufficient == "fail" or not judged)))
         outcomes.append(RuleResult(rule, verdict, tuple(checks), blocking))
     judged_any = any(c.verdict in JUDGED for o in outcomes for c in o.checks)
-    if not judged_any:
+    if not policy.rules:
+        notes.append("the policy has no [[rules]], only a [monitor] table: it judges a monitor's windows (audit "
+                     "monitor, WindowedAudit.gate), not a single audit, so this gate cannot pass")
+    elif not judged_any:
         notes.append("no rule could judge anything in this result, so the gate cannot pass")
     notes.extend(lost_output(result))
     return GateResult(passed=judged_any and not any(o.blocking for o in outcomes), rules=tuple(outcomes),

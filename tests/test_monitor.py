@@ -584,3 +584,21 @@ def test_a_monitor_only_policy_on_a_single_audit_says_why_it_cannot_pass():
                              n_bootstrap=0)
     gate = result.gate({"monitor": {"max_drift": 0}})
     assert not gate.passed and "judges a monitor's windows" in gate.notes[0]
+
+
+def test_a_malformed_state_file_is_refused_naming_it(tmp_path):
+    df = _monitor(20, weeks=2, n=300)
+    acc = audit.WindowAccumulator(time="t", every="7D", label="y", positive_label=1, protected="g",
+                                  predictions="pred", n_bootstrap=0).add(df)
+    path = tmp_path / "state.json"
+    acc.save(path)
+    meta = json.loads(path.read_text())
+    del meta["settings"]["every"]
+    path.write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"state.json: the monitor state is malformed \(KeyError: 'every'\)"):
+        audit.WindowAccumulator.load(path)
+    meta = json.loads((acc.save(tmp_path / "ok.json") or (tmp_path / "ok.json")).read_text())
+    del meta["open_rows"]
+    path.write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="malformed .*open_rows"):
+        audit.WindowAccumulator.load(path)

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..exceptions import ConfigError, InputError
+from ..exceptions import AuditError, ConfigError, InputError
 
 STATE_FORMAT = "fairness-audit/monitor-state"
 STATE_VERSION = 1
@@ -287,10 +287,6 @@ class WindowAccumulator:
         (another label, positive label, protected attributes, windowing, reference or configuration is refused)."""
         import pandas as pd
 
-        from .._model import ModelOutput  # noqa: F401  (the model's description is kept as stored)
-        from ..record.tables import ModelInfo
-        from .summary import Window
-        from .windowing import Windowing
 
         source = str(path)
         p = Path(path)
@@ -330,6 +326,25 @@ class WindowAccumulator:
             raise InputError(f"{source}: monitor state format_version {version!r} is not one this library reads "
                              f"({STATE_VERSION})" + ("; upgrade fairness-audit to read it." if newer else "."),
                              code="state_version")
+        try:
+            return cls._restore(meta, rows, model, arguments, source)
+        except AuditError:  # a state from another monitor, a bad argument: said as such
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"{source}: the monitor state is malformed ({type(exc).__name__}: {exc}); write it "
+                             "again from its decisions.", code="malformed_state") from None
+
+    @classmethod
+    def _restore(cls, meta: dict[str, Any], rows: Any, model: Any, arguments: dict[str, Any],
+                 source: str) -> "WindowAccumulator":
+        import pandas as pd
+
+        from ..record.tables import ModelInfo
+        from .summary import Window
+        from .windowing import Windowing
+
+        if rows is None:
+            raise KeyError("open_rows")
         s = meta["settings"]
         cfg_args = {k: v for k, v in s["config"].items()}
         acc = cls(model, time=s["time"], every=s["every"], label=s["label"], protected=s["protected"],

@@ -67,12 +67,24 @@ def _out_options(f: Any) -> Any:
     return f
 
 
+def _write_rendered(rendered: list[tuple[str, str]]) -> None:
+    """Each rendered output to stdout ("-") or its file, written atomically (all rendered before any is written)."""
+    from .record.atomic import write_atomic
+
+    for target, text in rendered:
+        if target == "-":
+            click.echo(text, nl=not text.endswith("\n"))
+        else:
+            write_atomic(target, text)
+            _progress(f"wrote {target}")
+
+
 def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out: Path | None,
           markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool,
           quiet_summary: bool = False) -> None:
     """Gate (pure), render everything in memory, then write each output atomically."""
     from .gate import Policy, evaluate
-    from .results import AuditResult, write_atomic
+    from .results import AuditResult
 
     _check_outputs(junit_out, policy, baseline)
     gate = None
@@ -95,12 +107,7 @@ def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out
         from .report.markdown import render_markdown
 
         rendered.append((markdown_out, render_markdown(result, gate)))
-    for target, text in rendered:
-        if target == "-":
-            click.echo(text, nl=not text.endswith("\n"))
-        else:
-            write_atomic(target, text)
-            _progress(f"wrote {target}")
+    _write_rendered(rendered)
     to_stdout = any(t == "-" for t, _ in rendered)
     if not quiet_summary:
         click.echo(result.summary(), err=to_stdout)
@@ -631,7 +638,6 @@ def monitor(data_path: str, state_path: str | None, model_path: str | None, trus
     from ._io import load_data
     from .gate import Policy
     from .monitor import WindowAccumulator, audit_windows
-    from .record.atomic import write_atomic
 
     _check_outputs(junit_out, policy, None, {"--json": json_out, "--html": html_out, "--junit": junit_out,
                                              "--markdown": markdown_out, "--state": state_path})
@@ -709,12 +715,7 @@ def monitor(data_path: str, state_path: str | None, model_path: str | None, trus
     if state_path:
         acc.save(state_path)
         _progress(f"wrote {state_path}")
-    for target, text in rendered:
-        if target == "-":
-            click.echo(text, nl=not text.endswith("\n"))
-        else:
-            write_atomic(target, text)
-            _progress(f"wrote {target}")
+    _write_rendered(rendered)
     info = windowed.info
     drift = windowed.drift()
     _progress(f"{info['n_windows']} windows, {info['n_rows']:,} rows; {len(drift)} drift alert(s) of "

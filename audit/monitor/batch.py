@@ -88,17 +88,8 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
         data = frame  # a small file, read into memory
     ts = read_times(data, time)
     windowing = Windowing.start(every, ts.min())
-    if windowing.by_rows:
-        index, order = windowing.assign_rows(ts)
-        n_windows = int(index.max()) + 1
-        sorted_ts = ts.to_numpy()[order]
-        bounds = np.searchsorted(index[order], np.arange(n_windows + 1))
-        starts = [str(pd.Timestamp(sorted_ts[bounds[k]])) for k in range(n_windows)]
-        ends = [str(pd.Timestamp(sorted_ts[bounds[k + 1] - 1])) for k in range(n_windows)]
-    else:
-        index, edge_starts, edge_ends = windowing.assign(ts)
-        starts, ends = [str(s) for s in edge_starts], [str(e) for e in edge_ends]
-        n_windows = len(starts)
+    index, starts, ends = windowing.spans(ts)
+    n_windows = len(starts)
     if n_windows < 2:
         raise ConfigError(f"every={every!r} makes one window over the data's range ({ts.min()} to {ts.max()}): "
                           "there is nothing to compare; give a shorter window.", code="invalid_option")
@@ -121,7 +112,7 @@ def audit_windows(model: Any, data: Any, *, time: str, every: Any, label: str, p
         inputs = with_references(inputs, out, cfg)
     group_reference = dict(inputs.reference)
     info_model = model_info(out)
-    common = dict(min_rows=min_rows, alert_metrics=tuple(metrics), model_info=info_model, time_name=time)
+    common = dict(min_rows=min_rows, alert_metrics=tuple(metrics), model_info=info_model)
     spans = summarise(inputs, out, cfg, index, starts, ends, labelled=labelled, time_values=ts.to_numpy(), **common)
     ref_window = None
     if mode == "range":

@@ -143,7 +143,7 @@ def engine_windows(model: Any, source: Any, *, time: str, every: Any, label: str
     info_model = model_info(out)
     names = [str(s) for s in starts]
     spans = summarise(inputs, out, cfg, win, names[:-1], names[1:], labelled=labelled, min_rows=min_rows,
-                      alert_metrics=tuple(metrics), model_info=info_model, time_name=time, weights=weights,
+                      alert_metrics=tuple(metrics), model_info=info_model, weights=weights,
                       score_stats=score_stats)
     settings = settings_of(time=time, windowing=windowing, mode=mode, reference=mode, metrics=metrics,
                            persistence=persistence, min_rows=min_rows, cfg=cfg, inputs=inputs,

@@ -181,29 +181,16 @@ class WindowAccumulator:
 
         from .._validation import validate_inputs
         from .._model import ModelOutput
+        from .common import labels_present
         from .summary import summarise
 
         ts = rows[self.time]
         first = None if self.open_window is None else self.open_window.start
-        if windowing.by_rows:
-            index, order = windowing.assign_rows(ts)
-            n = int(index.max()) + 1
-            sorted_ts = ts.to_numpy()[order]
-            bounds = np.searchsorted(index[order], np.arange(n + 1))
-            starts = [str(pd.Timestamp(sorted_ts[bounds[k]])) for k in range(n)]
-            ends = [str(pd.Timestamp(sorted_ts[bounds[k + 1] - 1])) for k in range(n)]
-        else:
-            index, s, e = windowing.assign(ts, first=first)
-            starts, ends = [str(x) for x in s], [str(x) for x in e]
+        index, starts, ends = windowing.spans(ts, first=first)
         data = rows.copy(deep=False)
         for name, known in groups.items():
             data[name] = pd.Categorical(rows[name], categories=known)
-        filled = data[self.label]
-        missing = filled.isna().to_numpy()
-        labelled = None if not missing.any() else ~missing
-        if labelled is not None:
-            fill = filled[~missing].iloc[0] if (~missing).any() else fixed["positive_label"]
-            data[self.label] = filled.where(~missing, fill)
+        data, labelled = labels_present(data, self.label, fixed["positive_label"])
         inputs = validate_inputs(data, label=self.label, positive_label=fixed["positive_label"],
                                  favorable=self.favorable, protected=self.protected,
                                  reference=fixed["group_reference"], features=[], model_features=None,
@@ -213,8 +200,7 @@ class WindowAccumulator:
                           rows["(score)"].to_numpy(np.float64) if "(score)" in rows else None,
                           m.score_kind, m.method, m.description, m.fingerprint, m.deterministic)
         spans = summarise(inputs, out, self.cfg, index, starts, ends, labelled=labelled, min_rows=self.min_rows,
-                          alert_metrics=self.metrics, model_info=fixed["model_info"], time_values=ts.to_numpy(),
-                          time_name=self.time)
+                          alert_metrics=self.metrics, model_info=fixed["model_info"], time_values=ts.to_numpy())
         return spans[:-1], spans[-1], rows[index == len(spans) - 1].reset_index(drop=True)
 
     def add_all(self, batches: Iterable[Any]) -> "WindowAccumulator":

@@ -69,8 +69,8 @@ class Window:
 
 def summarise(inputs: Any, out: Any, cfg: Any, index: Any, starts: Sequence[str], ends: Sequence[str], *,
               labelled: Any = None, min_rows: int, alert_metrics: Sequence[str], model_info: Any,
-              names: Sequence[str] | None = None, time_values: Any = None, time_name: str = "",
-              weights: Any = None, score_stats: Any = None) -> list[Window]:
+              names: Sequence[str] | None = None, time_values: Any = None, weights: Any = None,
+              score_stats: Any = None) -> list[Window]:
     """The windows ``starts`` (row ``i`` in window ``index[i]``), each an audit of its rows; with ``weights``, each
     input row is an engine's cell of that many rows and ``score_stats(rows)`` the score statistics of the cells
     ``rows`` (None: all)."""
@@ -133,7 +133,7 @@ def summarise(inputs: Any, out: Any, cfg: Any, index: Any, starts: Sequence[str]
     for key, records in (("metrics", perf["metrics"]), ("groups", perf["groups"]), ("disp", disp)):
         for r in records:
             by_level[r["level"]][key].append(r)
-    prints = _fingerprints(inputs, out, index, len(names), labelled, time_values, time_name, weights)
+    prints = _fingerprints(inputs, out, index, len(names), labelled, time_values, weights)
     windows = []
     for k, name in enumerate(names):
         n = int(counts[k])
@@ -187,7 +187,7 @@ def _merge_groups(all_groups: list[dict[str, Any]], lab_groups: list[dict[str, A
 
 
 def _fingerprints(inputs: Any, out: Any, index: Any, n_windows: int, labelled: Any, time_values: Any,
-                  time_name: str, weights: Any = None) -> list[str]:
+                  weights: Any = None) -> list[str]:
     """Each window's fingerprint: its rows' time, protected groups, label (or its absence), decision and score,
     independent of row order (the same in a batch audit and a state fed batch by batch); an engine's window: its
     cells and their row counts."""

@@ -117,3 +117,19 @@ class Windowing:
         index = np.empty(len(ts), dtype=np.int64)
         index[order] = (np.arange(len(ts)) + already) // self.every
         return index, order
+
+    def spans(self, ts: Any, first: Any = None) -> tuple[Any, list[str], list[str]]:
+        """(window number per row, window starts, window ends as text): frequency windows from ``first`` (default:
+        the origin), or windows of a number of rows (starting at their first row's time, ending at their last)."""
+        import numpy as np
+        import pandas as pd
+
+        if not self.by_rows:
+            index, starts, ends = self.assign(ts, first=first)
+            return index, [str(s) for s in starts], [str(e) for e in ends]
+        index, order = self.assign_rows(ts)
+        n = int(index.max()) + 1
+        sorted_ts = ts.to_numpy()[order]
+        bounds = np.searchsorted(index[order], np.arange(n + 1))
+        return (index, [str(pd.Timestamp(sorted_ts[bounds[k]])) for k in range(n)],
+                [str(pd.Timestamp(sorted_ts[bounds[k + 1] - 1])) for k in range(n)])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,26 +25,34 @@ def xml_attr(s: object) -> str:
     return quoteattr(xml_text(s))
 
 
+def rule_case(r: Any, prefix: str = "") -> tuple[str, bool, bool]:
+    """One policy rule's test case (``prefix``: before the rule's name, such as a monitor's window), and whether
+    it failed or was skipped (a non-blocking verdict other than pass)."""
+    lines = [f"{c.verdict}: " + (f"{c.attribute} {c.group}" + (f" vs {c.reference}" if c.reference else "")
+                                  + ": " if c.attribute else "") + c.message for c in r.checks]
+    body = "\n".join(lines)
+    shown = r.failing_checks[:5]
+    detail = "; ".join((f"{c.attribute}={c.group}: " if c.attribute else "") + c.message for c in shown)
+    name = xml_attr(prefix + r.rule.name)
+    classname = xml_attr(f"fairness_audit.{r.rule.metric}")
+    inner = ""
+    if r.blocking:
+        inner = (f'<failure type={xml_attr(r.verdict)} message={xml_attr(f"{r.rule.describe()}: {r.verdict}: {detail}")}>'
+                 f"{escape(xml_text(body))}</failure>")
+    elif r.verdict != "pass":
+        inner = f'<skipped message={xml_attr(f"{r.verdict} (warning): {r.rule.describe()}: {detail}")}/>'
+    return (f'    <testcase name={name} classname={classname} time="0">{inner}</testcase>', r.blocking,
+            not r.blocking and r.verdict != "pass")
+
+
 def render_junit(result: "AuditResult", gate: "GateResult") -> str:
     cases = []
     failures = skipped = 0
     for r in gate.rules:
-        lines = [f"{c.verdict}: " + (f"{c.attribute} {c.group}" + (f" vs {c.reference}" if c.reference else "")
-                                      + ": " if c.attribute else "") + c.message for c in r.checks]
-        body = "\n".join(lines)
-        shown = r.failing_checks[:5]
-        detail = "; ".join((f"{c.attribute}={c.group}: " if c.attribute else "") + c.message for c in shown)
-        name = xml_attr(r.rule.name)
-        classname = xml_attr(f"fairness_audit.{r.rule.metric}")
-        inner = ""
-        if r.blocking:
-            failures += 1
-            inner = (f'<failure type={xml_attr(r.verdict)} message={xml_attr(f"{r.rule.describe()}: {r.verdict}: {detail}")}>'
-                     f"{escape(xml_text(body))}</failure>")
-        elif r.verdict != "pass":
-            skipped += 1
-            inner = f'<skipped message={xml_attr(f"{r.verdict} (warning): {r.rule.describe()}: {detail}")}/>'
-        cases.append(f'    <testcase name={name} classname={classname} time="0">{inner}</testcase>')
+        case, failed, skipped_ = rule_case(r)
+        cases.append(case)
+        failures += failed
+        skipped += skipped_
     stamp = xml_attr(result.created[:19])
     props = [("policy", gate.policy_source), ("data_fingerprint", result.data_fingerprint),
              ("rows", str(result.n_rows)), ("label", result.label), ("protected", ", ".join(result.protected)),

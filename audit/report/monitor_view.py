@@ -174,7 +174,7 @@ def render_markdown(windowed: Any, gate: Any = None) -> str:
 def render_junit(windowed: Any, gate: Any) -> str:
     from xml.sax.saxutils import escape
 
-    from .junit import xml_attr as attr, xml_text as text
+    from .junit import rule_case, xml_attr as attr, xml_text as text
 
     cases, failures, skipped = [], 0, 0
     drift_lines = [f"drift: {_day(a['window_start'])} {a['attribute']} {a['group']} {a['metric']}: "
@@ -190,18 +190,10 @@ def render_junit(windowed: Any, gate: Any) -> str:
                  f'time="0">{inner}</testcase>')
     for start, g in gate.windows:
         for r in g.rules:
-            body = "\n".join(f"{c.verdict}: " + (f"{c.attribute} {c.group}: " if c.attribute else "") + c.message
-                             for c in r.checks)
-            inner = ""
-            if r.blocking:
-                failures += 1
-                inner = (f"<failure type={attr(r.verdict)} message={attr(f'{r.rule.describe()}: {r.verdict}')}>"
-                         f"{escape(text(body))}</failure>")
-            elif r.verdict != "pass":
-                skipped += 1
-                inner = f"<skipped message={attr(f'{r.verdict} (warning): {r.rule.describe()}')}/>"
-            cases.append(f"    <testcase name={attr(f'{_day(start)}: {r.rule.name}')} "
-                         f"classname={attr(f'fairness_audit.{r.rule.metric}')} time=\"0\">{inner}</testcase>")
+            case, failed, skipped_ = rule_case(r, prefix=f"{_day(start)}: ")
+            cases.append(case)
+            failures += failed
+            skipped += skipped_
     info = windowed.info
     props = [("policy", gate.policy_source), ("windows", str(info["n_windows"])), ("rows", str(info["n_rows"])),
              ("label", info["label"]), ("protected", ", ".join(info["protected"])), ("model", info["model"]),

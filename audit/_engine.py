@@ -16,8 +16,8 @@ from ._model import ModelOutput, describe, run_model
 from ._validation import check_model_arguments, check_reference, validate_inputs, validate_training
 from .config import AuditConfig
 from .exceptions import AuditError, ConfigError, NonDeterministicModelWarning
-from .results import (DISPARITY_COLUMNS, GROUP_COLUMNS, METRIC_COLUMNS, AuditResult, ModelInfo, ModuleError, Section,
-                      Table)
+from .record.tables import CORE_TABLES
+from .results import AuditResult, ModelInfo, ModuleError, Section, Table
 
 _PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "aif360", "shap", "lime", "jinja2")
 
@@ -48,7 +48,7 @@ def run_audit(
     label: str,
     protected: Sequence[str] | str,
     positive_label: Any = None,
-    favorable: bool = True,
+    favorable: bool | str = True,
     reference: dict[str, Any] | None = None,
     features: Sequence[str] | None = None,
     predictions: Any = None,
@@ -64,9 +64,12 @@ def run_audit(
     strict: bool = False,
     engine: str = "auto",
     progress: bool | None = None,
+    task: str = "auto",
+    favorable_classes: Sequence[Any] | None = None,
+    scoring_cut: float | None = None,
     **options: Any,
 ) -> AuditResult:
-    """Audit a binary classifier for performance and fairness by group.
+    """Audit a classifier (binary or multiclass) or a regression model for performance and fairness by group.
 
     Validates the inputs once, predicts once, then computes every metric by group and every disparity with
     bootstrap intervals and corrected p-values (plus the optional explanation and mitigation modules), and
@@ -89,10 +92,11 @@ def run_audit(
         off).
     positive_label : optional
         The predicted (positive) class; inferred only for 0/1 or boolean labels.
-    favorable : bool, default True
+    favorable : bool or {"higher", "lower"}, default True
         True when receiving the positive label helps the person (a loan granted), False when it harms them
         (flagged for recidivism). Reference groups, ratios, the four-fifths rule and "advantaged" follow the
-        favourable outcome.
+        favourable outcome. For a regression model: ``"higher"`` (True) when a higher prediction helps the person
+        (a credit limit), ``"lower"`` (False) when it harms them (a price, a risk score).
     reference : dict, optional
         ``{attribute: group}``; by default the group with the highest rate of favourable predictions (the EEOC
         four-fifths convention). Intersections are named ``"sex & race"`` with groups like ``"Female & Black"``.
@@ -132,6 +136,17 @@ def run_audit(
         data lives.
     progress : bool, optional
         Show progress bars on long steps (default: only the command line shows them).
+    task : {"auto", "binary", "multiclass", "regression"}, default "auto"
+        What the model decides. ``"auto"``: a label of two values is binary; a classifier with more than two
+        classes, or a text label of more, is multiclass; a regressor, or a float label with fractional values, is
+        regression; an integer label of more than two values without a model to tell is refused as ambiguous.
+        Data an engine scans is audited as binary.
+    favorable_classes : list, optional
+        Multiclass: the classes that help the person (a loan grade A or B). "Receives a favourable class" is then
+        audited as a binary decision too, and per-class disparities are signed (negative: the group fares worse).
+    scoring_cut : float, optional
+        Regression: the prediction above which a row counts as scored high for the scoring rate (default: the
+        overall median prediction, as NYC Local Law 144 defines the scoring rate).
     **options
         Any other :class:`audit.AuditConfig` field.
 
@@ -195,6 +210,29 @@ def run_audit(
 
         train_data = load_data(train_data, "train_data")
     check_model_arguments(model, predictions, scores)
+    if source is not None and task not in ("auto", "binary"):
+        raise ConfigError(f"task={task!r}: data an engine scans (a file, relation or Spark/Polars frame) is audited "
+                          "as a binary decision; read the rows into a pandas DataFrame to audit a multiclass or "
+                          "regression model.", code="invalid_option")
+    if source is None and _is_frame(data):
+        from ._tasks import resolve_task
+
+        resolved = resolve_task(task, data, label, model)
+        if resolved != "binary":
+            return _run_task(resolved, model, data, label=label, positive_label=positive_label, favorable=favorable,
+                             protected=protected, reference=reference, features=features, predictions=predictions,
+                             scores=scores, cfg=cfg, t0=t0, strict=strict, train_data=train_data,
+                             module_options=module_options, favorable_classes=favorable_classes,
+                             scoring_cut=scoring_cut)
+    elif task not in ("auto", "binary"):
+        from ._tasks import resolve_task
+
+        resolve_task(task, None, label, model)  # an invalid task is named; a valid one needs a DataFrame
+    for name, value in (("favorable_classes", favorable_classes), ("scoring_cut", scoring_cut)):
+        if value is not None:
+            raise ConfigError(f"{name}= applies to a {'multiclass' if name == 'favorable_classes' else 'regression'} "
+                              "audit; this one is binary (its label has two values). Pass task= to say otherwise.",
+                              code="invalid_option")
     if source is not None:
         try:
             return _run_scaled(source, model, label=label, positive_label=positive_label, favorable=favorable,
@@ -215,6 +253,74 @@ def run_audit(
 
     with blas_single_threaded():
         return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference, model, module_options)
+
+
+def _is_frame(data: Any) -> bool:
+    import pandas as pd
+
+    return isinstance(data, pd.DataFrame)
+
+
+def _run_task(task: str, model: Any, data: Any, *, label: Any, positive_label: Any, favorable: Any, protected: Any,
+              reference: dict[str, Any] | None, features: Any, predictions: Any, scores: Any, cfg: AuditConfig,
+              t0: float, strict: bool, train_data: Any, module_options: dict[str, Any], favorable_classes: Any,
+              scoring_cut: Any) -> AuditResult:
+    """A multiclass or regression audit (rows in memory): its label and predictions validated for the task,
+    predicted once, the task's statistic beside the counts, then the registry's modules for that task."""
+    import math
+
+    from ._tasks import predict_task, validate_target
+    from .stats.classes import ClassTable
+    from .stats.moments import RegressionSums
+
+    if positive_label is not None:
+        raise ConfigError(f"positive_label= applies to a binary audit; this one is {task}"
+                          + (": name the classes that help the person with favorable_classes=[...]."
+                             if task == "multiclass" else ": say whether a higher prediction helps the person with "
+                             "favorable='higher' or 'lower'."), code="invalid_option")
+    if scoring_cut is not None and task != "regression":
+        raise ConfigError("scoring_cut= applies to a regression audit.", code="invalid_option")
+    if scoring_cut is not None and (isinstance(scoring_cut, bool) or not isinstance(scoring_cut, (int, float))
+                                    or not math.isfinite(scoring_cut)):
+        raise ConfigError(f"scoring_cut={scoring_cut!r} is invalid: give a finite number (the prediction above "
+                          "which a row counts as scored high).", code="invalid_option")
+    for module in registry.modules():  # an optional module asked for that cannot audit this task is named
+        if module.core or task in module.tasks:
+            continue
+        if (module.option is not None and module_options.get(module.name) is not None) or \
+                (module.name == "training_data" and train_data is not None):
+            what = f"{module.option}=" if module.option else "train_data="
+            raise ConfigError(f"{what} is not available for a {task} audit yet: the {module.name} module audits "
+                              f"{' and '.join(module.tasks)} models.", code="invalid_option")
+    timings: dict[str, float] = {}
+    target = validate_target(data, task=task, label=label, model=model, predictions=predictions, scores=scores,
+                             favorable=favorable, favorable_classes=favorable_classes)
+    fav = target.direction == "higher" if task == "regression" else favorable
+    inputs = validate_inputs(data, label=label, positive_label=None, favorable=fav, protected=protected,
+                             reference=reference, features=features,
+                             model_features=model_features_of(model) if features is None else None,
+                             predictions=predictions, scores=scores, config=cfg, target=target)
+    timings["validate"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    out = predict_task(model, inputs.data.loc[:, list(inputs.features)] if model is not None else None, target,
+                       seed=cfg.seed, check_rows=cfg.check_determinism_rows)
+    timings["predict"] = time.perf_counter() - t
+    warn: list[str] = []
+    if out.deterministic is False:
+        msg = ("the model is non-deterministic: predicting the same rows twice gave different outputs; "
+               "results describe one draw of its predictions")
+        warn.append(msg)
+        _warnings.warn(msg, NonDeterministicModelWarning, stacklevel=3)
+    if task == "regression":
+        stat = RegressionSums(target.values, out.values, cut=scoring_cut)
+        info = (("favorable", target.direction), ("scoring_cut", stat.cut))
+    else:
+        stat = ClassTable(target.values, out.values, len(target.classes))
+        info = (("classes", target.class_names),
+                ("favorable_classes", tuple(target.class_names[c] for c in target.favorable)))
+    with blas_single_threaded():
+        return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference, model, module_options,
+                      statistics=(stat,), target_info=info)
 
 
 def predict_rows(model: Any, inputs: Any, cfg: AuditConfig) -> tuple[ModelOutput, list[str]]:
@@ -300,9 +406,11 @@ def _run_scaled(source: Any, model: Any, *, label: Any, positive_label: Any, fav
 
 def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, float], t0: float, warn: list[str],
            strict: bool, train_data: Any, reference: dict[str, Any] | None, model: Any,
-           module_options: dict[str, Any], scaled: Any = None, source: Any = None) -> AuditResult:
+           module_options: dict[str, Any], scaled: Any = None, source: Any = None, statistics: tuple = (),
+           target_info: tuple = ()) -> AuditResult:
     t = time.perf_counter()
-    ctx = build_context(inputs, out, cfg) if scaled is None else scaled.ctx
+    ctx = build_context(inputs, out, cfg, statistics=statistics) if scaled is None else scaled.ctx
+    task = inputs.task
     check_reference(inputs.reference, {p.attribute: p.groups for p in ctx.partitions if p.members})
     warn.extend(ctx.warnings)
     timings["statistics"] = time.perf_counter() - t
@@ -311,7 +419,7 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
     produced: dict[str, dict[str, Any]] = {}
     modules = registry.modules()
     for module in modules:
-        if not module.core:
+        if not module.core or task not in module.tasks:
             continue
         t = time.perf_counter()
         try:
@@ -324,19 +432,25 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         timings[module.name] = time.perf_counter() - t
 
     overall = ctx.partitions[0].counts.sum(0) if ctx.partitions else None  # [TN, FP, FN, TP] of all rows
-    if overall is not None and overall[2] + overall[3] == 0:
+    if task != "binary":
+        pass
+    elif overall is not None and overall[2] + overall[3] == 0:
         warn.append(f"label column {inputs.label!r} holds no row with the positive label {inputs.positive_label!r} "
                     f"(only {inputs.negative_label!r}): the metrics that need actual positives are undefined. Check "
                     "positive_label if the data should hold positives.")
     elif overall is not None and overall[0] + overall[1] == 0:
         warn.append(f"label column {inputs.label!r} holds only the positive label {inputs.positive_label!r}: the "
                     "metrics that need actual negatives are undefined.")
-    perf = produced.get("performance", {})
-    bias_out = produced.get("bias", {})
-    n_insufficient = sum(1 for g in perf.get("groups", []) if g["status"] != "ok" and g["n"] > 0)
+    core: dict[str, list[Any]] = {"metrics": [], "groups": [], "disparities": [], "references": []}
+    for name, tables in produced.items():  # every core module of the task, in registry order
+        for key in core:
+            core[key].extend(tables.get(key, []))
+    n_insufficient = sum(1 for g in core["groups"] if g["status"] != "ok" and g["n"] > 0)
     if n_insufficient:
         warn.append(f"{n_insufficient} group(s) have insufficient data (fewer than {cfg.min_group_size} rows, "
-                    f"{cfg.min_positives} positives or {cfg.min_negatives} negatives); their numbers are flagged.")
+                    f"{cfg.min_positives} positives or {cfg.min_negatives} negatives); their numbers are flagged."
+                    if task == "binary" else f"{n_insufficient} group(s) have insufficient data (fewer than "
+                    f"{cfg.min_group_size} rows); their numbers are flagged and not tested.")
 
     validated: dict[str, Any] = {}
 
@@ -353,7 +467,8 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         env = registry.Env(ctx, cfg, model=model, options=module_options.get(module.name), strict=strict,
                            train_data=train_data, reference=reference, scaled=scaled, source=source, audit=run_audit,
                            training=training if train_data is not None and scaled is None else None)
-        if not (module.wanted(env) if module.wanted is not None else env.options is not None):
+        if task not in module.tasks or not (module.wanted(env) if module.wanted is not None
+                                            else env.options is not None):
             continue
         run = module.run if scaled is None else (module.run_engine or module.run)
         if run is None:
@@ -372,6 +487,7 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         if module.timed:
             timings[module.name] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
+    metric_columns, disparity_columns, group_columns = CORE_TABLES[task]
     return AuditResult(
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         library_version=__version__,
@@ -385,13 +501,15 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         data_fingerprint=inputs.fingerprint,
         model=ModelInfo(out.description, out.method, out.score_kind, out.fingerprint, out.deterministic),
         config=cfg,
-        metrics_table=Table.from_records(METRIC_COLUMNS, perf.get("metrics", [])),
-        disparities_table=Table.from_records(DISPARITY_COLUMNS, bias_out.get("disparities", [])),
-        groups_table=Table.from_records(GROUP_COLUMNS, perf.get("groups", [])),
-        references=tuple(bias_out.get("references", [])),
+        metrics_table=Table.from_records(metric_columns, core["metrics"]),
+        disparities_table=Table.from_records(disparity_columns, core["disparities"]),
+        groups_table=Table.from_records(group_columns, core["groups"]),
+        references=tuple(core["references"]),
         warnings=tuple(warn),
         errors=tuple(errors),
         timings=tuple((k, round(v, 6)) for k, v in timings.items()),
         versions=library_versions(),
         sections=tuple(sections),
+        task=task,
+        target=target_info,
     )

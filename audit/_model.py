@@ -30,6 +30,10 @@ class ModelOutput:
     description: str
     fingerprint: str | None
     deterministic: bool | None  # None when not checked
+    #: a regression model's predicted numbers or a multiclass model's predicted class codes (None: binary); the
+    #: fields above then hold the binary view the confusion counts are of (``audit/_tasks.py``)
+    values: np.ndarray | None = None
+    class_scores: np.ndarray | None = None  # (n, C) class probabilities of a multiclass model, when it gives them
 
 
 def describe(model: Any, *, predictions: bool = True, scores: bool = False) -> str:
@@ -68,7 +72,7 @@ def one_line(text: str, limit: int = 500) -> str:
     return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
 
-def _call(stage: str, fn: Callable[[Any], Any], X: pd.DataFrame) -> Any:
+def call_model(stage: str, fn: Callable[[Any], Any], X: pd.DataFrame) -> Any:
     try:
         return fn(X)
     except ModelError:
@@ -110,7 +114,7 @@ def predict_fn(model: Any, positive: Any, label_values: list[Any], threshold: fl
         idx = _positive_index(model, positive)
 
         def proba(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-            out = np.asarray(_call("predict_proba", model.predict_proba, X))
+            out = np.asarray(call_model("predict_proba", model.predict_proba, X))
             if out.ndim != 2 or out.shape != (len(X), 2):
                 raise ModelError(f"predict_proba returned shape {out.shape}; expected ({len(X)}, 2).", code="bad_shape")
             s = validate_scores(out[:, idx], "predict_proba output")
@@ -121,11 +125,11 @@ def predict_fn(model: Any, positive: Any, label_values: list[Any], threshold: fl
         idx = _positive_index(model, positive)
 
         def decision(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-            d = np.asarray(_call("decision_function", model.decision_function, X), dtype=float)
+            d = np.asarray(call_model("decision_function", model.decision_function, X), dtype=float)
             if d.ndim != 1 or len(d) != len(X):
                 raise ModelError(f"decision_function returned shape {d.shape}; expected ({len(X)},).", code="bad_shape")
             s = validate_scores(d if idx == 1 else -d, "decision_function output", probability=False)
-            p = _call("predict", model.predict, X)
+            p = call_model("predict", model.predict, X)
             return _encode_model_predictions(p, label_values, positive, len(X)), s
 
         return "decision_function", decision, "decision"
@@ -134,13 +138,13 @@ def predict_fn(model: Any, positive: Any, label_values: list[Any], threshold: fl
             _positive_index(model, positive)
 
         def predict(X: pd.DataFrame) -> tuple[np.ndarray, None]:
-            p = _call("predict", model.predict, X)
+            p = call_model("predict", model.predict, X)
             return _encode_model_predictions(p, label_values, positive, len(X)), None
 
         return "predict", predict, None
     if callable(model):
         def call(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-            out = np.asarray(_call("the model call", model, X))
+            out = np.asarray(call_model("the model call", model, X))
             if out.ndim == 2 and out.shape[1] == 1:
                 out = out[:, 0]
             if out.ndim != 1 or len(out) != len(X):

@@ -104,6 +104,13 @@ class ValidatedInputs:
     scores: np.ndarray | None  # float64 probabilities when given by the user
     reference: dict[str, str]
     fingerprint: str
+    #: a regression or multiclass audit's validated label (``audit._tasks.Target``); None for a binary audit, whose
+    #: label is ``y``. With a target, ``y`` is its binary view and positive_label / negative_label are None
+    target: Any = None
+
+    @property
+    def task(self) -> str:
+        return "binary" if self.target is None else self.target.task
 
 
 def require_column(data: pd.DataFrame, name: Any, what: str) -> None:
@@ -446,56 +453,10 @@ def fingerprint(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray,
     return digest.hexdigest()
 
 
-def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bool, protected: Any,
-                    reference: dict[str, Any] | None, features: Sequence[str] | None, model_features: Sequence[str] | None,
-                    predictions: Any, scores: Any, config: AuditConfig) -> ValidatedInputs:
-    if not isinstance(data, pd.DataFrame):
-        raise InputError(NOT_A_DATAFRAME.format(found=type(data).__name__), code="not_a_dataframe")
-    if data.columns.duplicated().any():
-        dups = list(dict.fromkeys(data.columns[data.columns.duplicated()]))
-        raise InputError(DUPLICATE_COLUMNS.format(names=as_list(dups)), code="duplicate_columns")
-    if len(data) == 0:
-        raise InputError(NO_ROWS.format(what="data"), code="no_rows")
-    if not isinstance(favorable, bool):
-        raise InputError(f"favorable must be True (the positive label is the favourable outcome) or False; got {favorable!r}.",
-                         code="invalid_option")
-
-    # label
-    require_column(data, label, "label")
-    label_series = data[label]
-    _check_missing(label_series, "label")
-    codes, values = _label_values(label_series)
-    if len(values) > 2:
-        raise InputError(TOO_MANY_LABELS.format(name=label, count=len(values), values=as_list(values)),
-                         code="too_many_labels", column=str(label))
-    if positive_label is None:
-        positive_label = infer_positive(values, str(label))
-    positive_label = py_value(positive_label)
-    matches = [i for i, v in enumerate(values) if v == positive_label]
-    def kind(v: Any) -> str:
-        return "bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else type(v).__name__
-
-    # one label value, and a positive label of the same kind that no row holds: audited without positives (the
-    # result warns); a positive label of another kind is refused below (a typo or the wrong column)
-    all_negative = not matches and len(values) == 1 and kind(positive_label) == kind(values[0])
-    if not matches and len(values) == 1 and not all_negative:
-        raise InputError(f"label column {label!r} holds only the value {values[0]!r}, so no row has the positive label "
-                         f"{positive_label!r}: recall, AUC and every comparison of error rates need rows of both "
-                         f"classes. Audit data that contains both. (Passing positive_label={values[0]!r} would not fix "
-                         "this: it would invert every metric unless that value really is the predicted class.)",
-                         code="single_class_label", column=str(label))
-    if all_negative:  # no row has the positive label: audited like a label without negatives, metrics that need
-        # positives undefined with their reason (a window of a running model may hold no positives)
-        y = np.zeros(len(codes), dtype=np.int8)
-        negative_label = values[0]
-    else:
-        if not matches:
-            raise InputError(POSITIVE_ABSENT.format(positive=positive_label, name=label, values=as_list(values)),
-                             code="positive_label_absent", column=str(label))
-        y = (codes == matches[0]).astype(np.int8)
-        others = [v for i, v in enumerate(values) if i != matches[0]]
-        negative_label = others[0] if others else None
-
+def _protected_and_features(data: pd.DataFrame, *, protected: Any, label: Any, features: Sequence[str] | None,
+                            model_features: Sequence[str] | None, config: AuditConfig
+                            ) -> tuple[list[Any], list[Attribute], dict[str, tuple[np.ndarray, list[Any]]], list[Any]]:
+    """The protected attributes (codes and group names) and the model's feature columns, checked."""
     # protected attributes
     protected = protected_columns(protected, label, lambda name: require_column(data, name, "protected"))
     attributes = []
@@ -537,6 +498,68 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
     if label in features and model_features is None:
         raise InputError(LABEL_IN_FEATURES.format(name=label), code="label_in_features", column=str(label))
 
+    return protected, attributes, text_codes, features
+
+
+def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bool, protected: Any,
+                    reference: dict[str, Any] | None, features: Sequence[str] | None, model_features: Sequence[str] | None,
+                    predictions: Any, scores: Any, config: AuditConfig, target: Any = None) -> ValidatedInputs:
+    """The rows of an audit, checked once. ``target``: a regression or multiclass audit's label, validated by
+    ``audit._tasks.validate_target`` (with its predictions); the binary label checks then do not apply."""
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(NOT_A_DATAFRAME.format(found=type(data).__name__), code="not_a_dataframe")
+    if data.columns.duplicated().any():
+        dups = list(dict.fromkeys(data.columns[data.columns.duplicated()]))
+        raise InputError(DUPLICATE_COLUMNS.format(names=as_list(dups)), code="duplicate_columns")
+    if len(data) == 0:
+        raise InputError(NO_ROWS.format(what="data"), code="no_rows")
+    if not isinstance(favorable, bool):
+        raise InputError(f"favorable must be True (the positive label is the favourable outcome) or False; got {favorable!r}.",
+                         code="invalid_option")
+
+    if target is not None:
+        return _validate_task_rows(data, label=label, protected=protected, reference=reference, features=features,
+                                   model_features=model_features, predictions=predictions, scores=scores,
+                                   config=config, target=target, favorable=favorable)
+    # label
+    require_column(data, label, "label")
+    label_series = data[label]
+    _check_missing(label_series, "label")
+    codes, values = _label_values(label_series)
+    if len(values) > 2:
+        raise InputError(TOO_MANY_LABELS.format(name=label, count=len(values), values=as_list(values)),
+                         code="too_many_labels", column=str(label))
+    if positive_label is None:
+        positive_label = infer_positive(values, str(label))
+    positive_label = py_value(positive_label)
+    matches = [i for i, v in enumerate(values) if v == positive_label]
+    def kind(v: Any) -> str:
+        return "bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else type(v).__name__
+
+    # one label value, and a positive label of the same kind that no row holds: audited without positives (the
+    # result warns); a positive label of another kind is refused below (a typo or the wrong column)
+    all_negative = not matches and len(values) == 1 and kind(positive_label) == kind(values[0])
+    if not matches and len(values) == 1 and not all_negative:
+        raise InputError(f"label column {label!r} holds only the value {values[0]!r}, so no row has the positive label "
+                         f"{positive_label!r}: recall, AUC and every comparison of error rates need rows of both "
+                         f"classes. Audit data that contains both. (Passing positive_label={values[0]!r} would not fix "
+                         "this: it would invert every metric unless that value really is the predicted class.)",
+                         code="single_class_label", column=str(label))
+    if all_negative:  # no row has the positive label: audited like a label without negatives, metrics that need
+        # positives undefined with their reason (a window of a running model may hold no positives)
+        y = np.zeros(len(codes), dtype=np.int8)
+        negative_label = values[0]
+    else:
+        if not matches:
+            raise InputError(POSITIVE_ABSENT.format(positive=positive_label, name=label, values=as_list(values)),
+                             code="positive_label_absent", column=str(label))
+        y = (codes == matches[0]).astype(np.int8)
+        others = [v for i, v in enumerate(values) if i != matches[0]]
+        negative_label = others[0] if others else None
+
+    protected, attributes, text_codes, features = _protected_and_features(
+        data, protected=protected, label=label, features=features, model_features=model_features, config=config)
+
     # predictions and scores supplied by the user
     pred_arr = score_arr = None
     for name, obj in (("predictions", predictions), ("scores", scores)):
@@ -561,6 +584,25 @@ def validate_inputs(data: Any, *, label: Any, positive_label: Any, favorable: bo
                            negative_label=negative_label, favorable=favorable, y=y, attributes=tuple(attributes),
                            features=tuple(features), predictions=pred_arr, scores=score_arr, reference=ref_out,
                            fingerprint=fp)
+
+
+def _validate_task_rows(data: pd.DataFrame, *, label: Any, protected: Any, reference: dict[str, Any] | None,
+                        features: Sequence[str] | None, model_features: Sequence[str] | None, predictions: Any,
+                        scores: Any, config: AuditConfig, target: Any, favorable: Any) -> ValidatedInputs:
+    """The rows of a regression or multiclass audit: the label and predictions come validated in ``target``."""
+    protected, attributes, text_codes, features = _protected_and_features(
+        data, protected=protected, label=label, features=features, model_features=model_features, config=config)
+    for obj in (predictions, scores):
+        if isinstance(obj, str) and obj in features:
+            features.remove(obj)
+    ref_out = {str(k): group_name(v) for k, v in (reference or {}).items()}
+    # the label is hashed as a column (its values, not a binary view): every row's label counts
+    fp = fingerprint(data, [c for c in dict.fromkeys([*features, *protected]) if c != label] + [label],
+                     np.zeros(len(data), dtype=np.int8), text_codes)
+    return ValidatedInputs(data=data, n=len(data), label=str(label), positive_label=None, negative_label=None,
+                           favorable=bool(favorable),
+                           y=target.y, attributes=tuple(attributes), features=tuple(features), predictions=None,
+                           scores=None, reference=ref_out, fingerprint=fp, target=target)
 
 
 def check_reference(reference: dict[str, str], partitions: dict[str, tuple[str, ...]]) -> None:

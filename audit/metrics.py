@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 #: families: confusion counts of the decisions, the model's scores, comparisons of groups, explanation outputs
-FAMILIES = ("count", "score", "disparity", "explanation")
+FAMILIES = ("count", "score", "regression", "disparity", "explanation")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,14 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("ece", "score", "positive label", 0, 1, "lower", _NO_ROWS, True),
     Metric("mean_score", "score", "positive label", 0, 1, None, _NO_ROWS, True, labelled=False),
     Metric("calibration_in_the_large", "score", "positive label", -1, 1, None, _NO_ROWS, True),
+    # performance of a regression model, from its sums (the prediction's unit; residual = prediction - label)
+    Metric("mae", "regression", "prediction", 0, _INF, "lower", _NO_ROWS),
+    Metric("rmse", "regression", "prediction", 0, _INF, "lower", _NO_ROWS),
+    Metric("mean_prediction", "regression", "prediction", -_INF, _INF, None, _NO_ROWS, labelled=False),
+    Metric("mean_label", "regression", "data", -_INF, _INF, None, _NO_ROWS),
+    Metric("mean_residual", "regression", "prediction", -_INF, _INF, None, _NO_ROWS),
+    Metric("r2", "regression", "prediction", -_INF, 1, "higher", "the group's label is constant"),
+    Metric("scoring_rate", "regression", "prediction", 0, 1, None, _NO_ROWS, labelled=False),
     # group against reference (negative, or a ratio below 1: the group fares worse), in the report's priority
     Metric("demographic_parity_ratio", "disparity", "favourable outcome", 0, _INF, labelled=False),
     Metric("demographic_parity_difference", "disparity", "favourable outcome", -1, 1, labelled=False),
@@ -70,6 +78,18 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("calibration_gap", "disparity", "favourable outcome", -1, 1),
     Metric("base_rate_difference", "disparity", "data", -1, 1),
     Metric("base_rate_ratio", "disparity", "data", 0, _INF),
+    # a multiclass model's: each group's class of the largest selection-rate difference (per-class rows reuse the
+    # names above, with their class)
+    Metric("worst_class_parity_difference", "disparity", "favourable outcome", -1, 1, labelled=False),
+    # a regression model's, signed by the favourable direction (higher or lower predictions help the person)
+    Metric("mean_prediction_difference", "disparity", "prediction", -_INF, _INF, labelled=False),
+    Metric("mean_prediction_ratio", "disparity", "prediction", -_INF, _INF, labelled=False),
+    Metric("scoring_rate_ratio", "disparity", "prediction", 0, _INF, labelled=False),
+    Metric("mae_difference", "disparity", "prediction", -_INF, _INF),
+    Metric("rmse_difference", "disparity", "prediction", -_INF, _INF),
+    Metric("mean_residual_difference", "disparity", "prediction", -_INF, _INF),
+    Metric("ks_distance", "disparity", "prediction", 0, 1, labelled=False),
+    Metric("wasserstein_distance", "disparity", "prediction", 0, _INF, labelled=False),
     # read from the explanations section
     Metric("proxy_auc", "explanation", "model features", 0, 1),
 )
@@ -95,8 +115,10 @@ PROBABILITY_ONLY_ORDERED = names("score", probability_only=True)
 PROBABILITY_ONLY = frozenset(PROBABILITY_ONLY_ORDERED)
 DISPARITY_METRICS = names("disparity")
 EXPLANATION_METRICS = names("explanation")
-HIGHER_IS_BETTER = names("count", better="higher") + names("score", better="higher")
-LOWER_IS_BETTER = names("count", better="lower") + names("score", better="lower")
-PERFORMANCE_METRICS = COUNT_METRICS + SCORE_METRICS
+REGRESSION_METRICS = names("regression")
+HIGHER_IS_BETTER = names("count", better="higher") + names("score", better="higher") \
+    + names("regression", better="higher")
+LOWER_IS_BETTER = names("count", better="lower") + names("score", better="lower") + names("regression", better="lower")
+PERFORMANCE_METRICS = COUNT_METRICS + SCORE_METRICS + REGRESSION_METRICS
 #: the metrics that need no label: what a monitor reports on rows whose label has not arrived yet
 LABEL_FREE = tuple(m.name for m in CATALOGUE if not m.labelled)

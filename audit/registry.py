@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 #: built-in modules, in the order they run and appear in the result (core modules first)
-BUILTIN = ("audit.modules.performance", "audit.modules.bias", "audit._scale.run",
+BUILTIN = ("audit.modules.performance", "audit.modules.bias", "audit.modules.regression", "audit.modules.multiclass",
+           "audit._scale.run",
            "audit.modules.explanations", "audit.modules.mitigate", "audit.modules.training")
 KINDS = ("float", "int", "bool", "int_or_null")  # a column's kind; other columns hold text (or null)
 
@@ -112,6 +113,9 @@ class Module:
         ``lost(section) -> list of str``: output the user asked for and did not get (the gate's notes).
     purposes : tuple of (int, str)
         Random-stream purposes the module draws with (numbers unique across modules; a test checks).
+    tasks : tuple of str
+        The tasks the module audits (``binary``, ``multiclass``, ``regression``): a core module runs for those; an
+        optional module asked for on another task is refused naming its option.
     """
 
     name: str
@@ -138,6 +142,7 @@ class Module:
     text: Callable[[Any, Any], list[str]] | None = None
     lost: Callable[[Any], list[str]] | None = None
     purposes: tuple[tuple[int, str], ...] = ()
+    tasks: tuple[str, ...] = ("binary",)
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

@@ -59,18 +59,24 @@ def test_every_reported_value_lies_in_its_metrics_range(adult_scored, compas_sco
 
 def test_the_lists_of_the_code_are_the_catalogues():
     from audit.gate import policy as gate
-    from audit.modules import bias
+    from audit.modules import bias, multiclass, regression
     from audit.report import html
-    from audit.stats import counts, scores
+    from audit.stats import classes, counts, moments, scores
 
     assert counts.COUNT_METRICS == M.names("count") and scores.SCORE_METRICS == M.names("score")
-    assert set(d.name for d in bias.DISPARITIES) == set(M.DISPARITY_METRICS)
+    assert moments.METRICS == M.names("regression")
+    assert set(classes.CLASS_METRICS) <= set(M.COUNT_METRICS)  # one-vs-rest rows reuse the binary names
+    produced = ({d.name for d in bias.DISPARITIES} | {d[0] for d in moments.DISPARITIES}
+                | set(regression.PAIRS.values()) | set(regression.PAIRS) | {d[0] for d in multiclass.DISPARITIES}
+                | {multiclass.WORST})
+    assert produced == set(M.DISPARITY_METRICS)
     assert gate.DISPARITY_METRICS is M.DISPARITY_METRICS and html.PRIORITY is M.DISPARITY_METRICS
-    assert set(gate.PERFORMANCE_METRICS) == set(M.COUNT_METRICS) | set(M.SCORE_METRICS)
+    assert set(gate.PERFORMANCE_METRICS) == set(M.COUNT_METRICS) | set(M.SCORE_METRICS) | set(M.names("regression"))
     for m in M.CATALOGUE:
         assert m.family in M.FAMILIES and m.low < m.high
-        assert (m.better is not None) == (m.family in ("count", "score") and m.name not in
-                                          ("base_rate", "selection_rate", "mean_score", "calibration_in_the_large"))
+        assert (m.better is not None) == (m.family in ("count", "score", "regression") and m.name not in
+                                          ("base_rate", "selection_rate", "mean_score", "calibration_in_the_large",
+                                           "mean_prediction", "mean_label", "mean_residual", "scoring_rate"))
 
 
 def test_the_glossary_names_every_metric():

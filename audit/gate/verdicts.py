@@ -187,12 +187,20 @@ def _rows(result: "AuditResult", rule: Rule) -> list[dict[str, Any]]:
         return [r for r in _section_rows(result, *exported) if attr_ok(r["attribute"])]
     if rule.is_disparity:
         comparison = "max_gap" if rule.scope == "max_gap" else "vs_reference"
-        return [r for r in result.disparities_table.records()
-                if r["metric"] == rule.metric and r["comparison"] == comparison and attr_ok(r["attribute"])]
+        return _with_class([r for r in result.disparities_table.records()
+                            if r["metric"] == rule.metric and r["comparison"] == comparison
+                            and attr_ok(r["attribute"])])
     if rule.scope == "overall":
-        return [r for r in result.metrics_table.records()
-                if r["metric"] == rule.metric and r["attribute"] == "(overall)"]
-    return [r for r in result.metrics_table.records() if r["metric"] == rule.metric and attr_ok(r["attribute"])]
+        return _with_class([r for r in result.metrics_table.records()
+                            if r["metric"] == rule.metric and r["attribute"] == "(overall)"])
+    return _with_class([r for r in result.metrics_table.records()
+                        if r["metric"] == rule.metric and attr_ok(r["attribute"])])
+
+
+def _with_class(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A multiclass result's rows name their class with the group (each class is its own check, and a baseline's
+    row is matched by both)."""
+    return [r if r.get("class") is None else {**r, "group": f"{r['group']} [class {r['class']}]"} for r in rows]
 
 
 def _section_rows(result: "AuditResult", module: "registry.Module", g: "registry.GateMetric"

@@ -127,7 +127,7 @@ def disparity(d: Disparity, comp: dict[str, np.ndarray], r: int, favorable: bool
     return compare(d.kind, a, a[..., r:r + 1], a2, None if a2 is None else a2[..., r:r + 1], orientation(d, favorable))
 
 
-def _gap(kind: str, v: np.ndarray, v2: np.ndarray | None = None) -> np.ndarray:
+def largest_gap(kind: str, v: np.ndarray, v2: np.ndarray | None = None) -> np.ndarray:
     """Largest gap across groups (last axis); NaN when fewer than two groups are defined.
     (Components are rates or NaN, never infinite; ``fmax``/``fmin`` skip NaN.)"""
     if v.shape[-1] == 0:
@@ -221,7 +221,7 @@ def run(ctx: AuditContext, *, decide_now: bool = True) -> dict[str, Any]:
             if ab is not None:
                 vs = batch.add(disparity(d, boot, r, ctx.favorable), se=d.test == "bootstrap")
                 if len(keep) >= 2:
-                    gap = batch.add(_gap(d.kind, ab[:, keep], None if ab2 is None else ab2[:, keep])[:, None])
+                    gap = batch.add(largest_gap(d.kind, ab[:, keep], None if ab2 is None else ab2[:, keep])[:, None])
             jobs.append(_Job(part, facts, parts, d, a, a2, values, vs, gap, keep))
     batch.compute()
 
@@ -359,7 +359,7 @@ def _vs_reference_rows(ctx: AuditContext, part: Partition, facts: GroupFacts,
 def _gap_row(part: Partition, d: Disparity, a: np.ndarray, a2: np.ndarray | None, keep: np.ndarray,
              batch: IntervalBatch, handle: int | None, four_fifths: float) -> dict[str, Any]:
     """The largest gap among groups with sufficient data."""
-    value = float(_gap(d.kind, a[keep], None if a2 is None else a2[keep]))
+    value = float(largest_gap(d.kind, a[keep], None if a2 is None else a2[keep]))
     low = high = math.nan
     if handle is not None:
         lo_, hi_ = batch.interval(handle)
@@ -394,28 +394,32 @@ def decide(rows: list[dict[str, Any]], method: str, alpha: float, *, by_level: b
         return
     family = [i for i, row in enumerate(rows) if row.get("_test") and row["verdict"] is None]
     adjusted = adjust(np.array([rows[i]["p_value_raw"] for i in family]), method)
-    p_of: dict[tuple[Any, str, str, str], float] = {}  # keyed by level too: a control axis repeats every group
+    # keyed by level and class too: a control axis repeats every group, a multiclass audit every class
+    p_of: dict[tuple[Any, ...], float] = {}
     for i, p in zip(family, adjusted):
         rows[i]["p_value"] = float(p)
-        p_of[(rows[i].get("level"), rows[i]["attribute"], rows[i]["group"], rows[i]["metric"])] = float(p)
+        p_of[(rows[i].get("level"), rows[i]["attribute"], rows[i]["group"], rows[i].get("class"),
+              rows[i]["metric"])] = float(p)
     pairs = {d.name: d.pairs_with for d in DISPARITIES if d.pairs_with}
     for row in rows:
-        if row["comparison"] == "vs_reference" and row["metric"] in pairs and row["verdict"] is None:
-            row["p_value"] = p_of.get((row.get("level"), row["attribute"], row["group"], pairs[row["metric"]]),
+        pair = row.get("_pairs_with") or pairs.get(row["metric"])
+        if row["comparison"] == "vs_reference" and pair and row["verdict"] is None:
+            row["p_value"] = p_of.get((row.get("level"), row["attribute"], row["group"], row.get("class"), pair),
                                       math.nan)
-    tested: dict[tuple[Any, str, str], list[float]] = {}
+    tested: dict[tuple[Any, ...], list[float]] = {}
     for r in rows:
         if r["comparison"] == "vs_reference" and r.get("p_value") is not None and math.isfinite(r["p_value"]):
-            tested.setdefault((r.get("level"), r["attribute"], r["metric"]), []).append(r["p_value"])
+            tested.setdefault((r.get("level"), r["attribute"], r.get("class"), r["metric"]), []).append(r["p_value"])
     for row in rows:
         if row["comparison"] == "max_gap" and row["verdict"] is None:
-            ps = tested.get((row.get("level"), row["attribute"], row["metric"]), [])
+            ps = tested.get((row.get("level"), row["attribute"], row.get("class"), row["metric"]), [])
             row["p_value"] = min(ps) if ps else math.nan
             if not ps:
                 row["verdict"] = "not tested"
                 row["reason"] = "no group-vs-reference comparison of this metric could be tested"
     for row in rows:
         row.pop("_test", None)
+        row.pop("_pairs_with", None)
         if row["verdict"] is None:
             row["verdict"] = "significant" if row["p_value"] < alpha else "not significant"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import AuditConfig
 from ..exceptions import ConfigError, InputError
-from .tables import DISPARITY_COLUMNS, GROUP_COLUMNS, METRIC_COLUMNS, ModelInfo, ModuleError, Section, Table, column_kinds
+from .tables import CORE_TABLES, ModelInfo, ModuleError, Section, Table, column_kinds
 
 FORMAT = "fairness-audit/result"
 FORMAT_VERSION = 3
@@ -28,7 +28,12 @@ def _is_file(name: str) -> bool:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_TABLES = {"metrics_table": METRIC_COLUMNS, "disparities_table": DISPARITY_COLUMNS, "groups_table": GROUP_COLUMNS}
+TASKS = tuple(CORE_TABLES)
+
+
+def _tables(task: str) -> dict[str, tuple[str, ...]]:
+    metrics, disparities, groups = CORE_TABLES[task]
+    return {"metrics_table": metrics, "disparities_table": disparities, "groups_table": groups}
 _MODEL_FIELDS = {"description": (str,), "method": (str,), "score_kind": (str, type(None)),
                  "fingerprint": (str, type(None)), "deterministic": (bool, type(None))}
 
@@ -92,7 +97,12 @@ def _check_result(d: dict[str, Any], source: str) -> None:
         need(f"model.{key}", isinstance(model.get(key), types), " or ".join(
             {str: "a string", bool: "a boolean", type(None): "null"}[t] for t in types), model.get(key))
     need("config", isinstance(d.get("config"), dict), "an object", d.get("config"))
-    for key, columns in _TABLES.items():
+    task = d.get("task", "binary")
+    need("task", task in TASKS, f"one of {list(TASKS)}", task)
+    target = d.get("target") or []
+    need("target", isinstance(target, list) and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
+                                                     for p in target), "a list of [name, value] pairs", target)
+    for key, columns in _tables(task).items():
         t = d.get(key)
         need(key, isinstance(t, dict) and isinstance(t.get("rows"), list), 'an object with "columns" and "rows"', t)
         need(f"{key}.columns", t.get("columns") == list(columns), f"the columns {list(columns)}", t.get("columns"))
@@ -212,6 +222,14 @@ def _upgrade_v1(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
+def _plain(v: Any) -> Any:
+    return [_plain(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+
+def _frozen(v: Any) -> Any:
+    return tuple(_frozen(x) for x in v) if isinstance(v, list) else v
+
+
 def encode(result: Any) -> dict[str, Any]:
     """A result's fields as plain JSON values (tables as columns and rows, sections by name)."""
     out: dict[str, Any] = {"format": FORMAT}
@@ -229,6 +247,9 @@ def encode(result: Any) -> dict[str, Any]:
             out[f.name] = [list(pair) for pair in v]
         elif f.name == "sections":
             out[f.name] = {sec.name: sec.to_dict() for sec in v}
+        elif f.name in ("task", "target"):
+            if result.task != "binary":  # a binary result's file stays as it was before other tasks existed
+                out[f.name] = v if f.name == "task" else [[k, _plain(x)] for k, x in v]
         elif isinstance(v, tuple):
             out[f.name] = list(v)
         else:
@@ -274,6 +295,10 @@ def decode(cls: Any, d: dict[str, Any], source: str = "result") -> Any:
             v = tuple(Section.from_dict(name, sec) for name, sec in (v or {}).items())
         elif f.name == "format_version":
             v = FORMAT_VERSION  # converted on load: written back, it is today's format
+        elif f.name == "task":
+            v = v or "binary"
+        elif f.name == "target":
+            v = tuple((k, _frozen(x)) for k, x in (v or []))
         kw[f.name] = v
     return cls(**kw)
 

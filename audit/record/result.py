@@ -41,6 +41,14 @@ class ResultData:
     versions: tuple[tuple[str, str], ...] = ()
     format_version: int = FORMAT_VERSION
     sections: tuple[Section, ...] = field(default=())
+    #: what was audited: "binary" (a yes/no decision), "multiclass" or "regression"
+    task: str = "binary"
+    #: a non-binary task's settings as (name, value) pairs: classes, favorable_classes (multiclass); favorable
+    #: direction and scoring_cut (regression)
+    target: tuple[tuple[str, Any], ...] = ()
+
+    def target_info(self, key: str, default: Any = None) -> Any:
+        return dict(self.target).get(key, default)
 
     def section(self, name: str) -> Section | None:
         """The named section (``"training_data"``, ``"explanations"``, ...), or None when that module did not run."""

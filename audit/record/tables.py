@@ -15,6 +15,19 @@ DISPARITY_COLUMNS = ("attribute", "group", "reference", "metric", "value", "ci_l
                      "comparison", "p_value_raw", "flag", "reason")
 GROUP_COLUMNS = ("attribute", "group", "n", "positives", "negatives", "predicted_positives", "favorable_rate",
                  "is_reference", "status", "reason")
+#: a regression audit's groups: sizes, mean prediction and label, scoring rate
+REGRESSION_GROUP_COLUMNS = ("attribute", "group", "n", "mean_prediction", "mean_label", "scoring_rate",
+                            "is_reference", "status", "reason")
+#: a multiclass audit's tables: every metric and disparity row names its class
+CLASS_METRIC_COLUMNS = METRIC_COLUMNS[:2] + ("class",) + METRIC_COLUMNS[2:]
+CLASS_DISPARITY_COLUMNS = DISPARITY_COLUMNS[:2] + ("class",) + DISPARITY_COLUMNS[2:]
+MULTICLASS_GROUP_COLUMNS = ("attribute", "group", "n", "favorable_rate", "is_reference", "status", "reason")
+#: the result's main tables by task: (metrics, disparities, groups)
+CORE_TABLES = {
+    "binary": (METRIC_COLUMNS, DISPARITY_COLUMNS, GROUP_COLUMNS),
+    "regression": (METRIC_COLUMNS, DISPARITY_COLUMNS, REGRESSION_GROUP_COLUMNS),
+    "multiclass": (CLASS_METRIC_COLUMNS, CLASS_DISPARITY_COLUMNS, MULTICLASS_GROUP_COLUMNS),
+}
 
 
 def column_kinds() -> dict[str, str]:

@@ -30,9 +30,57 @@ def significant_by_priority(result: "AuditResult") -> list[dict[str, Any]]:
 
 
 def four_fifths_below(result: "AuditResult") -> list[dict[str, Any]]:
-    """Groups whose demographic-parity ratio is below the four-fifths threshold (flagged by the bias module)."""
+    """Groups whose impact ratio is below the four-fifths threshold (flagged by the modules): the demographic-parity
+    ratio of a decision (of each class, for a multiclass model), the scoring-rate ratio of a regression model."""
     return [r for r in result.disparities_table.records()
-            if r["comparison"] == "vs_reference" and r["metric"] == "demographic_parity_ratio" and r["flag"]]
+            if r["comparison"] == "vs_reference" and r["metric"] in IMPACT_RATIOS and r["flag"]]
+
+
+IMPACT_RATIOS = ("demographic_parity_ratio", "scoring_rate_ratio")
+#: the overall metrics each task's summaries lead with: (metric, class column value or None)
+OVERALL_METRICS = {
+    "binary": (("accuracy", None), ("balanced_accuracy", None), ("roc_auc", None), ("selection_rate", None),
+               ("base_rate", None)),
+    "regression": (("mae", None), ("rmse", None), ("r2", None), ("mean_prediction", None), ("mean_label", None),
+                   ("mean_residual", None), ("scoring_rate", None)),
+    "multiclass": (("accuracy", "(all classes)"), ("recall", "(macro)"), ("precision", "(macro)"),
+                   ("selection_rate", "(favourable)"), ("roc_auc", "(favourable)")),
+}
+
+
+def overall_metrics(result: "AuditResult") -> list[tuple[str, dict[str, Any]]]:
+    """The overall rows the summaries lead with, for the result's task: ``(label, row)`` with a value."""
+    rows = {(r["metric"], r.get("class")): r for r in result.metrics_table.records() if r["attribute"] == "(overall)"}
+    out = []
+    for metric, cls in OVERALL_METRICS.get(result.task, ()):
+        r = rows.get((metric, cls))
+        if r is not None and r["value"] is not None:
+            label = metric if cls in (None, "(all classes)") else f"{metric} {cls.strip('()')}"
+            out.append((label, r))
+    return out
+
+
+def target_sentence(result: "AuditResult") -> str:
+    """What was audited, in plain text: the label and its positive (binary), direction (regression) or classes."""
+    if result.task == "regression":
+        direction = result.target_info("favorable", "higher")
+        cut = result.target_info("scoring_cut")
+        return (f"label {result.label!r}, a number ({direction} predictions favourable"
+                + (f"; scoring rate above {fmt(cut)}" if cut is not None else "") + ")")
+    if result.task == "multiclass":
+        classes = result.target_info("classes", ())
+        fav = result.target_info("favorable_classes", ())
+        return (f"label {result.label!r}, {len(classes)} classes ({', '.join(map(str, classes[:12]))}"
+                + (", ..." if len(classes) > 12 else "") + ")"
+                + (f"; favourable: {', '.join(map(str, fav))}" if fav else "; no favourable class named"))
+    fav = "favourable" if result.favorable else "unfavourable"
+    return f"label {result.label!r}, positive {result.positive_label!r} ({fav})"
+
+
+def metric_name(r: dict[str, Any]) -> str:
+    """A disparity's or metric's name with its class, when it has one (multiclass rows)."""
+    cls = r.get("class")
+    return r["metric"] if cls is None else f"{r['metric']} [{cls}]"
 
 
 def four_fifths_split(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from .. import registry
 from ..metrics import DISPARITY_METRICS
 from .charts import dot_chart
-from .findings import data_source_sentence, four_fifths_split, significant_by_priority, verdict_badge
+from .findings import (IMPACT_RATIOS, data_source_sentence, four_fifths_split, metric_name, significant_by_priority, target_sentence,
+                       verdict_badge)
 from .format import fmt, fmt_p, visible
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -114,6 +115,8 @@ def _plain_finding(r: dict[str, Any], result: "AuditResult", cfg_conf: float) ->
         else "interval not shown"
     g, ref, v = (r["group"], True), (r["reference"], True), r["value"]
     m = r["metric"]
+    if result.task != "binary":
+        return _task_finding(r, result, ci, g, ref, v)
     if m == "demographic_parity_ratio":
         tail = "; below the four-fifths threshold." if r["flag"] else "."
         return [g, (" receive ", False), *fav, (f" at {fmt(v, 2)} times the rate of ", False), ref,
@@ -131,6 +134,187 @@ def _plain_finding(r: dict[str, Any], result: "AuditResult", cfg_conf: float) ->
                                                       f"{'less' if v < 0 else 'more'} often than ", False), ref,
                 (f" ({ci}).", False)]
     return [(f"{_label(m)} of ", False), g, (" vs ", False), ref,
+            (f": {fmt(v)} ({ci}), significant after correction ({fmt_p(r['p_value'])}).", False)]
+
+
+#: a non-binary task's performance tables (one per attribute; multiclass: one per class too) and charts
+TASK_PERF = {"regression": ("mae", "rmse", "r2", "mean_prediction", "mean_label", "mean_residual", "scoring_rate"),
+             "multiclass": ("base_rate", "selection_rate", "recall", "precision", "fpr")}
+TASK_CHARTS = {"regression": (("mean_prediction", None), ("mae", None), ("scoring_rate", (0.0, 1.0))),
+               "multiclass": (("accuracy", (0.0, 1.0)), ("recall", (0.0, 1.0)))}
+TASK_FAIR_CHARTS = {"regression": (("scoring_rate_ratio", "four-fifths"), ("mean_prediction_difference", "parity")),
+                    "multiclass": (("worst_class_parity_difference", "parity"),)}
+TASK_DEFINITIONS = {
+    "regression": [
+        ("MAE, RMSE, R squared", "Mean absolute error; root mean squared error (in the prediction's unit); 1 minus "
+         "the squared residuals over the label's squared deviations from the group's mean (undefined for a constant "
+         "label)."),
+        ("mean prediction, mean label, mean residual", "Means over the group's rows; the residual is prediction "
+         "minus label (positive: over-predicted)."),
+        ("scoring rate", "Share of the group predicted above the scoring cut (the overall median prediction unless "
+         "scoring_cut= sets it), as NYC Local Law 144 defines it for tools that score; the scoring-rate ratio is its "
+         "impact ratio."),
+        ("KS and Wasserstein distances", "How far the group's predictions lie from the reference's, as "
+         "distributions: the largest gap between the two cumulative distributions (with the two-sample "
+         "Kolmogorov-Smirnov test's p-value), and the mean distance to move one onto the other, in the "
+         "prediction's unit."),
+    ],
+    "multiclass": [
+        ("per class, one vs rest", "Each class's rates treat that class as the positive label and every other class "
+         "as negative: base rate, selection rate (share predicted the class), recall, precision, false positive "
+         "rate. (macro) rows average a metric over the classes defined in the group; accuracy is the share "
+         "predicted its true class."),
+        ("worst class", "For each group, the class whose selection rate differs most from the reference's, with "
+         "that class's difference, interval and p-value."),
+    ],
+}
+
+
+def _task_view(result: "AuditResult", metrics: list[dict[str, Any]], groups: list[dict[str, Any]],
+               disparities: list[dict[str, Any]], attrs: list[str], single: list[str], inter: list[str],
+               protected: set[str], refs: dict[str, str]) -> dict[str, Any]:
+    """The parts of the report that differ for a regression or multiclass model (formatting only)."""
+    cfg = result.config
+    task = result.task
+    fav_classes = result.target_info("favorable_classes", ())
+    if task == "regression":
+        direction = result.target_info("favorable", "higher")
+        view = {
+            "data_text": f"Each group's mean prediction and label, and its scoring rate (share predicted above "
+                         f"{fmt(result.target_info('scoring_cut'))}, the scoring cut).",
+            "group_columns": [("Mean prediction", "mean_prediction"), ("Mean label", "mean_label"),
+                              ("Scoring rate", "scoring_rate")],
+            "fairness_text": "Each group against its reference group (by default the group with the most favourable "
+                             "mean prediction), and the largest gap across groups with sufficient data.",
+            "sign_text": f" ({direction} predictions help the person: it is predicted less favourably, scored high "
+                         "less often, or predicted less accurately; a negative mean residual difference means it is "
+                         "under-predicted relative to the reference when higher helps). KS and Wasserstein rows are "
+                         "unsigned distances between the two groups' predictions",
+            "four_fifths_text": "are scored above the cut",
+            "method_text": "Regression sums (prediction, label, residual and their squares, rows above the cut) are "
+                           "resampled per combination of protected groups with its size fixed: row by row for up to "
+                           "4,000 rows, above that from the normal distribution with the resampled sums' exact mean "
+                           "and covariance. Differences of means and errors are tested by a Wald test on their "
+                           "bootstrap standard error; the scoring-rate ratio by the two-proportion test of the rows "
+                           "above the cut; the distances by the two-sample Kolmogorov-Smirnov test.",
+        }
+    else:
+        view = {
+            "data_text": ("Each group's rate of favourable classes (" + ", ".join(map(str, fav_classes)) + ") among "
+                          "its predictions." if fav_classes else "Per-class rates are in the performance tables."),
+            "group_columns": [("Favourable class rate", "favorable_rate")] if fav_classes else [],
+            "fairness_text": "Per class, each group against its reference group (" + (
+                "the group with the highest rate of favourable classes" if fav_classes else "by default the largest "
+                "group") + "), the largest gap across groups with sufficient data, and each group's worst class.",
+            "sign_text": (" (it receives a favourable class less often, or an unfavourable one more often); rows of "
+                          "class (favourable) audit receiving any favourable class as a yes/no decision"
+                          if fav_classes else "; without favourable_classes the per-class rows have no direction: "
+                          "group minus reference"),
+            "four_fifths_text": "receive a favourable class (or avoid an unfavourable one)",
+            "method_text": "Class-by-class count tables (true x predicted class) are resampled per combination of "
+                           "protected groups with its size fixed, a multinomial draw on the table. A class's "
+                           "selection rate and recall are compared by two-proportion tests (Newcombe and MOVER-R "
+                           "score intervals where a group holds few rows of the class).",
+        }
+    view["target"] = target_sentence(result)
+    shown = TASK_PERF[task]
+    perf_tables = []
+    by_key = {(m["attribute"], m["group"], m.get("class"), m["metric"]): m for m in metrics}
+    classes = [None] if task == "regression" else [*result.target_info("classes", ()), "(macro)"]
+    for attr in ["(overall)", *attrs]:
+        gs = [g for g in groups if g["attribute"] == attr]
+        for cls in classes:
+            headers = shown if cls != "(macro)" else ("recall", "precision", "fpr")
+            rows = []
+            for g in gs:
+                cells = []
+                for m in headers:
+                    rec = by_key.get((attr, g["group"], cls, m))
+                    no_ci = rec is not None and rec["value"] is not None and rec["ci_low"] is None and cfg.n_bootstrap
+                    cells.append({"value": rec["value"] if rec else None, "ci_low": rec["ci_low"] if rec else None,
+                                  "ci_high": rec["ci_high"] if rec else None,
+                                  "reason": (rec["reason"] if rec and rec["status"] == "undefined" else ""),
+                                  "why": (rec["reason"] or "no interval") if no_ci else ""})
+                rows.append({"group": g["group"], "n": g["n"], "insufficient": g["status"] != "ok",
+                             "reason": g["reason"], "is_reference": g["is_reference"], "cells": cells})
+            caption = ("regression metrics (prediction's unit; residual = prediction - label)" if cls is None
+                       else f"class {cls} (one vs rest)" if cls != "(macro)" else "averages over classes (macro)")
+            perf_tables.append({"attribute": attr, "part": "", "caption": caption,
+                                "headers": [_label(m) for m in headers], "rows": rows,
+                                "intersection": attr not in protected})
+    perf_charts = []
+    for attr in single + inter[:1]:
+        for metric, fixed in TASK_CHARTS[task]:
+            cls = None if task == "regression" else ("(all classes)" if metric == "accuracy" else "(macro)")
+            rows = []
+            for g in groups:
+                rec = by_key.get((attr, g["group"], cls, metric)) if g["attribute"] == attr else None
+                if rec and rec["value"] is not None:
+                    rows.append({"label": g["group"], "value": rec["value"], "ci_low": rec["ci_low"],
+                                 "ci_high": rec["ci_high"], "marker": "hollow" if g["status"] != "ok" else "dot",
+                                 "note": " (insufficient data)" if g["status"] != "ok" else ""})
+            overall = by_key.get(("(overall)", "all", cls, metric))
+            name = _label(metric) + ("" if cls is None else f" ({cls.strip('()')})")
+            chart = dot_chart(f"{name} by {attr}", rows, overall["value"] if overall else None, "overall",
+                              f"Dot-and-whisker chart of {name} for each {attr} group with "
+                              f"{100 * cfg.confidence:g}% intervals; the dashed line is the overall value.", fixed,
+                              percent=fixed == (0.0, 1.0))
+            if chart:
+                perf_charts.append(chart)
+    fair_charts = []
+    for attr in single + inter[:1]:
+        for metric, lbl in TASK_FAIR_CHARTS[task]:
+            ref_line = cfg.four_fifths if lbl == "four-fifths" else 0.0
+            rows = [{"label": d["group"] + (f" ({d['class']})" if d.get("class") else ""), "value": d["value"],
+                     "ci_low": d["ci_low"], "ci_high": d["ci_high"],
+                     "marker": "diamond" if d["verdict"] == "significant" else
+                     ("hollow" if d["verdict"] == "insufficient data" else "dot"), "note": f" ({d['verdict']})"}
+                    for d in disparities if d["attribute"] == attr and d["metric"] == metric
+                    and d["comparison"] == "vs_reference"]
+            chart = dot_chart(f"{_label(metric)} by {attr} (reference: {refs.get(attr, '')})", rows, ref_line, lbl,
+                              f"Dot-and-whisker chart of {_label(metric)} for each {attr} group against the reference "
+                              f"group, with {100 * cfg.confidence:g}% intervals; the dashed line marks {lbl}.")
+            if chart:
+                fair_charts.append(chart)
+    view.update(perf_tables=perf_tables, perf_charts=perf_charts, fair_charts=fair_charts)
+    return view
+
+
+def _task_finding(r: dict[str, Any], result: "AuditResult", ci: str, g: tuple[str, bool], ref: tuple[str, bool],
+                  v: float) -> list[tuple[str, bool]]:
+    """A regression or multiclass finding in plain words (parts as :func:`_plain_finding`'s)."""
+    m, cls = r["metric"], r.get("class")
+    sig = f" ({ci}; {fmt_p(r['p_value'])} after correction)."
+    if m == "mean_prediction_difference":
+        direction = result.target_info("favorable", "higher")
+        lower = (v < 0) == (direction == "higher")
+        return [g, (f" receive predictions {fmt(abs(v))} {'lower' if lower else 'higher'} on average than ", False),
+                ref, (sig, False)]
+    if m == "scoring_rate_ratio":
+        tail = "; below the four-fifths threshold" if r["flag"] else ""
+        return [g, (f" are scored high at {fmt(v, 2)} times the rate of ", False), ref,
+                (f" (the impact ratio of the score{tail}; {ci}; {fmt_p(r['p_value'])}).", False)]
+    if m == "mean_residual_difference":
+        return [("Relative to ", False), ref, (", ", False), g, (" are ", False),
+                (f"{'under' if v < 0 else 'over'}-predicted by {fmt(abs(v))} on average" + sig.rstrip("."), False),
+                (" (in the direction that " + ("harms" if v < 0 else "helps") + " them).", False)]
+    if cls == "(favourable)" and m in ("demographic_parity_ratio", "demographic_parity_difference"):
+        fav = ", ".join(map(str, result.target_info("favorable_classes", ())))
+        if m == "demographic_parity_ratio":
+            tail = "; below the four-fifths threshold" if r["flag"] else ""
+            return [g, (f" receive a favourable class ({fav}) at {fmt(v, 2)} times the rate of ", False), ref,
+                    (f" ({ci}{tail}).", False)]
+        return [g, (f" receive a favourable class ({fav}) {fmt(abs(v) * 100, 1)} percentage points "
+                    f"{'less' if v < 0 else 'more'} often than ", False), ref, (f" ({ci}).", False)]
+    if cls is not None and cls != "(favourable)" and m in ("demographic_parity_difference",
+                                                           "worst_class_parity_difference"):
+        fav = result.target_info("favorable_classes", ())
+        raw = v if not fav or cls in fav else -v  # the signed row back to group minus reference
+        return [g, (" are predicted class ", False), (str(cls), True),
+                (f" {fmt(abs(raw) * 100, 1)} percentage points {'less' if raw < 0 else 'more'} often than ", False),
+                ref, (sig, False)]
+    name = metric_name(r)
+    return [(f"{_label(name)} of ", False), g, (" vs ", False), ref,
             (f": {fmt(v)} ({ci}), significant after correction ({fmt_p(r['p_value'])}).", False)]
 
 
@@ -163,8 +347,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         if line:
             findings.append([(line, True)])
     insufficient = [g for g in groups if g["status"] != "ok" and g["attribute"] != "(overall)"]
-    four_fifths = [{**d, "badge": verdict_badge(d)} for d in vs_ref
-                   if d["metric"] == "demographic_parity_ratio" and d["flag"]]
+    four_fifths = [{**d, "badge": verdict_badge(d)} for d in vs_ref if d["metric"] in IMPACT_RATIOS and d["flag"]]
 
     by_metric: dict[tuple[str, str, str], dict[str, Any]] = {(m["attribute"], m["group"], m["metric"]): m
                                                               for m in metrics}
@@ -233,7 +416,7 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
 
     fairness_tables = []
     for attr in attrs:
-        rows = [{**d, "badge": verdict_badge(d)} for d in disp_rows(attr)]
+        rows = [{**d, "badge": verdict_badge(d), "shown": metric_name(d)} for d in disp_rows(attr)]
         rows.sort(key=lambda d: (PRIORITY.index(d["metric"]) if d["metric"] in PRIORITY else 99,
                                  d["comparison"] != "max_gap", d["group"]))
         fairness_tables.append({"attribute": attr, "reference": refs.get(attr, ""), "rows": rows,
@@ -249,6 +432,17 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
                      "rules": [{"name": r.rule.name, "describe": r.rule.describe(), "verdict": r.verdict,
                                 "blocking": r.blocking,
                                 "checks": [c for c in r.checks if c.verdict != "pass"][:8]} for r in gate.rules]}
+    task_view: dict[str, Any] = {"method_text": ""}
+    definitions = [(term, text.format(bins=cfg.calibration_bins)) for term, text in DEFINITIONS]
+    if result.task != "binary":
+        task_view = _task_view(result, metrics, groups, disparities, attrs, single, inter, protected, refs)
+        perf_tables, perf_charts, fair_charts = (task_view.pop(k) for k in ("perf_tables", "perf_charts",
+                                                                             "fair_charts"))
+        keep = {"regression": ("sign of every disparity", "intervals and p-values"),
+                "multiclass": ("selection rate", "base rate", "precision, recall, specificity", "FPR, FNR",
+                               "sign of every disparity", "demographic parity difference / ratio",
+                               "equal opportunity difference", "intervals and p-values")}[result.task]
+        definitions = TASK_DEFINITIONS[result.task] + [d for d in definitions if d[0] in keep]
     model_fp = result.model.fingerprint or "not available (the model could not be pickled)"
     # each module with a report section gets one, numbered by its place in the registry (present or not)
     sections, data_views = [], {}
@@ -271,11 +465,11 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
         "result": result, "cfg": cfg, "refs": refs, "attrs": attrs, "findings": findings, "counts": counts,
         "insufficient": insufficient, "four_fifths": four_fifths, "perf_tables": perf_tables, "perf_headers": headers,
         "perf_charts": perf_charts, "fair_charts": fair_charts, "fairness_tables": fairness_tables, "gate": gate_view,
-        "groups": groups, "definitions": [(term, text.format(bins=cfg.calibration_bins)) for term, text in DEFINITIONS],
+        "groups": groups, "definitions": definitions,
         "base_rates": {(a, g): m["value"] for (a, g, name), m in by_metric.items() if name == "base_rate"},
         "limitations": LIMITATIONS, "model_fingerprint": model_fp,
         "timings": list(result.timings), "versions": list(result.versions), "config": sorted(cfg.to_dict().items()),
-        "module_sections": sections, "method_number": 5 + len(sections),
+        "module_sections": sections, "method_number": 5 + len(sections), "task": task_view,
         "training": data_views.get("training_data"),
         "data_source": data_source_sentence(result),
         "payload": result.to_dict(), "ci_pct": f"{100 * cfg.confidence:g}",

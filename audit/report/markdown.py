@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import registry
-from .findings import data_source_sentence, four_fifths_below, four_fifths_split, significant_by_p
+from .findings import (data_source_sentence, four_fifths_below, four_fifths_split, metric_name, significant_by_p,
+                       target_sentence)
 from .format import fmt, fmt_p, md
 
 __all__ = ["md", "render_markdown"]
@@ -43,9 +44,13 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
     else:
         out.append("## Fairness audit")
     out.append("")
-    out.append(f"{result.n_rows:,} rows; label `{md(result.label)}` (positive {md(repr(result.positive_label))}, "
-               f"{'favourable' if result.favorable else 'unfavourable'}); protected: "
-               + ", ".join(md(p) for p in result.protected) + f"; model: {md(result.model.description)}")
+    if result.task == "binary":
+        out.append(f"{result.n_rows:,} rows; label `{md(result.label)}` (positive {md(repr(result.positive_label))}, "
+                   f"{'favourable' if result.favorable else 'unfavourable'}); protected: "
+                   + ", ".join(md(p) for p in result.protected) + f"; model: {md(result.model.description)}")
+    else:
+        out.append(f"{result.n_rows:,} rows of a {result.task} model; {md(target_sentence(result))}; protected: "
+                   + ", ".join(md(p) for p in result.protected) + f"; model: {md(result.model.description)}")
     scanned = data_source_sentence(result)
     if scanned:
         out.append("")
@@ -60,7 +65,7 @@ def render_markdown(result: "AuditResult", gate: "GateResult | None" = None, max
         out.append(f"| attribute | group | reference | metric | value | {ci} | p ({md(result.config.correction)}-adj.) |")
         out.append("|---|---|---|---|---|---|---|")
         for r in sig[:max_rows]:
-            out.append(f"| {md(r['attribute'])} | {md(r['group'])} | {md(r['reference'])} | {md(r['metric'])} | "
+            out.append(f"| {md(r['attribute'])} | {md(r['group'])} | {md(r['reference'])} | {md(metric_name(r))} | "
                        f"{fmt(r['value'])} | {_ci(r)} | {fmt_p(r['p_value'])} |")
         if len(sig) > max_rows:
             out.append(f"\n{len(sig) - max_rows} more in the JSON result.")

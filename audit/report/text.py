@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import registry
-from .findings import data_source_sentence, four_fifths_below, four_fifths_split, significant_by_p
+from .findings import (data_source_sentence, four_fifths_below, four_fifths_split, metric_name, overall_metrics,
+                       significant_by_p, target_sentence)
 from .format import fmt, fmt_p, interval, visible
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -16,10 +17,8 @@ __all__ = ["data_source_sentence", "fmt", "fmt_p", "interval", "summary_text", "
 
 def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
     cfg = result.config
-    fav = "favourable" if result.favorable else "unfavourable"
     lines = [
-        f"Fairness audit of {result.n_rows:,} rows; label {result.label!r}, positive {result.positive_label!r} "
-        f"({fav}); protected: {', '.join(result.protected)}",
+        f"Fairness audit of {result.n_rows:,} rows; {target_sentence(result)}; protected: {', '.join(result.protected)}",
         f"Model: {result.model.description} [{result.model.method}"
         + ("" if result.model.deterministic is None else
            ", deterministic" if result.model.deterministic else ", NON-DETERMINISTIC") + "]",
@@ -27,11 +26,7 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
     scanned = data_source_sentence(result)
     if scanned:
         lines.append(scanned)
-    overall = {r["metric"]: r for r in result.metrics_table.records() if r["attribute"] == "(overall)"}
-    parts = []
-    for m in ("accuracy", "balanced_accuracy", "roc_auc", "selection_rate", "base_rate"):
-        if m in overall and overall[m]["value"] is not None:
-            parts.append(f"{m} {fmt(overall[m]['value'])}{interval(overall[m])}")
+    parts = [f"{name} {fmt(r['value'])}{interval(r)}" for name, r in overall_metrics(result)]
     lines.append("Overall: " + "; ".join(parts))
     for attr, ref in result.references:
         groups = [g for g in result.groups_table.records() if g["attribute"] == attr]
@@ -39,7 +34,8 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
         more = f", ... ({len(groups) - 8} more)" if len(groups) > 8 else ""
         lines.append(f"  {attr}: {shown}{more}  (reference: {ref})")
     if any(g["status"] != "ok" for g in result.groups_table.records()):
-        lines.append("  * insufficient data: too few rows, positives or negatives to judge")
+        lines.append("  * insufficient data: too few rows, positives or negatives to judge" if result.task == "binary"
+                     else "  * insufficient data: too few rows to judge")
     disp = [r for r in result.disparities_table.records() if r["comparison"] == "vs_reference"]
     tested = [r for r in disp if r["verdict"] in ("significant", "not significant")]
     sig = significant_by_p(result)
@@ -54,7 +50,7 @@ def summary_text(result: "AuditResult", max_rows: int = 12) -> str:
         lines.append(f"Four-fifths rule: {len(below)} group(s) below {cfg.four_fifths:g} ({split})")
     for r in sig[:max_rows]:
         flag = f"  <- {r['flag']}" if r["flag"] else ""
-        lines.append(f"  {r['attribute']}: {r['group']} vs {r['reference']}: {r['metric']} {fmt(r['value'])}"
+        lines.append(f"  {r['attribute']}: {r['group']} vs {r['reference']}: {metric_name(r)} {fmt(r['value'])}"
                      f"{interval(r)} {fmt_p(r['p_value'])}{flag}")
     if len(sig) > max_rows:
         lines.append(f"  ... {len(sig) - max_rows} more (see the JSON result)")

@@ -63,5 +63,9 @@ class ConfusionCounts:
 def stack(finest_values: np.ndarray, members: np.ndarray, axis: int) -> np.ndarray:
     """Sum finest-group values (along ``axis``) into every reported group at once: ``members`` is the
     (F, S) 0/1 matrix of which finest groups make up each of the S groups of all partitions."""
-    moved = np.moveaxis(np.asarray(finest_values, dtype=float), axis, -1)
-    return np.moveaxis(moved @ members, -1, axis)
+    values = np.asarray(finest_values)
+    moved = np.moveaxis(values.astype(float, copy=False), axis, -1)
+    if values.dtype.kind in "iub":  # counts: exact in any order
+        return np.moveaxis(moved @ members, -1, axis)
+    # other sums in numpy's fixed order (a BLAS product sums in an order that follows its thread count)
+    return np.moveaxis(np.einsum("...f,fs->...s", moved, members), -1, axis)

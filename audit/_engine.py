@@ -217,7 +217,7 @@ def run_audit(
     if source is None and _is_frame(data):
         from ._tasks import resolve_task
 
-        resolved = resolve_task(task, data, label, model)
+        resolved = resolve_task(task, data, label, model, predictions, positive_label)
         if resolved != "binary":
             return _run_task(resolved, model, data, label=label, positive_label=positive_label, favorable=favorable,
                              protected=protected, reference=reference, features=features, predictions=predictions,

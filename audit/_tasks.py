@@ -70,7 +70,21 @@ def _distinct(series: pd.Series, limit: int = MAX_CLASSES + 1) -> list[Any]:
     return [py_value(v) for v in values[: max(limit, 0)]] if len(values) > limit else [py_value(v) for v in values]
 
 
-def resolve_task(task: Any, data: pd.DataFrame, label: Any, model: Any) -> str:
+def _fractional(values: Any) -> bool:
+    """True for float values of which some are not whole numbers (a quantity, not class codes)."""
+    try:
+        arr = np.asarray(values)
+    except Exception:  # noqa: BLE001 - not array-like: not a quantity
+        return False
+    if arr.dtype.kind != "f" or arr.ndim != 1:
+        return False
+    head = arr[: 100_000]
+    head = head[np.isfinite(head)]
+    return bool(len(head)) and bool(np.any(head != np.round(head)))
+
+
+def resolve_task(task: Any, data: pd.DataFrame, label: Any, model: Any, predictions: Any = None,
+                 positive_label: Any = None) -> str:
     """The audit's task: ``task`` itself, or (``"auto"``) detected from the model and the label. A label of two
     values (or fewer) is a binary decision, as always; a classifier with more than two classes, or a text label of
     more, is multiclass; a regressor, or a float label with fractional values, is regression. An integer label
@@ -86,6 +100,8 @@ def resolve_task(task: Any, data: pd.DataFrame, label: Any, model: Any) -> str:
         return "multiclass"
     if kind == "regressor":
         return "regression"
+    if positive_label is not None:  # a positive label names a binary decision (a third value is refused there)
+        return "binary"
     require_column(data, label, "label")
     series = data[label]
     if isinstance(series.dtype, pd.CategoricalDtype):
@@ -100,6 +116,9 @@ def resolve_task(task: Any, data: pd.DataFrame, label: Any, model: Any) -> str:
         return "regression"
     if kind == "classifier":
         return "multiclass"
+    given = data[predictions] if isinstance(predictions, str) and predictions in data.columns else predictions
+    if model is None and given is not None and _fractional(given):
+        return "regression"
     raise InputError(f"label column {label!r} holds {'more than ' if len(values) > MAX_CLASSES else ''}"
                      f"{min(len(values), MAX_CLASSES)} distinct whole numbers ({as_list(values[:10])}), which could be "
                      "classes or a quantity: say which with task='multiclass' or task='regression' (or map the label "

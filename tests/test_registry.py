@@ -195,8 +195,8 @@ def test_registration_refuses_clashes():
 
 def test_builtin_declarations_are_consistent():
     mods = registry.modules()
-    assert [m.name for m in mods] == ["performance", "bias", "data_source", "explanations", "mitigation",
-                                      "training_data"]
+    assert [m.name for m in mods] == ["performance", "bias", "regression", "multiclass", "data_source",
+                                      "explanations", "mitigation", "training_data"]
     purposes = [p for m in mods for p, _ in m.purposes]
     assert len(purposes) == len(set(purposes))  # no two modules draw from the same random stream
     kinds = registry.column_kinds()

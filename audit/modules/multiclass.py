@@ -325,4 +325,6 @@ def _worst_rows(ctx: AuditContext, by_class: dict[tuple[int, int, str], dict[str
 MODULE = Module(
     name="multiclass", core=True, tasks=("multiclass",), run=lambda env: run(env.ctx),
     tables={"metrics": CLASS_METRIC_COLUMNS, "groups": MULTICLASS_GROUP_COLUMNS,
-            "disparities": CLASS_DISPARITY_COLUMNS})
+            "disparities": CLASS_DISPARITY_COLUMNS},
+    kinds={"value": "float", "ci_low": "float", "ci_high": "float", "p_value": "float", "p_value_raw": "float",
+           "n": "int", "is_reference": "bool", "favorable_rate": "float"})

@@ -271,4 +271,6 @@ def _gap_row(job: _Job, batch: IntervalBatch) -> dict[str, Any]:
 MODULE = Module(
     name="regression", core=True, tasks=("regression",), run=lambda env: run(env.ctx),
     tables={"metrics": METRIC_COLUMNS, "groups": REGRESSION_GROUP_COLUMNS, "disparities": DISPARITY_COLUMNS},
-    kinds={"mean_prediction": "float", "mean_label": "float", "scoring_rate": "float"})
+    kinds={"value": "float", "ci_low": "float", "ci_high": "float", "p_value": "float", "p_value_raw": "float",
+           "n": "int", "is_reference": "bool", "mean_prediction": "float", "mean_label": "float",
+           "scoring_rate": "float"})

@@ -1,0 +1,370 @@
+"""Issue 20 end to end: ``run_audit(task=...)`` on regression and multiclass models. Group metrics equal
+scikit-learn's and Fairlearn's on real data (Adult), the favourable-class rows equal a binary audit of that view,
+the task is detected or asked for, bad input is refused naming the column or argument, every output (JSON, HTML,
+Markdown, JUnit, text, gate) carries the task, and every value lies in its catalogue range."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import audit
+from audit.exceptions import ConfigError, InputError, ModelError
+from audit.gate.policy import Policy
+from audit.metrics import BY_NAME
+from audit.report.junit import render_junit
+from audit.report.markdown import render_markdown
+
+FEATURES = ["age", "education_num", "capital_gain", "capital_loss"]
+
+
+@pytest.fixture(scope="module")
+def adult():
+    from audit.datasets import load_adult
+
+    train, test = load_adult("train"), load_adult("test")
+    return train.drop(columns="split").reset_index(drop=True), test.drop(columns="split").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def regression(adult):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    train, test = adult
+    model = HistGradientBoostingRegressor(max_iter=40, random_state=0).fit(train[FEATURES], train["hours_per_week"])
+    result = audit.run_audit(model, test, label="hours_per_week", protected=["sex", "race"], features=FEATURES,
+                             n_bootstrap=200)
+    return model, test, result
+
+
+@pytest.fixture(scope="module")
+def multiclass(adult):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    train, test = adult
+    model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(train[FEATURES], train["relationship"])
+    result = audit.run_audit(model, test, label="relationship", protected=["sex", "race"], features=FEATURES,
+                             favorable_classes=["Husband", "Wife"], n_bootstrap=200)
+    return model, test, result
+
+
+def _in_range(result) -> None:
+    for table in (result.metrics_table, result.disparities_table):
+        for r in table.records():
+            m = BY_NAME.get(r["metric"])
+            if m is None or r["value"] is None:
+                continue
+            for key in ("value", "ci_low", "ci_high"):
+                if r[key] is not None and r["comparison" if "comparison" in r else "metric"] != "max_gap":
+                    assert m.contains(r[key]) or (m.name.endswith("_ratio") and r[key] >= 0), (r, key)
+            if r.get("p_value") is not None:
+                assert 0 <= r["p_value"] <= 1
+
+
+def test_regression_metrics_equal_scikit_learn_and_fairlearn(regression):
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    model, test, result = regression
+    assert result.task == "regression" and result.target_info("favorable") == "higher"
+    y, pred = test["hours_per_week"].to_numpy(float), model.predict(test[FEATURES])
+    cut = result.target_info("scoring_cut")
+    assert cut == pytest.approx(float(np.median(pred)), abs=0)
+    fns = {"mae": mean_absolute_error, "rmse": lambda a, b: math.sqrt(mean_squared_error(a, b)), "r2": r2_score,
+           "mean_prediction": lambda a, b: float(np.mean(b)), "mean_label": lambda a, b: float(np.mean(a)),
+           "mean_residual": lambda a, b: float(np.mean(np.asarray(b) - np.asarray(a))),
+           "scoring_rate": lambda a, b: float(np.mean(np.asarray(b) > cut))}
+    frame = MetricFrame(metrics=fns, y_true=y, y_pred=pred, sensitive_features=test["race"])
+    m = result.metrics
+    checked = 0
+    for group, row in frame.by_group.iterrows():
+        for name in fns:
+            mine = m.query("attribute == 'race' and group == @group and metric == @name")["value"].iloc[0]
+            assert mine == pytest.approx(row[name], abs=1e-9, rel=1e-12)
+            mask = (test["race"] == group).to_numpy()
+            if name in ("mae", "r2"):  # and scikit-learn's own function on the group's rows
+                assert mine == pytest.approx(fns[name](y[mask], pred[mask]), abs=1e-9)
+            checked += 1
+    assert checked == 5 * 7
+    overall = m.query("attribute == '(overall)'").set_index("metric")["value"]
+    assert overall["rmse"] == pytest.approx(math.sqrt(mean_squared_error(y, pred)), abs=1e-9)
+    _in_range(result)
+
+
+def test_regression_disparities_are_signed_and_tested(regression, adult):
+    from scipy.stats import ks_2samp
+
+    model, test, result = regression
+    d = result.disparities.query("attribute == 'sex' and comparison == 'vs_reference'").set_index("metric")
+    groups = result.groups.query("attribute == 'sex'").set_index("group")
+    ref = groups.index[groups["is_reference"]][0]
+    other = [g for g in groups.index if g != ref][0]
+    assert groups.loc[ref, "mean_prediction"] > groups.loc[other, "mean_prediction"]  # most favourable mean
+    gap = groups.loc[other, "mean_prediction"] - groups.loc[ref, "mean_prediction"]
+    assert d.loc["mean_prediction_difference", "value"] == pytest.approx(gap, abs=1e-12) and gap < 0
+    low, high = d.loc["mean_prediction_difference", ["ci_low", "ci_high"]]
+    assert low < gap < high
+    ratio = groups.loc[other, "scoring_rate"] / groups.loc[ref, "scoring_rate"]
+    assert d.loc["scoring_rate_ratio", "value"] == pytest.approx(ratio, abs=1e-12)
+    pred = model.predict(test[FEATURES])
+    ks = ks_2samp(pred[(test["sex"] == other).to_numpy()], pred[(test["sex"] == ref).to_numpy()])
+    assert d.loc["ks_distance", "value"] == pytest.approx(ks.statistic, abs=1e-12)
+    assert d.loc["ks_distance", "p_value_raw"] == pytest.approx(ks.pvalue, rel=1e-9, abs=1e-300)
+    assert d.loc["wasserstein_distance", "p_value"] == d.loc["ks_distance", "p_value"]  # one comparison
+    assert d.loc["mean_prediction_ratio", "p_value"] == d.loc["mean_prediction_difference", "p_value"]
+    assert set(d["verdict"]) <= {"significant", "not significant"}
+    # favorable="lower" (a price): the same rows, signed the other way, and another reference group
+    lower = audit.run_audit(model, test, label="hours_per_week", protected=["sex"], features=FEATURES,
+                            favorable="lower", n_bootstrap=0)
+    g2 = lower.groups.query("attribute == 'sex'").set_index("group")
+    assert g2.index[g2["is_reference"]][0] == other
+    d2 = lower.disparities.query("comparison == 'vs_reference'").set_index("metric")
+    assert d2.loc["mean_prediction_difference", "value"] == pytest.approx(gap, abs=1e-12)  # ref - group, swapped
+    assert d2.loc["mae_difference", "value"] == pytest.approx(
+        g2.loc[other, "n"] * 0 + (lower.metrics.query("group == @other and metric == 'mae'")["value"].iloc[0]
+                                  - lower.metrics.query("group == @ref and metric == 'mae'")["value"].iloc[0]),
+        abs=1e-12)
+
+
+def test_multiclass_rates_equal_pandas_and_fairlearn(multiclass):
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import precision_score, recall_score
+
+    model, test, result = multiclass
+    assert result.task == "multiclass"
+    assert list(result.target_info("classes")) == [str(c) for c in model.classes_]
+    pred = model.classes_[np.argmax(model.predict_proba(test[FEATURES]), axis=1)]
+    m = result.metrics
+    for cls in model.classes_:
+        y1, p1 = (test["relationship"] == cls).to_numpy(int), (pred == cls).astype(int)
+        frame = MetricFrame(metrics={"recall": lambda a, b: recall_score(a, b, zero_division=np.nan),
+                                     "precision": lambda a, b: precision_score(a, b, zero_division=np.nan),
+                                     "selection_rate": lambda a, b: float(np.mean(b)),
+                                     "base_rate": lambda a, b: float(np.mean(a))},
+                            y_true=y1, y_pred=p1, sensitive_features=test["race"])
+        for group, row in frame.by_group.iterrows():
+            for name in ("recall", "precision", "selection_rate", "base_rate"):
+                mine = m.query("attribute == 'race' and group == @group and `class` == @cls and metric == @name")
+                assert len(mine) == 1
+                value = mine["value"].iloc[0]
+                if np.isnan(row[name]):
+                    assert np.isnan(value) and mine["status"].iloc[0] == "undefined"
+                else:
+                    assert value == pytest.approx(row[name], abs=1e-12)
+        # the false positive rate by pandas
+        for group, rows in test.assign(p=p1, y=y1).groupby("race"):
+            neg = rows[rows.y == 0]
+            mine = m.query("attribute == 'race' and group == @group and `class` == @cls and metric == 'fpr'")
+            assert mine["value"].iloc[0] == pytest.approx(neg.p.mean(), abs=1e-12)
+    acc = m.query("attribute == '(overall)' and metric == 'accuracy'")["value"].iloc[0]
+    assert acc == pytest.approx(float(np.mean(pred == test["relationship"].to_numpy())), abs=1e-12)
+    _in_range(result)
+
+
+def test_favourable_classes_are_the_binary_audit_of_that_view(multiclass):
+    model, test, result = multiclass
+    fav = {"Husband", "Wife"}
+    proba = model.predict_proba(test[FEATURES])
+    view = test.assign(got=np.isin(model.classes_[np.argmax(proba, axis=1)], list(fav)).astype(int),
+                       deserved=test["relationship"].isin(fav).astype(int),
+                       score=proba[:, np.isin(model.classes_, list(fav))].sum(1).clip(0, 1))
+    binary = audit.run_audit(None, view, label="deserved", protected=["sex", "race"], predictions="got",
+                             scores="score", n_bootstrap=200)
+    mine = result.metrics.query("`class` == '(favourable)'").drop(columns="class").reset_index(drop=True)
+    theirs = binary.metrics.reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, theirs, check_exact=False, rtol=1e-12, atol=1e-12)
+    d_mine = result.disparities.query("`class` == '(favourable)'").drop(columns="class").reset_index(drop=True)
+    d_bin = binary.disparities.reset_index(drop=True)
+    for col in ("attribute", "group", "reference", "metric", "comparison", "value", "ci_low", "ci_high",
+                "p_value_raw"):
+        pd.testing.assert_series_equal(d_mine[col], d_bin[col], check_exact=False, rtol=1e-12, atol=1e-12)
+    # the p-values are corrected with every other row of the multiclass audit: never smaller
+    both = d_mine["p_value"].notna()
+    assert (d_mine.loc[both, "p_value"] >= d_bin.loc[both, "p_value"] - 1e-15).all()
+    assert dict(result.references) == dict(binary.references)
+
+
+def test_per_class_disparities_signs_and_worst_class(multiclass):
+    model, test, result = multiclass
+    d = result.disparities
+    m = result.metrics
+    row = d.query("attribute == 'sex' and group == 'Female' and `class` == 'Own-child' and "
+                  "metric == 'demographic_parity_difference'").iloc[0]
+    rate = m.query("attribute == 'sex' and metric == 'selection_rate' and `class` == 'Own-child'").set_index("group")
+    # Own-child is not a favourable class: receiving it more often is worse, so the row is reference - group
+    assert row["value"] == pytest.approx(rate.loc["Male", "value"] - rate.loc["Female", "value"], abs=1e-12)
+    worst = d.query("attribute == 'sex' and group == 'Female' and metric == 'worst_class_parity_difference'")
+    assert len(worst) == 1
+    per_class = d.query("attribute == 'sex' and group == 'Female' and metric == 'demographic_parity_difference' "
+                        "and comparison == 'vs_reference' and `class` != '(favourable)'")
+    biggest = per_class.loc[per_class["value"].abs().idxmax()]
+    assert worst["class"].iloc[0] == biggest["class"] and worst["value"].iloc[0] == biggest["value"]
+    assert worst["p_value"].iloc[0] == biggest["p_value"]
+
+
+def test_a_class_the_data_never_holds_is_kept_with_no_rows(adult):
+    train, test = adult
+    from sklearn.linear_model import LogisticRegression
+
+    small = train[train["relationship"].isin(["Husband", "Wife", "Own-child"])]
+    model = LogisticRegression(max_iter=3000).fit(small[FEATURES], small["relationship"])
+    rows = test[test["relationship"].isin(["Husband", "Own-child"])].reset_index(drop=True)
+    result = audit.run_audit(model, rows, label="relationship", protected=["sex"], features=FEATURES, n_bootstrap=100)
+    m = result.metrics.query("`class` == 'Wife' and attribute == '(overall)'").set_index("metric")
+    assert m.loc["base_rate", "value"] == 0 and m.loc["recall", "status"] == "undefined"
+    assert "no rows of this class" in m.loc["recall", "reason"]
+
+
+def test_the_task_is_detected_or_asked_for(adult, regression, multiclass):
+    train, test = adult
+    assert regression[2].task == "regression" and multiclass[2].task == "multiclass"
+    small = test.head(400).copy()
+    small["level"] = (small["age"] // 20).astype(int)  # whole numbers 0..4: classes or a quantity?
+    with pytest.raises(InputError, match="task='multiclass' or task='regression'") as e:
+        audit.run_audit(None, small, label="level", protected=["sex"], predictions="level")
+    assert e.value.code == "ambiguous_task" and e.value.column == "level"
+    r = audit.run_audit(None, small, label="level", protected=["sex"], predictions="level", task="regression",
+                        n_bootstrap=0)
+    assert r.task == "regression" and r.metrics.query("attribute == '(overall)' and metric == 'mae'")["value"][0] == 0
+    c = audit.run_audit(None, small, label="level", protected=["sex"], predictions="level", task="multiclass",
+                        n_bootstrap=0)
+    assert c.task == "multiclass"
+    # a float label with fractions is a quantity; a text label of many values is a set of classes
+    small["amount"] = small["age"] * 1.5 + 0.25
+    assert audit.run_audit(None, small, label="amount", protected=["sex"], predictions="amount",
+                           n_bootstrap=0).task == "regression"
+    assert audit.run_audit(None, small, label="relationship", protected=["sex"], predictions="relationship",
+                           n_bootstrap=0).task == "multiclass"
+    # two values: the binary audit, as before
+    assert audit.run_audit(None, small, label="income", protected=["sex"], predictions="income",
+                           positive_label=">50K", n_bootstrap=0).task == "binary"
+
+
+def test_bad_input_names_the_column_or_argument(adult, regression, multiclass):
+    train, test = adult
+    reg, clf = regression[0], multiclass[0]
+    small = test.head(300).copy()
+    with pytest.raises(InputError, match="'relationship'") as e:
+        audit.run_audit(None, small, label="relationship", protected=["sex"], predictions="age", task="regression")
+    assert e.value.code == "not_numeric"
+    bad = small.assign(p=small["age"].astype(float))
+    bad.loc[5, "p"] = np.nan
+    with pytest.raises(InputError, match="predictions has 1 missing, NaN or infinite") as e:
+        audit.run_audit(None, bad, label="hours_per_week", protected=["sex"], predictions="p", task="regression")
+    with pytest.raises(ModelError, match="is a classifier") as e:
+        audit.run_audit(clf, small, label="hours_per_week", protected=["sex"], features=FEATURES, task="regression")
+    assert e.value.code == "wrong_model_kind"
+    with pytest.raises(ModelError, match="is a regressor"):
+        audit.run_audit(reg, small, label="relationship", protected=["sex"], features=FEATURES, task="multiclass")
+    with pytest.raises(ConfigError, match="'Boss'"):
+        audit.run_audit(clf, small, label="relationship", protected=["sex"], features=FEATURES,
+                        favorable_classes=["Boss"])
+    with pytest.raises(ConfigError, match="positive_label= applies to a binary audit"):
+        audit.run_audit(reg, small, label="hours_per_week", protected=["sex"], features=FEATURES, positive_label=40)
+    with pytest.raises(InputError, match="scores= has no meaning"):
+        audit.run_audit(None, small, label="hours_per_week", protected=["sex"], predictions="age", scores="age",
+                        task="regression")
+    with pytest.raises(ConfigError, match="favorable='maybe' is invalid"):
+        audit.run_audit(reg, small, label="hours_per_week", protected=["sex"], features=FEATURES, favorable="maybe")
+    # without a model, a predicted value outside the label's classes is a class (the model can predict it)
+    odd = audit.run_audit(None, small, label="relationship", protected=["sex"], task="multiclass",
+                          predictions=np.array(["Husband"] * 299 + ["Martian"]), n_bootstrap=0)
+    assert "Martian" in odd.target_info("classes")
+    base = odd.metrics.query("attribute == '(overall)' and `class` == 'Martian' and metric == 'base_rate'")
+    assert base["value"].iloc[0] == 0
+    # a predictions value outside the label's classes is a class (the model predicts it); a label of one class
+    # without a model is refused
+    with pytest.raises(InputError, match="one class"):
+        audit.run_audit(None, small.assign(k="a"), label="k", protected=["sex"], predictions="k", task="multiclass")
+    with pytest.raises(ConfigError, match="explain= is not available for a regression audit"):
+        audit.run_audit(reg, small, label="hours_per_week", protected=["sex"], features=FEATURES, explain=True)
+    with pytest.raises(ConfigError, match="favorable_classes= applies to a multiclass"):
+        audit.run_audit(None, small, label="income", protected=["sex"], predictions="income",
+                        positive_label=">50K", favorable_classes=[">50K"])
+
+
+def test_a_small_file_is_read_and_an_engine_scan_refused(tmp_path, adult):
+    train, test = adult
+    path = tmp_path / "rows.parquet"
+    rows = test.head(500).assign(p=lambda d: d["age"] * 0.25 + 30.5)
+    rows.to_parquet(path)
+    read = audit.run_audit(None, str(path), label="hours_per_week", protected=["sex"], predictions="p",
+                           task="regression", n_bootstrap=0)
+    direct = audit.run_audit(None, rows, label="hours_per_week", protected=["sex"], predictions="p",
+                             task="regression", n_bootstrap=0)
+    assert read.task == "regression" and read.metrics.equals(direct.metrics)
+    with pytest.raises(ConfigError, match="audited as a binary decision"):
+        audit.run_audit(None, str(path), label="hours_per_week", protected=["sex"], predictions="p",
+                        task="regression", engine="duckdb")
+
+
+def test_outputs_carry_the_task_and_round_trip(regression, multiclass, tmp_path):
+    for _, _, result in (regression, multiclass):
+        text = result.to_json()
+        back = audit.AuditResult.from_json(text)
+        assert back == result and back.task == result.task
+        assert json.loads(text)["task"] == result.task
+        html = result.to_html()
+        assert audit.AuditResult.from_html(_write(tmp_path, html)) == result
+        assert f"A {result.task} model" in html
+        summary = result.summary()
+        assert "Overall: " in summary and summary.splitlines()[2] != "Overall: "
+    reg = regression[2]
+    policy = Policy.from_toml('[[rules]]\nname = "impact"\nmetric = "scoring_rate_ratio"\nmin = 0.8\n'
+                              '[[rules]]\nname = "error"\nmetric = "mae"\nscope = "each_group"\nmax = 50\n')
+    gate = reg.gate(policy)
+    verdicts = {r.rule.name: r.verdict for r in gate.rules}
+    assert verdicts["error"] == "pass" and verdicts["impact"] in ("fail", "inconclusive", "pass")
+    assert "scoring\\_rate\\_ratio" in render_markdown(reg, gate)
+    assert 'name="impact' in render_junit(reg, gate) or "impact" in render_junit(reg, gate)
+    mc = multiclass[2]
+    gate = mc.gate(Policy.from_toml('[[rules]]\nname = "dp"\nmetric = "demographic_parity_ratio"\nmin = 0.8\n'))
+    assert any("[class " in c.group for r in gate.rules for c in r.checks)
+
+
+def _write(tmp_path, html):
+    p = tmp_path / "r.html"
+    p.write_text(html, encoding="utf-8")
+    return p
+
+
+def test_a_binary_result_file_has_no_task_key(adult_scored):
+    r = audit.run_audit(None, adult_scored, label="income", positive_label=">50K", protected=["sex"],
+                        scores="score", n_bootstrap=0)
+    d = json.loads(r.to_json())
+    assert "task" not in d and "target" not in d and r.task == "binary"
+
+
+def test_hostile_class_names_are_escaped_everywhere():
+    rng = np.random.default_rng(0)
+    evil = ["<script>alert(1)</script>", "a|b*c", "ok"]
+    n = 600
+    df = pd.DataFrame({"g": rng.choice(["x", "y"], n), "y": rng.choice(evil, n)})
+    df["p"] = np.where(rng.random(n) < 0.7, df["y"], rng.choice(evil, n))
+    r = audit.run_audit(None, df, label="y", protected=["g"], predictions="p", favorable_classes=["ok"],
+                        n_bootstrap=100)
+    html = r.to_html()
+    assert "<script>alert(1)</script>" not in html
+    md = render_markdown(r)
+    assert "<script>" not in md and "a|b" not in md
+
+
+def test_same_seed_same_result_in_any_row_order(adult):
+    train, test = adult
+    rows = test.head(3000).reset_index(drop=True)
+    rows = rows.assign(p=rows["age"] * 0.3 + rows["education_num"])
+    a = audit.run_audit(None, rows, label="hours_per_week", protected=["sex", "race"], predictions="p",
+                        n_bootstrap=100, seed=3)
+    shuffled = rows.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    b = audit.run_audit(None, shuffled, label="hours_per_week", protected=["sex", "race"], predictions="p",
+                        n_bootstrap=100, seed=3)
+    assert a.data_fingerprint == b.data_fingerprint
+    for col in ("value", "ci_low", "ci_high"):
+        assert np.allclose(a.metrics[col].astype(float), b.metrics[col].astype(float), rtol=1e-12, atol=1e-12,
+                           equal_nan=True)
+    assert np.allclose(a.disparities["p_value"].astype(float), b.disparities["p_value"].astype(float),
+                       rtol=1e-9, atol=1e-300, equal_nan=True)

@@ -75,6 +75,11 @@ class AuditContext:
     finest_names: tuple[tuple[str, ...], ...]  # per finest group: (attribute, group, attribute, group, ...)
     #: rows of the full data each row stands for, when the rows are a stratified sample of data an engine holds
     row_weights: np.ndarray | None = None
+    #: the further sufficient statistics the context was built with (``build_context(statistics=...)``)
+    statistics: tuple[Any, ...] = ()
+
+    def statistic(self, key: str) -> Any:
+        return next((s for s in self.statistics if s.key == key), None)
 
     @property
     def favorable(self) -> bool:
@@ -229,7 +234,8 @@ def build_context(inputs: ValidatedInputs, model: ModelOutput, config: AuditConf
             {k: v[a:b] for k, v in score_point.items()}, {k: v[:, a:b] for k, v in score_boot.items()},
             {k: v[a:b] for k, v in score_error.items()}, sp.level,
             {k: (v[a:b], None if r is None else r[:, a:b]) for k, (v, r) in extra.items()}))
-    return AuditContext(inputs, config, model, tuple(partitions), tuple(warnings), finest, finest_names)
+    return AuditContext(inputs, config, model, tuple(partitions), tuple(warnings), finest, finest_names,
+                        statistics=tuple(statistics))
 
 
 def _score_statistics(finest: np.ndarray, n_finest: int, y: np.ndarray, scores: np.ndarray, probability: bool,

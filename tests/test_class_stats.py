@@ -6,7 +6,6 @@ favourable-class table equal to the binary counts; signed per-class disparities 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from audit._context import build_context

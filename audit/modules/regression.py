@@ -27,7 +27,7 @@ from ..record.tables import DISPARITY_COLUMNS, METRIC_COLUMNS, REGRESSION_GROUP_
 from ..registry import Module
 from ..stats import score_intervals as si
 from ..stats.bootstrap import IntervalBatch
-from ..stats.moments import DISPARITIES, METRICS, disparities, distances, metrics
+from ..stats.moments import DISPARITIES, METRICS, disparities, metrics, sorted_distances, value_runs
 from ..stats.significance import two_proportion_p, wald_p
 from ._groups import MIN_INTERVAL_ROWS, shown_interval
 from .bias import decide, largest_gap
@@ -114,7 +114,11 @@ def run(ctx: AuditContext, *, decide_now: bool = True) -> dict[str, Any]:
     jobs: list[_Job] = []
     groups: list[dict[str, Any]] = []
     references: list[tuple[str, str]] = []
-    prediction = ctx.model.values
+    stat = ctx.statistic(KEY)
+    # the predictions in ascending order: every partition's distances from the statistic's one sort
+    pred_sorted = stat.sorted_predictions()
+    finest_sorted = stat.layout(ctx.finest, len(ctx.finest_names))["finest_sorted"]
+    runs = value_runs(pred_sorted)
     for part in ctx.partitions:
         sums, reps = part.stats[KEY]
         facts = group_facts(ctx, part)
@@ -141,8 +145,8 @@ def run(ctx: AuditContext, *, decide_now: bool = True) -> dict[str, Any]:
                 if len(keep) >= 2:
                     gap = batch.add(largest_gap(kind, boot[component][:, keep])[:, None])
             jobs.append(_Job(part, facts, name, kind, component, point[name], vs, gap))
-        codes = part.finest_map[ctx.finest]
-        dist = distances(prediction, codes, len(part.groups), r)
+        fmap = part.finest_map.astype(np.int16 if len(part.groups) < 2**15 else np.int64)  # narrow codes: fast scans
+        dist = sorted_distances(pred_sorted, fmap[finest_sorted], len(part.groups), r, runs)
         for name in ("ks_distance", "wasserstein_distance"):
             jobs.append(_Job(part, facts, name, "distance", None, dist[name], None, None, dist["ks_p_value"]))
     batch.compute()

@@ -22,6 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .scores import sort_scores
+
 COLUMNS = ("n", "prediction", "label", "residual", "abs_residual", "sq_residual", "sq_label", "above")
 METRICS = ("mae", "rmse", "mean_prediction", "mean_label", "mean_residual", "r2", "scoring_rate")
 
@@ -38,34 +40,106 @@ class RegressionSums:
             raise ValueError("label and prediction must have one value per row")
         self.cut = float(np.median(self.prediction)) if cut is None else float(cut)
         self.exact_rows = int(exact_rows)
+        self._order: np.ndarray | None = None
+        self._sorted: np.ndarray | None = None
+        self._layout: dict[str, Any] | None = None
 
     def values(self, rows: Any = slice(None)) -> np.ndarray:
         """``(rows, 8)``: each row's contribution to the sums."""
-        p, y = self.prediction[rows], self.label[rows]
+        return self.values_of(self.prediction[rows], self.label[rows])
+
+    def values_of(self, p: np.ndarray, y: np.ndarray) -> np.ndarray:
         r = p - y
         return np.stack([np.ones_like(p), p, y, r, np.abs(r), r * r, y * y, (p > self.cut).astype(np.float64)],
                         axis=1)
+
+    def canonical_order(self) -> np.ndarray:
+        """The rows by prediction, then label (rows equal in both are interchangeable): every sum is taken in this
+        order, so the input's row order cannot change a result's last bit; the distances read the sorted
+        predictions. One sort (the core's packed-key sort of the scores), cached."""
+        if self._order is None:
+            order, p = sort_scores(self.prediction)
+            tie = p[1:] == p[:-1]
+            if tie.any():  # within runs of equal predictions, by label
+                start = np.r_[True, ~tie]
+                run = np.cumsum(start) - 1
+                length = np.bincount(run)
+                idx = np.flatnonzero(length[run] > 1)
+                sub = np.lexsort((self.label[order[idx]], run[idx]))
+                order[idx] = order[idx][sub]
+            self._order, self._sorted = order, p
+        return self._order
+
+    def sorted_predictions(self) -> np.ndarray:
+        """The predictions in ascending order (the canonical order's)."""
+        self.canonical_order()
+        return self._sorted
+
+    def layout(self, finest: np.ndarray, n_finest: int) -> dict[str, Any]:
+        """Each finest group's rows as one contiguous slice of predictions and labels in the canonical order
+        (``bounds``), each row's finest group in the canonical order (``finest_sorted``), and each group's sums
+        once computed; cached for the finest partition it was asked for."""
+        lay = self._layout
+        if lay is None or lay["key"] != (id(finest), n_finest):
+            order = self.canonical_order()
+            in_order = np.asarray(finest)[order]
+            perm = np.argsort(in_order, kind="stable")
+            bounds = np.r_[0, np.cumsum(np.bincount(in_order, minlength=n_finest))]
+            # gathers along the sorted arrays (increasing within each group), not the rows' random positions
+            lay = {"key": (id(finest), n_finest), "finest_sorted": in_order, "bounds": bounds,
+                   "p": self._sorted[perm], "y": self.label[order][perm], "totals": None}
+            self._layout = lay
+        return lay
+
+    def group_rows(self, finest: np.ndarray, n_finest: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each finest group's (predictions, labels), in the canonical order."""
+        lay = self.layout(finest, n_finest)
+        b = lay["bounds"]
+        return [(lay["p"][b[f]:b[f + 1]], lay["y"][b[f]:b[f + 1]]) for f in range(n_finest)]
+
+    def _moments(self, p: np.ndarray, y: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+        """The sums of a group's rows (``mean`` given: n times their covariance about it), in row chunks."""
+        step = 1 << 16
+        if mean is None:
+            total = np.zeros(len(COLUMNS))
+            for s in range(0, len(p), step):
+                total += self.values_of(p[s:s + step], y[s:s + step]).sum(0)
+            return total
+        cov = np.zeros((len(COLUMNS), len(COLUMNS)))
+        for s in range(0, len(p), step):
+            c = self.values_of(p[s:s + step], y[s:s + step]) - mean
+            cov += np.einsum("nk,nj->kj", c, c)
+        return cov
 
     def table(self, finest: np.ndarray, n_finest: int, y: np.ndarray, model: Any,
               weights: np.ndarray | None) -> np.ndarray:
         if weights is not None:
             raise NotImplementedError("regression sums of an engine's cells")
-        v = self.values()
-        return np.stack([np.bincount(finest, weights=v[:, k], minlength=n_finest) for k in range(v.shape[1])],
-                        axis=1)
+        groups = self.group_rows(finest, n_finest)
+        totals = np.stack([self._moments(p, y_) for p, y_ in groups]) if groups else np.zeros((0, len(COLUMNS)))
+        self.layout(finest, n_finest)["totals"] = totals
+        return totals
 
     def replicates(self, table: np.ndarray, n_boot: int, seeds: Sequence[np.random.SeedSequence],
                    finest: np.ndarray, y: np.ndarray, model: Any) -> np.ndarray:
-        order = np.argsort(finest, kind="stable")
-        bounds = np.searchsorted(finest[order], np.arange(len(table) + 1))
+        groups = self.group_rows(finest, len(table))
         out = np.zeros((n_boot, len(table), len(COLUMNS)))
-        for f, seq in enumerate(seeds):
-            rows = order[bounds[f]:bounds[f + 1]]
-            # in a canonical order (by prediction, then label): the draws do not depend on the input's row order
-            rows = rows[np.lexsort((self.label[rows], self.prediction[rows]))]
-            if len(rows):
-                out[:, f] = group_replicates(self.values(rows), n_boot, np.random.default_rng(seq),
-                                             self.exact_rows)
+
+        def one(f: int) -> None:
+            (p, y_), rng = groups[f], np.random.default_rng(seeds[f])
+            n = len(p)
+            if not n:
+                return
+            if n <= self.exact_rows:
+                out[:, f] = group_replicates(self.values_of(p, y_), n_boot, rng, self.exact_rows)
+            else:
+                total = table[f]
+                out[:, f] = normal_sums(total, self._moments(p, y_, total / n), n, n_boot, rng)
+
+        from .._parallel import parallel_map
+
+        order = sorted(range(len(groups)), key=lambda f: -len(groups[f][0]))  # the largest first, on two threads
+        parallel_map(lambda fs: [one(f) for f in fs], [order[0::2], order[1::2]])
         return out
 
 
@@ -79,10 +153,15 @@ def group_replicates(v: np.ndarray, n_boot: int, rng: np.random.Generator, exact
         return np.einsum("bn,nk->bk", counts, v)
     total = v.sum(0)
     centred = v - total / n
-    cov = np.einsum("nk,nj->kj", centred, centred)  # n times the rows' (population) covariance
+    return normal_sums(total, np.einsum("nk,nj->kj", centred, centred), n, n_boot, rng)
+
+
+def normal_sums(total: np.ndarray, cov: np.ndarray, n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_boot, 8)`` sums drawn from the normal distribution with the resampled sums' exact mean (``total``) and
+    covariance (``cov``: n times the rows' population covariance), kept in their ranges."""
     vals, vecs = np.linalg.eigh(cov)
     root = vecs * np.sqrt(np.clip(vals, 0.0, None))
-    sums = total + rng.standard_normal((n_boot, v.shape[1])) @ root.T
+    sums = total + rng.standard_normal((n_boot, len(total))) @ root.T
     sums[:, 0] = n
     for k in (4, 5, 6):  # |r|, r^2, y^2: never negative
         np.clip(sums[:, k], 0.0, None, out=sums[:, k])
@@ -139,23 +218,69 @@ def disparities(sums: np.ndarray, reference: int, favorable: str = "higher") -> 
 
 def distances(prediction: np.ndarray, codes: np.ndarray, n_groups: int, reference: int) -> dict[str, np.ndarray]:
     """How far each group's predictions lie from the reference group's, as distributions: the two-sample
-    Kolmogorov-Smirnov statistic with its p-value (scipy's ``ks_2samp``: exact for small groups, asymptotic for
-    large ones) and the Wasserstein-1 distance (scipy's ``wasserstein_distance``, in the prediction's unit). NaN
-    for a group, or a reference, without rows; the reference against itself is 0 with p-value 1."""
-    from scipy.stats import ks_2samp, wasserstein_distance
-
+    Kolmogorov-Smirnov statistic with its p-value (as scipy's ``ks_2samp``: exact when both groups hold up to
+    10,000 rows, Smirnov's asymptotic distribution above) and the Wasserstein-1 distance (as scipy's
+    ``wasserstein_distance``, in the prediction's unit). ``codes``: each row's group (-1: none). NaN for a group,
+    or a reference, without rows; the reference against itself is 0 with p-value 1."""
     pred = np.asarray(prediction, dtype=np.float64)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(np.asarray(codes)[order], np.arange(n_groups + 1))
-    values = [pred[order[bounds[g]:bounds[g + 1]]] for g in range(n_groups)]
-    ref = values[reference]
+    order = np.argsort(pred, kind="stable")
+    return sorted_distances(pred[order], np.asarray(codes)[order], n_groups, reference)
+
+
+def sorted_distances(pred_sorted: np.ndarray, codes_sorted: np.ndarray, n_groups: int, reference: int,
+                     runs: tuple[np.ndarray | None, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """:func:`distances` from the predictions in ascending order and each one's group: every group's empirical
+    distribution function at the distinct values, from one cumulative count per group (no sort per group), the
+    difference of two of them taken in integers (exact). ``runs``: :func:`value_runs` of ``pred_sorted``, when
+    several partitions share it."""
+    from scipy.stats import distributions, ks_2samp
+
+    from .._parallel import parallel_map
+
     ks, p, w1 = (np.full(n_groups, np.nan) for _ in range(3))
-    for g, v in enumerate(values):
-        if len(v) == 0 or len(ref) == 0:
+    n = np.bincount(codes_sorted[codes_sorted >= 0], minlength=n_groups).astype(np.int64)
+    if not len(pred_sorted) or n[reference] == 0:
+        return {"ks_distance": ks, "ks_p_value": p, "wasserstein_distance": w1}
+    last, dx = runs if runs is not None else value_runs(pred_sorted)
+    def counts(g: int) -> np.ndarray:  # rows of group g at or below each distinct value
+        c = np.cumsum(codes_sorted == g, dtype=np.int64)
+        return c if last is None else c[last]
+
+    ref = counts(reference)
+
+    def distance(g: int) -> tuple[float, float]:
+        diff = counts(g)
+        diff *= n[reference]
+        diff -= ref * n[g]  # (F_g - F_ref) * n_g * n_ref, exactly
+        scale = float(n[g]) * float(n[reference])
+        d = max(int(diff.max()), -int(diff.min()), 0) / scale
+        np.abs(diff, out=diff)
+        return min(d, 1.0), float(np.einsum("i,i->", diff[:-1], dx)) / scale
+
+    others = [g for g in range(n_groups) if n[g] > 0 and g != reference]
+    halves = [others[0::2], others[1::2]]  # the cumulative counts on the two worker threads
+    results = parallel_map(lambda gs: [distance(g) for g in gs], halves)
+    found = {g: r for gs, rs in zip(halves, results) for g, r in zip(gs, rs)}
+    for g in range(n_groups):
+        if n[g] == 0:
             continue
         if g == reference:
             ks[g], p[g], w1[g] = 0.0, 1.0, 0.0
             continue
-        test = ks_2samp(v, ref)
-        ks[g], p[g], w1[g] = float(test.statistic), float(test.pvalue), float(wasserstein_distance(v, ref))
+        ks[g], w1[g] = found[g]
+        if max(n[g], n[reference]) <= 10_000:  # scipy's exact distribution on the two groups' values
+            p[g] = float(ks_2samp(pred_sorted[codes_sorted == g], pred_sorted[codes_sorted == reference]).pvalue)
+        else:  # Smirnov's asymptotic distribution, as ks_2samp's
+            m_, n_ = sorted([float(n[g]), float(n[reference])], reverse=True)
+            p[g] = float(np.clip(distributions.kstwo.sf(ks[g], np.round(m_ * n_ / (m_ + n_))), 0, 1))
     return {"ks_distance": ks, "ks_p_value": p, "wasserstein_distance": w1}
+
+
+def value_runs(pred_sorted: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """The last row of each run of equal values (None: every value distinct) and the gaps between the distinct
+    values, of predictions in ascending order."""
+    tie = pred_sorted[1:] == pred_sorted[:-1]
+    if not tie.any():
+        return None, np.diff(pred_sorted)
+    last = np.r_[~tie, True]
+    return last, np.diff(pred_sorted[last])

@@ -223,3 +223,21 @@ def test_distribution_distances_are_scipys_per_group(adult_hours):
     assert d["ks_distance"][ref] == 0 and d["ks_p_value"][ref] == 1
     assert np.isnan(d["ks_distance"][-1]) and np.isnan(d["wasserstein_distance"][-1])
     assert (d["ks_distance"][:-1] >= 0).all() and (d["ks_distance"][:-1] <= 1).all()
+
+
+def test_the_ks_p_value_is_scipys_and_its_limit_close_to_it_for_large_groups():
+    from scipy.stats import distributions, ks_2samp
+
+    from audit.stats.moments import KSTWO_LIMIT, distances
+
+    rng = np.random.default_rng(5)
+    pred = np.r_[rng.normal(0, 1, 30_000), rng.normal(0.02, 1, 12_000)]  # effective size 8,571: scipy's own
+    codes = np.r_[np.zeros(30_000, int), np.ones(12_000, int)]
+    d = distances(pred, codes, 2, 0)
+    test = ks_2samp(pred[codes == 1], pred[codes == 0])
+    assert d["ks_distance"][1] == pytest.approx(test.statistic, abs=1e-15)
+    assert d["ks_p_value"][1] == pytest.approx(test.pvalue, rel=1e-9)
+    # above the limit: the Kolmogorov distribution, within 1% of kstwo where p is not vanishing
+    for en, stat in ((2 * KSTWO_LIMIT, 0.002), (2 * KSTWO_LIMIT, 0.004), (10 * KSTWO_LIMIT, 0.0015)):
+        exact, limit = distributions.kstwo.sf(stat, en), distributions.kstwobign.sf(stat * np.sqrt(en))
+        assert limit == pytest.approx(exact, rel=0.01)

@@ -280,8 +280,8 @@ def test_bad_input_names_the_column_or_argument(adult, regression, multiclass):
     # without a model is refused
     with pytest.raises(InputError, match="one class"):
         audit.run_audit(None, small.assign(k="a"), label="k", protected=["sex"], predictions="k", task="multiclass")
-    with pytest.raises(ConfigError, match="explain= is not available for a regression audit"):
-        audit.run_audit(reg, small, label="hours_per_week", protected=["sex"], features=FEATURES, explain=True)
+    with pytest.raises(ConfigError, match="train_data= is not available for a regression audit"):
+        audit.run_audit(reg, small, label="hours_per_week", protected=["sex"], features=FEATURES, train_data=small)
     with pytest.raises(ConfigError, match="favorable_classes= applies to a multiclass"):
         audit.run_audit(None, small, label="income", protected=["sex"], predictions="income",
                         positive_label=">50K", favorable_classes=[">50K"])
@@ -368,3 +368,36 @@ def test_same_seed_same_result_in_any_row_order(adult):
                            equal_nan=True)
     assert np.allclose(a.disparities["p_value"].astype(float), b.disparities["p_value"].astype(float),
                        rtol=1e-9, atol=1e-300, equal_nan=True)
+
+
+def test_explanations_of_a_regressor_and_of_favourable_classes(adult):
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier
+    from sklearn.linear_model import Ridge
+
+    train, test = adult
+    rows = test.head(4000).reset_index(drop=True)
+    for model in (HistGradientBoostingRegressor(max_iter=30, random_state=0), Ridge()):
+        model.fit(train[FEATURES], train["hours_per_week"])
+        r = audit.run_audit(model, rows, label="hours_per_week", protected=["sex"], features=FEATURES,
+                            n_bootstrap=100, explain={"rows": 400, "lime_seeds": 2, "proxy_rows": 1000})
+        sec = r.section("explanations")
+        assert not sec.get("failed_parts") and sec.get("output_space") == "prediction", sec.get("failed_parts")
+        assert sec.get("explainer").startswith("exact SHAP")
+        gap = r.gap_attribution.query("attribute == 'sex' and population == 'all'")
+        total = gap[gap["total"]]["contribution"].iloc[0]
+        assert gap[~gap["total"]]["contribution"].sum() == pytest.approx(total, abs=1e-9)
+        assert set(r.gap_attribution["population"]) == {"all"}
+        assert len(r.lime_cases) and r.lime_cases["prediction"].notna().all()
+        assert "prediction" in r.to_html()
+    rf = RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0).fit(train[FEATURES],
+                                                                                    train["relationship"])
+    m = audit.run_audit(rf, rows, label="relationship", protected=["sex"], features=FEATURES, n_bootstrap=100,
+                        favorable_classes=["Husband", "Wife"], explain={"rows": 300, "lime_seeds": 2,
+                                                                        "proxy_rows": 1000})
+    sec = m.section("explanations")
+    assert not sec.get("failed_parts") and sec.get("output_space") == "probability of a favourable class"
+    # without favourable classes there is no favourable output to explain: said, and the proxy scan still runs
+    m2 = audit.run_audit(rf, rows, label="relationship", protected=["sex"], features=FEATURES, n_bootstrap=0,
+                         explain={"proxy_rows": 1000})
+    notes = " ".join(m2.section("explanations").get("notes"))
+    assert "favorable_classes" in notes and len(m2.proxy_auc) == 1 and m2.shap_importance.empty

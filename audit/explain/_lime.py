@@ -33,8 +33,10 @@ def _seed(seed: int, row: int, k: int) -> int:
 
 
 def explain_cases(X_train: pd.DataFrame, rows: pd.DataFrame, row_ids: list[int], predict: Callable[[pd.DataFrame],
-                  np.ndarray], seed: int, *, samples: int, repeats: int, top: int) -> list[LimeCase]:
-    """LIME explanations of ``rows`` (their positions ``row_ids``) for the positive-class output ``predict``."""
+                  np.ndarray], seed: int, *, samples: int, repeats: int, top: int,
+                  mode: str = "classification") -> list[LimeCase]:
+    """LIME explanations of ``rows`` (their positions ``row_ids``) for the positive-class output ``predict`` (a
+    probability), or (``mode="regression"``) for a regression model's prediction."""
     from lime.lime_tabular import LimeTabularExplainer
 
     # a column without any value in the sample cannot be perturbed (lime's scale would be NaN): it is held at the
@@ -69,12 +71,18 @@ def explain_cases(X_train: pd.DataFrame, rows: pd.DataFrame, row_ids: list[int],
         p = np.clip(np.asarray(predict(decode(a)), dtype=float), 0.0, 1.0)
         return np.c_[1.0 - p, p]
 
+    def value(a: np.ndarray) -> np.ndarray:
+        return np.asarray(predict(decode(a)), dtype=float)
+
+    regression = mode == "regression"
+    fn = value if regression else proba
+
     out = []
     encoded_rows = encode(rows)
     # one explainer; its RandomState (shared by lime's sampler, discretizer and regression) is re-seeded in place
     # before every explanation, so each depends on (seed, row, repeat) only, never on the calls before it
     state = np.random.RandomState(0)
-    explainer = LimeTabularExplainer(train, mode="classification", feature_names=features,
+    explainer = LimeTabularExplainer(train, mode=mode, feature_names=features,
                                      categorical_features=categorical, categorical_names=names,
                                      discretize_continuous=True, random_state=state)
     for i, row_id in enumerate(row_ids):
@@ -82,7 +90,7 @@ def explain_cases(X_train: pd.DataFrame, rows: pd.DataFrame, row_ids: list[int],
         runs = []
         for k in range(repeats):
             state.seed(_seed(seed, row_id, k))
-            exp = explainer.explain_instance(encoded_rows[i], proba, labels=(1,), num_features=top,
+            exp = explainer.explain_instance(encoded_rows[i], fn, labels=(1,), num_features=top,
                                              num_samples=samples)
             # the feature of each condition by its index (as_list maps local_exp in order): never by matching
             # names inside the condition text, which fails for names like 0 and 1
@@ -91,6 +99,6 @@ def explain_cases(X_train: pd.DataFrame, rows: pd.DataFrame, row_ids: list[int],
         tops = [{f for f, _, _ in r} for r in runs]
         pairs = list(itertools.combinations(tops, 2))
         stability = float(np.mean([len(a & b) / max(len(a | b), 1) for a, b in pairs])) if pairs else 1.0
-        pred = float(proba(encoded_rows[i:i + 1])[0, 1])
+        pred = float(value(encoded_rows[i:i + 1])[0]) if regression else float(proba(encoded_rows[i:i + 1])[0, 1])
         out.append(LimeCase(row_id, pred, tuple(runs[0]), stability))
     return out

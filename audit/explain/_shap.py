@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 _TREE_SKLEARN = {"DecisionTreeClassifier", "ExtraTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier",
-                 "GradientBoostingClassifier", "HistGradientBoostingClassifier"}
+                 "GradientBoostingClassifier", "HistGradientBoostingClassifier", "DecisionTreeRegressor",
+                 "ExtraTreeRegressor", "RandomForestRegressor", "ExtraTreesRegressor", "GradientBoostingRegressor",
+                 "HistGradientBoostingRegressor"}
+#: tree classifiers whose TreeSHAP values are in probability space, class by class (averaged leaf probabilities):
+#: a multiclass model's favourable-class probability is their sum over the favourable classes, exactly
+_PROBABILITY_TREES = {"DecisionTreeClassifier", "ExtraTreeClassifier", "RandomForestClassifier",
+                      "ExtraTreesClassifier"}
 
 
 @dataclass(frozen=True)
@@ -59,19 +65,25 @@ def tree_refusal(est: Any) -> str:
     HistGradientBoosting with native categorical splits (bitsets that shap's parser reads as numeric thresholds,
     shap#3436, and that fail on text categories)."""
     cats = getattr(est, "is_categorical_", None)
-    if type(est).__name__ == "HistGradientBoostingClassifier" and cats is not None and np.any(cats):
+    if type(est).__name__.startswith("HistGradientBoosting") and cats is not None and np.any(cats):
         return ("HistGradientBoosting with native categorical features: shap's TreeExplainer does not read its "
                 "categorical splits (shap#3436), so the model-agnostic explainer is used")
     return ""
 
 
-def estimator_kind(est: Any) -> str:
+def estimator_kind(est: Any, task: str = "binary") -> str:
+    """"tree", "linear" or "agnostic": the exact explainer that fits the model's last step for the task (a
+    multiclass model's favourable-class probability is a sum over classes of a softmax: model-agnostic)."""
     mod, name = type(est).__module__, type(est).__name__
+    if task == "multiclass":
+        return "tree" if mod.startswith("sklearn.") and name in _PROBABILITY_TREES else "agnostic"
     if (mod.startswith("sklearn.") and name in _TREE_SKLEARN) or mod.split(".")[0] in ("lightgbm", "xgboost"):
         return "agnostic" if tree_refusal(est) else "tree"
     coef = getattr(est, "coef_", None)
     if coef is not None and hasattr(est, "intercept_") and np.ndim(coef) == 2 and np.shape(coef)[0] == 1:
         return "linear"
+    if task == "regression" and coef is not None and hasattr(est, "intercept_") and np.ndim(coef) == 1:
+        return "linear"  # LinearRegression, Ridge, Lasso, ...: one coefficient per column
     return "agnostic"
 
 
@@ -170,9 +182,13 @@ def _native_contributions(est: Any, Xt: Any) -> np.ndarray | None:
     return out if out.ndim == 2 and out.shape[0] == len(Xt) else None
 
 
-def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos: int | None
+def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos: int | None, task: str = "binary"
                     ) -> tuple[np.ndarray, float, str]:
-    """(values (n, Ft), base, space) for the positive class."""
+    """(values (n, Ft), base, space) for the positive class (a regressor: for its prediction)."""
+    if task == "regression":
+        return _regressor(kind, est, Xt, Xt_bg)
+    if task == "multiclass":
+        return _favourable_classes(est, Xt, pos)
     n_classes = len(getattr(est, "classes_", [0, 1]))
     if kind == "linear":
         coef = np.asarray(est.coef_, dtype=float)[0]
@@ -234,6 +250,47 @@ def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos:
     return values, base, space
 
 
+def _favourable_classes(est: Any, Xt: Any, fav: Any) -> tuple[np.ndarray, float, str]:
+    """(values, base, space) of the probability of a favourable class of a tree classifier whose TreeSHAP values
+    are probabilities class by class: their sum over the favourable classes (``fav``: indices into classes_)."""
+    import shap
+
+    explainer = shap.TreeExplainer(est)
+    raw = explainer.shap_values(Xt, check_additivity=False)
+    raw = np.stack(raw, axis=-1) if isinstance(raw, list) else np.asarray(raw, dtype=float)
+    expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
+    idx = list(fav)
+    values, base = raw[:, :, idx].sum(-1), float(expected[idx].sum())
+    proba = np.asarray(est.predict_proba(Xt), dtype=float)[:, idx].sum(1)
+    space = _link_check(base + values.sum(1), {"probability of a favourable class": proba},
+                        {"probability of a favourable class": 1e-9 * (1 + np.abs(values).sum(1))})
+    return values, base, space or "model output"
+
+
+def _regressor(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None) -> tuple[np.ndarray, float, str]:
+    """(values, base, space) of a regression model's prediction: exact linear SHAP against the background's mean,
+    or TreeSHAP; the space is "prediction" when base + values reproduces ``predict`` row by row."""
+    if kind == "linear":
+        coef = np.asarray(est.coef_, dtype=float).ravel()
+        mean = Xt_bg.mean(axis=0)
+        values = (_dense(Xt) - mean) * coef
+        base = float(np.asarray(est.intercept_, dtype=float).ravel()[0] + mean @ coef)
+    else:
+        native = _native_contributions(est, Xt)
+        if native is not None:
+            values, base = native[:, :-1], float(native[0, -1])
+        else:
+            import shap
+
+            explainer = shap.TreeExplainer(est)
+            values = np.asarray(explainer.shap_values(Xt, check_additivity=False), dtype=float)
+            base = float(np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))[0])
+    pred = np.asarray(est.predict(Xt), dtype=float).ravel()
+    size = np.abs(values).sum(1) + abs(base) + np.abs(pred)
+    space = _link_check(base + values.sum(1), {"prediction": pred}, {"prediction": 1e-9 * (1 + size)})
+    return values, base, space or "model output"
+
+
 def category_codes(X: pd.DataFrame, others: list[pd.DataFrame]) -> tuple[Callable[[pd.DataFrame], np.ndarray],
                                                                   Callable[[np.ndarray], pd.DataFrame]]:
     """Encode a frame as floats for shap's masker (text as integer codes) and decode it back."""
@@ -287,14 +344,14 @@ def _round_robin(strata: np.ndarray) -> np.ndarray:
 
 def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
                  predict: Callable[[pd.DataFrame], np.ndarray], space_hint: str, seed: int,
-                 progress: bool = False, seconds: float | None = None, strata: np.ndarray | None = None
-                 ) -> ShapResult:
+                 progress: bool = False, seconds: float | None = None, strata: np.ndarray | None = None,
+                 task: str = "binary") -> ShapResult:
     """SHAP values of ``X`` (the explained rows) against ``X_bg`` (background), per original column where possible.
     ``predict`` maps a feature frame to the audited output (used by the model-agnostic path only). The
     model-agnostic path explains rows a few at a time, in turn from every ``strata`` value, each call seeded by
     (seed, call); with ``seconds`` it stops once that time is spent and says which rows it explained."""
     pre, est = split_pipeline(model)
-    kind = estimator_kind(est)
+    kind = estimator_kind(est, task)
     features = tuple(str(c) for c in X.columns)
     if kind in ("tree", "linear"):
         if pre is not None:
@@ -308,8 +365,14 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
         else:
             M, names, note = np.eye(X.shape[1]), list(features), ""
             Xt, Xt_bg = X, (_dense(X_bg) if kind == "linear" else None)  # trees take the frame (categoricals) as is
-        pos = _positive_index(est, positive)
-        values, base, space = _tree_or_linear(kind, est, Xt, Xt_bg, pos)
+        if task == "multiclass":  # ``positive``: the favourable classes
+            from .._validation import group_name
+
+            wanted = {group_name(c) for c in positive}
+            pos = [i for i, c in enumerate(np.asarray(est.classes_).tolist()) if group_name(c) in wanted]
+        else:
+            pos = _positive_index(est, positive)
+        values, base, space = _tree_or_linear(kind, est, Xt, Xt_bg, pos, task)
         label = ("exact SHAP values of the tree model (TreeSHAP), on the columns the model's last step sees"
                  if kind == "tree" else "exact SHAP values of the linear model, against the background rows' mean")
         if M is None:

@@ -153,10 +153,27 @@ def _wmean(values: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def _predictor(model: Any, ctx: AuditContext) -> tuple[Any, str]:
     """The audited output as a function of a feature frame (positive-class probability, decision score or 0/1
-    prediction), and the name of that output."""
+    prediction; a regression model's prediction; the probability of a favourable class of a multiclass model),
+    and the name of that output."""
     from .._model import predict_fn
 
     inputs = ctx.inputs
+    if inputs.task != "binary":
+        from .._tasks import predict_task
+
+        target = inputs.target
+
+        def predict_other(X: pd.DataFrame) -> np.ndarray:
+            out = predict_task(model, X, target, seed=0, check_rows=0)
+            if target.task == "regression":
+                return out.values
+            if out.scores is None:
+                raise ValueError("the model gives no class probabilities (predict_proba): the probability of a "
+                                 "favourable class cannot be explained")
+            return out.scores
+
+        return predict_other, ("prediction" if target.task == "regression"
+                               else "probability of a favourable class")
     labels = [inputs.positive_label] + ([inputs.negative_label] if inputs.negative_label is not None else [])
     _, fn, kind = predict_fn(model, inputs.positive_label, labels, ctx.config.threshold)
     kind = ctx.model.score_kind or kind
@@ -170,7 +187,29 @@ def _predictor(model: Any, ctx: AuditContext) -> tuple[Any, str]:
 
 
 def _worst_group(ctx: AuditContext) -> tuple[Any, int | None, str]:
-    """(partition, group index, text) of the group with the lowest favourable-rate ratio to its reference."""
+    """(partition, group index, text) of the group with the lowest favourable-rate ratio to its reference (a
+    regression model: the lowest ratio of mean predictions, in the favourable direction)."""
+    if ctx.inputs.task == "regression":
+        from .regression import group_facts as regression_facts
+
+        best = (np.inf, None, None)
+        higher = ctx.inputs.target.direction == "higher"
+        for part in ctx.partitions:
+            if len(part.members) != 1 or len(part.groups) < 2:
+                continue
+            facts = regression_facts(ctx, part)
+            mean, r = facts.point["mean_prediction"], facts.reference
+            for g in range(len(part.groups)):
+                if g == r or not facts.sufficient[g] or not (mean[r] > 0 and mean[g] > 0):
+                    continue
+                ratio = mean[g] / mean[r] if higher else mean[r] / mean[g]
+                if ratio < best[0]:
+                    best = (ratio, part, g)
+        if best[1] is None:
+            return None, None, ""
+        part, g = best[1], best[2]
+        return part, g, (f"{part.attribute} = {part.groups[g]} (mean-prediction ratio {best[0]:.2f} to its "
+                         "reference, in the favourable direction)")
     best = (np.inf, None, None)
     for part in ctx.partitions:
         if len(part.members) != 1 or len(part.groups) < 2:
@@ -206,6 +245,9 @@ def _choose_cases(ctx: AuditContext, ecfg: ExplainConfig) -> list[tuple[int, str
     if part is None or ecfg.lime_cases == 0:
         return out
     members = np.flatnonzero(part.finest_map[ctx.finest] == g)
+    if ctx.inputs.task == "regression":
+        return out + _regression_cases(ctx, ecfg, members, f"{part.attribute} = {part.groups[g]}", why,
+                                       [row for row, _, _ in out])
     y = ctx.inputs.y[members]
     p = ctx.model.predictions[members]
     fav = (lambda a: a) if ctx.favorable else (lambda a: 1 - a)
@@ -225,6 +267,29 @@ def _choose_cases(ctx: AuditContext, ecfg: ExplainConfig) -> list[tuple[int, str
             continue
         best = cand[np.lexsort((tie[cand], dist[cand]))[0]]
         out.append((int(members[best]), f"{part.attribute} = {group_name}", f"{reason}; group: {why}"))
+    return out
+
+
+def _regression_cases(ctx: AuditContext, ecfg: ExplainConfig, members: np.ndarray, group: str, why: str,
+                      taken: list[int]) -> list[tuple[int, str, str]]:
+    """LIME cases of a regression model's worst group: the row predicted closest to the scoring cut, and the rows
+    with the largest error against the person and in their favour."""
+    pred = ctx.model.values[members]
+    label = ctx.inputs.target.values[members]
+    harm = (label - pred) if ctx.inputs.target.direction == "higher" else (pred - label)  # > 0: against them
+    cut = ctx.statistic("regression").cut
+    rng = np.random.default_rng([ctx.config.seed, 0x11AE])
+    tie = rng.random(len(members))
+    picks = [("borderline: predicted closest to the scoring cut", np.abs(pred - cut)),
+             ("largest error against the person (predicted less favourably than the label)", -harm),
+             ("largest error in the person's favour", harm)]
+    out: list[tuple[int, str, str]] = []
+    for reason, key in picks[:ecfg.lime_cases]:
+        cand = np.flatnonzero(~np.isin(members, taken + [row for row, _, _ in out]))
+        if len(cand) == 0:
+            continue
+        best = cand[np.lexsort((tie[cand], key[cand]))[0]]
+        out.append((int(members[best]), group, f"{reason}; group: {why}"))
     return out
 
 
@@ -263,7 +328,10 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
     data = ctx.inputs.data
     features = [f for f in ctx.inputs.features if f != ctx.inputs.label]
     X_all = data[features]
-    sign = 1.0 if ctx.favorable else -1.0
+    task = ctx.inputs.task
+    # the explained output is oriented to the favourable outcome: a multiclass model's is the probability of a
+    # favourable class already; a regression model's prediction is negated when lower is favourable
+    sign = 1.0 if (ctx.favorable or task == "multiclass") else -1.0
     n_boot = min(ctx.config.n_bootstrap, 1000)
     importance_rank: dict[str, int] = {}
 
@@ -284,14 +352,17 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
             timings[PARTS[name][0]] = time.perf_counter() - t
 
     shap_state: dict[str, Any] = {}
-    if model is None:
+    if task == "multiclass" and not ctx.inputs.target.favorable:
+        notes.append("SHAP and LIME explain the probability of a favourable class: name the classes that help the "
+                      "person with favorable_classes=[...] to explain a multiclass model")
+    elif model is None:
         notes.append("SHAP and LIME need the model: this audit has precomputed predictions only (model=None)")
     elif not features:
         notes.append("SHAP and LIME need model features: none were given")
     else:
         from ..explain._shap import estimator_kind, split_pipeline, explain_rows
 
-        kind = estimator_kind(split_pipeline(model)[1])
+        kind = estimator_kind(split_pipeline(model)[1], task)
         budget = ecfg.rows if kind != "agnostic" else ecfg.agnostic_rows
         rows, w, population, alloc = _stratified_sample(ctx, budget, min(ecfg.small_group, budget))
         info["allocation"] = alloc
@@ -305,9 +376,11 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
 
         def shap_importance() -> None:
             nonlocal rows, w, strata
-            res = explain_rows(model, X_all.iloc[rows], X_all.iloc[bg_rows], ctx.inputs.positive_label, predict,
+            positive = ctx.inputs.positive_label if task != "multiclass" else \
+                tuple(ctx.inputs.target.classes[c] for c in ctx.inputs.target.favorable)
+            res = explain_rows(model, X_all.iloc[rows], X_all.iloc[bg_rows], positive, predict,
                                space_hint, ctx.config.seed, progress=progress, seconds=ecfg.agnostic_seconds,
-                               strata=strata)
+                               strata=strata, task=task)
             if res.explained is not None and len(res.explained) < len(rows):  # stopped by the time budget
                 notes.append(f"the time budget of {ecfg.agnostic_seconds:g} s for the model-agnostic explainer "
                              f"ran out: {len(res.explained):,} of {len(rows):,} sampled rows were explained (taken "
@@ -340,13 +413,15 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
             res, feats, absv = shap_state["res"], shap_state["feats"], shap_state["absv"]
             fav_values = sign * res.values
             fav_output = sign * res.output
-            y_fav = ctx.inputs.y[rows] if ctx.favorable else 1 - ctx.inputs.y[rows]
+            y_fav = ctx.inputs.y[rows] if (ctx.favorable or task == "multiclass") else 1 - ctx.inputs.y[rows]
             pops = {"all": np.ones(len(rows), dtype=bool), "favourable outcome": y_fav == 1,
                     "unfavourable outcome": y_fav == 0}
+            if task == "regression":  # no yes/no outcome to split the rows by
+                pops = {"all": pops["all"]}
             for part_ in ctx.partitions:
                 gcode = part_.finest_map[strata]
                 if part_.members:
-                    ref = group_facts(ctx, part_).reference
+                    ref = _reference(ctx, part_)
                 for gi, gname in enumerate(part_.groups):
                     in_g = gcode == gi
                     if not in_g.any():
@@ -400,7 +475,8 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
 
             explained = explain_cases(X_train, X_all.iloc[[c[0] for c in cases]], [c[0] for c in cases], lime_predict,
                                       ctx.config.seed, samples=ecfg.lime_samples, repeats=ecfg.lime_seeds,
-                                      top=ecfg.top_features)
+                                      top=ecfg.top_features, mode="regression" if task == "regression"
+                                      else "classification")
             sampled = ctx.row_weights is not None  # rows pulled from an engine: their index names no one
             for k, ((row, group, reason), case) in enumerate(zip(cases, explained), 1):
                 person = X_all.iloc[row]
@@ -412,6 +488,7 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
                         "person_value": _shown(value), "condition": condition,
                         "weight": weight, "stability": case.stability})
             output = {"probability": f"probability of {ctx.inputs.positive_label!s}",
+                      "prediction": "the model's prediction",
                       "decision score": "logistic of the decision score"}.get(space_hint, space_hint)
             info["lime"] = {"output": output, "samples": ecfg.lime_samples, "seeds_per_case": ecfg.lime_seeds,
                             "stability": "mean pairwise Jaccard overlap of the top features across the seeds"}
@@ -458,6 +535,19 @@ def _proxy_scan(ctx: AuditContext, ecfg: ExplainConfig, X_all: pd.DataFrame, imp
                                       "measure": measure, "importance_rank": rank, "flag": flag})
 
 
+def _reference(ctx: AuditContext, part: Any) -> int:
+    """The partition's reference group, as the task's core module chose it."""
+    if ctx.inputs.task == "regression":
+        from .regression import group_facts as regression_facts
+
+        return regression_facts(ctx, part).reference
+    if ctx.inputs.task == "multiclass":
+        from .multiclass import group_facts as multiclass_facts
+
+        return multiclass_facts(ctx, part).reference
+    return group_facts(ctx, part).reference
+
+
 def _shown(value: Any) -> str | None:
     """A person's feature value as text (None when missing)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
@@ -472,7 +562,7 @@ def _run_engine(env: Any) -> Section:
 
 
 MODULE = Module(
-    name="explanations", option="explain", build=ExplainConfig.build,
+    name="explanations", option="explain", build=ExplainConfig.build, tasks=("binary", "regression", "multiclass"),
     option_help="true, false or a table of explain options",
     run=lambda env: run(env.ctx, env.model, env.options, env.strict), run_engine=_run_engine,
     tables=TABLES, later=frozenset({"total", "index", "person_value"}),

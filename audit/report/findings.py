@@ -124,9 +124,14 @@ def ci_text(r: dict[str, Any]) -> str:
 
 def output_name(sec: "Section", result: "AuditResult") -> str:
     space = sec.get("output_space", "model output")
+    if result.task == "regression":
+        lower = result.target_info("favorable") == "lower"
+        return "prediction (negated: lower is favourable)" if lower else "prediction"
     return {"log-odds margin": "log-odds of the favourable outcome",
             "probability": "predicted probability of the favourable outcome",
-            "decision score": "decision score of the favourable outcome"}.get(space, f"{space} (favourable outcome)")
+            "decision score": "decision score of the favourable outcome",
+            "probability of a favourable class": "probability of a favourable class"}.get(
+                space, f"{space} (favourable outcome)")
 
 
 def points_per_unit(sec: "Section", result: "AuditResult", attribute: str, group: str, reference: str

@@ -255,10 +255,14 @@ def run_audit(
         return _audit(inputs, out, cfg, timings, t0, warn, strict, train_data, reference, model, module_options)
 
 
-def _is_frame(data: Any) -> bool:
+def _dataframe_type() -> type:
     import pandas as pd
 
-    return isinstance(data, pd.DataFrame)
+    return pd.DataFrame
+
+
+def _is_frame(data: Any) -> bool:
+    return isinstance(data, _dataframe_type())
 
 
 def _run_task(task: str, model: Any, data: Any, *, label: Any, positive_label: Any, favorable: Any, protected: Any,
@@ -287,12 +291,14 @@ def _run_task(task: str, model: Any, data: Any, *, label: Any, positive_label: A
     for module in registry.modules():  # an optional module asked for that cannot audit this task is named
         if module.core or task in module.tasks:
             continue
-        if (module.option is not None and module_options.get(module.name) is not None) or \
-                (module.name == "training_data" and train_data is not None):
-            what = f"{module.option}=" if module.option else "train_data="
-            raise ConfigError(f"{what} is not available for a {task} audit yet: the {module.name} module audits "
-                              f"{' and '.join(module.tasks)} models.", code="invalid_option")
+        if module.option is not None and module_options.get(module.name) is not None:
+            raise ConfigError(f"{module.option}= is not available for a {task} audit: the {module.name} module "
+                              f"audits {' and '.join(module.tasks)} models.", code="invalid_option")
     timings: dict[str, float] = {}
+    if train_data is not None and not isinstance(train_data, _dataframe_type()):
+        from ._io import load_data
+
+        train_data = load_data(train_data, "train_data")
     target = validate_target(data, task=task, label=label, model=model, predictions=predictions, scores=scores,
                              favorable=favorable, favorable_classes=favorable_classes)
     fav = target.direction == "higher" if task == "regression" else favorable
@@ -311,6 +317,9 @@ def _run_task(task: str, model: Any, data: Any, *, label: Any, positive_label: A
                "results describe one draw of its predictions")
         warn.append(msg)
         _warnings.warn(msg, NonDeterministicModelWarning, stacklevel=3)
+    if train_data is not None and module_options.get("mitigation") is None:
+        warn.append(f"train_data= is used by reweighing (mitigate=) in a {task} audit; the training-data summary of "
+                    "label base rates by group is a binary audit's, so it was not computed")
     if task == "regression":
         stat = RegressionSums(target.values, out.values, cut=scoring_cut)
         info = (("favorable", target.direction), ("scoring_cut", stat.cut))

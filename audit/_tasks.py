@@ -125,7 +125,7 @@ def resolve_task(task: Any, data: pd.DataFrame, label: Any, model: Any, predicti
                      "to two values for a binary audit).", code="ambiguous_task", column=str(label))
 
 
-def _numeric(values: Any, what: str, column: str | None = None) -> np.ndarray:
+def numeric_values(values: Any, what: str, column: str | None = None) -> np.ndarray:
     """Finite float64 values, or an error naming ``what``, the first bad row and the fix."""
     s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
     if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
@@ -144,7 +144,7 @@ def _numeric(values: Any, what: str, column: str | None = None) -> np.ndarray:
     return arr
 
 
-def _class_codes(values: Any, classes: Sequence[Any], what: str, column: str | None = None) -> np.ndarray:
+def class_codes(values: Any, classes: Sequence[Any], what: str, column: str | None = None) -> np.ndarray:
     """Codes of class labels into ``classes`` (compared by value, as the group names: 1 and 1.0 alike)."""
     s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
     mask = s.isna().to_numpy()
@@ -204,10 +204,10 @@ def validate_target(data: pd.DataFrame, *, task: str, label: Any, model: Any, pr
             raise ConfigError(f"favorable={favorable!r} is invalid for a regression audit: give 'higher' (a higher "
                               "prediction helps the person, e.g. a credit limit) or 'lower' (it harms them, e.g. a "
                               "price or a risk score).", code="invalid_option")
-        y_values = _numeric(series, f"label column {column!r}", column)
+        y_values = numeric_values(series, f"label column {column!r}", column)
         preds = None
         if predictions is not None:
-            preds = _numeric(_aligned(predictions, data, "predictions"), "predictions")
+            preds = numeric_values(_aligned(predictions, data, "predictions"), "predictions")
         return Target("regression", y_values, np.zeros(n, dtype=np.int8), direction=direction, predictions=preds)
 
     # multiclass: the classes are the model's (a class it can predict is audited even when no row holds it), then
@@ -265,9 +265,9 @@ def validate_target(data: pd.DataFrame, *, task: str, label: Any, model: Any, pr
         if len(fav) == len(classes):
             raise ConfigError("favorable_classes= names every class: nothing would separate a favourable outcome "
                               "from another. Name the classes that help the person.", code="invalid_option")
-    values = _class_codes(series, classes, f"label column {column!r}", column)
+    values = class_codes(series, classes, f"label column {column!r}", column)
     y = np.isin(values, fav).astype(np.int8) if fav else np.zeros(n, dtype=np.int8)
-    pred_codes = None if pred_series is None else _class_codes(pred_series, classes, "predictions")
+    pred_codes = None if pred_series is None else class_codes(pred_series, classes, "predictions")
     class_scores = None
     if scores is not None:
         class_scores = class_probabilities(_aligned(scores, data, "scores"), len(classes), "scores")
@@ -320,7 +320,7 @@ def _task_fn(model: Any, target: Target) -> tuple[str, Callable[[pd.DataFrame], 
                 raise ModelError(f"{stage} returned shape {out.shape}; expected ({len(X)},): one number per row.",
                                  code="bad_shape")
             try:
-                return _numeric(out, f"the model's {stage} output"), None
+                return numeric_values(out, f"the model's {stage} output"), None
             except InputError as exc:
                 raise ModelError(str(exc), code="bad_predictions") from None
 
@@ -367,7 +367,7 @@ def _task_fn(model: Any, target: Target) -> tuple[str, Callable[[pd.DataFrame], 
             raise ModelError(f"{stage} returned shape {out.shape}; expected ({len(X)},) class labels, or ({len(X)}, "
                              f"{C}) probabilities in the classes' order.", code="bad_shape")
         try:
-            return _class_codes(pd.Series(out, dtype=object), target.classes, f"the model's {stage} output"), None
+            return class_codes(pd.Series(out, dtype=object), target.classes, f"the model's {stage} output"), None
         except InputError as exc:
             raise ModelError(str(exc), code="bad_predictions") from None
 

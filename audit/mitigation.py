@@ -92,6 +92,40 @@ def weights_for(data: pd.DataFrame, y: np.ndarray, protected: Sequence[str], lab
     return Weights(w, cells, tuple(warnings))
 
 
+def class_weights(data: pd.DataFrame, codes: np.ndarray, label_names: Sequence[str], protected: Sequence[str]
+                  ) -> Weights:
+    """Reweighing weights of rows whose label is one of several values (``codes`` into ``label_names``: a
+    multiclass label's classes, a regression label's bins): ``P(group) P(label) / P(group, label)``, so that once
+    weighted every combination of the ``protected`` columns has the data's overall label distribution. The weights
+    table holds one row per group and label value; ``base_rate_before`` / ``_after`` are that value's share of the
+    group's rows before and after weighting."""
+    g, names = _groups(data, protected)
+    K, G = len(label_names), len(names)
+    codes = np.asarray(codes, dtype=np.int64)
+    n = float(len(codes))
+    n_gy = np.bincount(g * K + codes, minlength=G * K).reshape(G, K).astype(float)
+    n_g, n_y = n_gy.sum(1), n_gy.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w_cell = (n_g[:, None] * n_y[None, :]) / (n * n_gy)
+    w = w_cell[g, codes]
+    assert np.isfinite(w).all()  # every row's own cell has rows
+    after = np.zeros((G, K))
+    np.add.at(after, (g, codes), w)
+    after /= after.sum(1, keepdims=True)
+    warnings, rows = [], []
+    for i, name in enumerate(names):
+        missing = [label_names[k] for k in range(K) if n_gy[i, k] == 0 and n_y[k] > 0]
+        if missing:
+            warnings.append(f"reweighing: group {name!r} has no rows with label value(s) {', '.join(missing[:5])}, so "
+                            "its label distribution cannot be balanced (aif360 would give an empty cell an infinite "
+                            "weight)")
+        for k in range(K):
+            rows.append({"group": name, "label": label_names[k], "n": int(n_gy[i, k]),
+                         "weight": float(w_cell[i, k]) if n_gy[i, k] else None,
+                         "base_rate_before": float(n_gy[i, k] / n_g[i]), "base_rate_after": float(after[i, k])})
+    return Weights(w, pd.DataFrame(rows, columns=list(WEIGHT_COLUMNS)), tuple(warnings))
+
+
 def reweighing_weights(data: pd.DataFrame, *, label: str, protected: Sequence[str] | str, positive_label: Any = None,
                        favorable: bool = True) -> pd.Series:
     """One reweighing weight per row of ``data``, for users who train themselves.
@@ -152,9 +186,11 @@ class MitigateConfig:
 
     attributes: tuple[str, ...] | None = None
     splits: int = 3
+    label_bins: int = 5  # a regression label's quantile bins for the weights
 
     def __post_init__(self) -> None:
         check("splits", self.splits, Integer(1, 50), prefix="mitigate ")
+        check("label_bins", self.label_bins, Integer(2, 100), prefix="mitigate ")
 
     @classmethod
     def build(cls, value: Any) -> "MitigateConfig | None":
@@ -162,10 +198,10 @@ class MitigateConfig:
         from .config import module_switch
 
         def from_dict(d: dict[str, Any]) -> "MitigateConfig":
-            unknown = sorted(set(d) - {"attributes", "splits"})
+            unknown = sorted(set(d) - {"attributes", "splits", "label_bins"})
             if unknown:
-                raise ConfigError(f"unknown mitigate option(s) {', '.join(unknown)}; known: attributes, splits.",
-                                  code="unknown_option")
+                raise ConfigError(f"unknown mitigate option(s) {', '.join(unknown)}; known: attributes, splits, "
+                                  "label_bins.", code="unknown_option")
             attrs = d.get("attributes")
             if attrs is not None:
                 if isinstance(attrs, str):
@@ -178,7 +214,7 @@ class MitigateConfig:
                     raise ConfigError(f"mitigate attributes={list(attrs)!r} names {', '.join(repeated)} more than "
                                       "once: give each protected column once.", code="invalid_option")
                 attrs = tuple(attrs)
-            return cls(attrs, d.get("splits", 3))
+            return cls(attrs, d.get("splits", 3), d.get("label_bins", 5))
 
         return module_switch(value, cls, "mitigate", from_dict)
 

@@ -280,8 +280,12 @@ def test_bad_input_names_the_column_or_argument(adult, regression, multiclass):
     # without a model is refused
     with pytest.raises(InputError, match="one class"):
         audit.run_audit(None, small.assign(k="a"), label="k", protected=["sex"], predictions="k", task="multiclass")
-    with pytest.raises(ConfigError, match="train_data= is not available for a regression audit"):
-        audit.run_audit(reg, small, label="hours_per_week", protected=["sex"], features=FEATURES, train_data=small)
+    alone = audit.run_audit(reg, small, label="hours_per_week", protected=["sex"], features=FEATURES,
+                            train_data=small, n_bootstrap=0)
+    assert any("train_data= is used by reweighing" in w for w in alone.warnings)
+    with pytest.raises(ConfigError, match="mitigate label_bins=1 is invalid"):
+        audit.run_audit(reg, small, label="hours_per_week", protected=["sex"], features=FEATURES,
+                        train_data=small, mitigate={"label_bins": 1})
     with pytest.raises(ConfigError, match="favorable_classes= applies to a multiclass"):
         audit.run_audit(None, small, label="income", protected=["sex"], predictions="income",
                         positive_label=">50K", favorable_classes=[">50K"])
@@ -401,3 +405,56 @@ def test_explanations_of_a_regressor_and_of_favourable_classes(adult):
                          explain={"proxy_rows": 1000})
     notes = " ".join(m2.section("explanations").get("notes"))
     assert "favorable_classes" in notes and len(m2.proxy_auc) == 1 and m2.shap_importance.empty
+
+
+def test_reweighing_generalises_to_classes_and_label_bins(adult):
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    from audit.mitigation import class_weights, weights_for
+
+    train, test = adult
+    # with two label values the generalised weights are aif360's binary ones
+    y = (train["income"] == ">50K").to_numpy(np.int64)
+    binary = weights_for(train, y, ["sex", "race"], (">50K", "<=50K"))
+    general = class_weights(train, 1 - y, [">50K", "<=50K"], ["sex", "race"])
+    assert np.allclose(binary.weights, general.weights, rtol=1e-12)
+    rows = test.head(5000).reset_index(drop=True)
+    reg = Ridge().fit(train[FEATURES], train["hours_per_week"])
+    r = audit.run_audit(reg, rows, label="hours_per_week", protected=["sex"], features=FEATURES, n_bootstrap=200,
+                        mitigate={"label_bins": 4}, train_data=train)
+    sec = r.section("mitigation")
+    assert sec.get("refit") and not r.errors
+    w = sec.frame("weights")
+    for label, cells in w.groupby("label"):  # once weighted, every group has the overall label distribution
+        assert np.allclose(cells["base_rate_after"], cells["base_rate_after"].iloc[0], atol=1e-12)
+    ch = r.mitigation.set_index(["attribute", "group", "metric"])
+    d = r.disparities.query("comparison == 'vs_reference'").set_index(["attribute", "group", "metric"])
+    key = ("sex", "Female", "mean_prediction_difference")
+    assert ch.loc[key, "before"] == pytest.approx(d.loc[key, "value"], abs=1e-12)  # the audit's own numbers
+    after = reg.__class__().fit(train[FEATURES], train["hours_per_week"],
+                                sample_weight=_weights_of(sec, train)).predict(rows[FEATURES])
+    female = (rows["sex"] == "Female").to_numpy()
+    gap = after[female].mean() - after[~female].mean()
+    assert ch.loc[key, "after"] == pytest.approx(gap, abs=1e-9)
+    assert ch.loc[key, "change_low"] <= ch.loc[key, "change"] <= ch.loc[key, "change_high"]
+    clf = LogisticRegression(max_iter=300).fit(train[FEATURES], train["relationship"])
+    m = audit.run_audit(clf, rows, label="relationship", protected=["sex"], features=FEATURES, n_bootstrap=200,
+                        favorable_classes=["Husband", "Wife"], mitigate=True, train_data=train)
+    mc = m.mitigation
+    assert set(mc["class"]) >= {"(favourable)", "Husband", "Own-child"}
+    fav = mc.query("`class` == '(favourable)' and group == 'Female' and metric == 'demographic_parity_difference'")
+    mine = m.disparities.query("`class` == '(favourable)' and group == 'Female' and "
+                               "metric == 'demographic_parity_difference'")["value"].iloc[0]
+    assert fav["before"].iloc[0] == pytest.approx(mine, abs=1e-12)
+    assert m.mitigation_finding and "demographic parity difference" in m.mitigation_finding
+
+
+def _weights_of(sec, train):
+    """Each training row's weight, from the section's weights table (group x label bin)."""
+    w = sec.frame("weights")
+    edges = sorted({float(x.strip("[]()")) for lab in w["label"] for x in lab.split(", ")})
+    codes = np.clip(np.searchsorted(edges, train["hours_per_week"].to_numpy(float), side="right") - 1, 0,
+                    len(edges) - 2)
+    names = list(dict.fromkeys(w["label"]))
+    lookup = {(g, lab): v for g, lab, v in zip(w["group"], w["label"], w["weight"])}
+    return np.array([lookup[(g, names[c])] for g, c in zip(train["sex"].astype(str), codes)])

@@ -362,6 +362,11 @@ def _refuse_without_training(env: Any) -> None:
 
 def _run(env: Any) -> Section:
     _refuse_without_training(env)
+    if env.ctx.inputs.task != "binary":
+        from .mitigate_tasks import run as run_task
+
+        return run_task(env.ctx, env.model, env.options, env.train_data, decide=_decide, paired_rows=paired_rows,
+                        no_training=NO_TRAINING_DATA)
     return run(env.ctx, env.model, env.options, env.train_data, env.training() if env.training is not None else None)
 
 
@@ -376,14 +381,15 @@ MODULE = Module(
     name="mitigation", option="mitigate", build=MitigateConfig.build,
     option_help="true, false or a table of mitigate options",
     run=_run, run_engine=_run_engine,
-    tables={"weights": WEIGHT_COLUMNS, "changes": CHANGE_COLUMNS, "what_if": WHAT_IF_COLUMNS},
-    later=frozenset({"after_min", "after_max"}),
+    tables={"weights": WEIGHT_COLUMNS, "changes": CHANGE_COLUMNS[:3] + ("class",) + CHANGE_COLUMNS[3:],
+            "what_if": WHAT_IF_COLUMNS},
+    later=frozenset({"after_min", "after_max", "class"}), tasks=("binary", "regression", "multiclass"),
     kinds={"n": "int", "weight": "float", "base_rate_before": "float", "base_rate_after": "float",
            **{c: "float" for c in CHANGE_COLUMNS if c.startswith(("before", "after", "change"))},
            "p_value": "float", "after_min": "float", "after_max": "float"},
     title="Mitigation", anchor=("mitigation", "h-mit", "ms"), html=explain_view.mitigation_blocks,
     headline=explain_view.mitigation_headline, markdown=explain_view.mitigation_markdown,
     text=explain_view.mitigation_text,
-    purposes=((21, "paired before/after resamples"),
+    purposes=((21, "paired before/after resamples"), (121, "paired resamples of a multiclass model's favourable view"),
               *((30 + k, f"paired resamples of what-if remedy {k + 1}") for k in range(10)),
               (0x7E5, "cross-fit halves of the group-threshold remedies")))

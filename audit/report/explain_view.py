@@ -139,7 +139,8 @@ def mitigation_blocks(sec: "Section", result: "AuditResult") -> list[dict[str, A
                             "(drawn jointly with the after-values), so they can differ slightly from the Fairness "
                             "section's, which resample the audited model alone.",
                     "columns": ["Attribute", "Group", "Metric", "Before", "After", "Change", "Verdict"],
-                    "rows": [[r["attribute"], r["group"] if not r["reference"] else f"{r['group']} vs {r['reference']}",
+                    "rows": [[r["attribute"], (r["group"] if not r["reference"] else f"{r['group']} vs {r['reference']}")
+                              + (f" [class {r['class']}]" if r.get("class") else ""),
                               r["metric"].replace("_", " "), f"{fmt(r['before'])}{ci(r, 'before')}",
                               f"{fmt(r['after'])}{ci(r, 'after')}", f"{fmt(r['change'])}{ci(r, 'change')}",
                               dict(zip(("badge", "text"), change_badge(r)))] for r in keep]})

@@ -227,6 +227,8 @@ def mitigation_side_effects(sec: "Section", result: "AuditResult", headline: dic
     for r in changes.records():
         if r["verdict"] != "significant" or r["before"] is None or r["after"] is None:
             continue
+        if r.get("class") not in (None, "(favourable)"):  # one class's rows: in the table, not the summary
+            continue
         if headline is not None and all(r[k] == headline[k] for k in ("attribute", "group", "reference", "metric")):
             continue
         if r["reference"]:  # a disparity against the reference group
@@ -259,8 +261,9 @@ def mitigation_finding(sec: "Section", result: "AuditResult", shown: int = 5) ->
         return None
     attrs = list(sec.get("attributes") or ())
     ok = {(g["attribute"], g["group"]) for g in result.groups_table.records() if g["status"] == "ok"}
-    rows = changes.records()
-    dp = [r for r in rows if r["attribute"] in attrs and r["metric"] == "demographic_parity_difference"
+    rows = [r for r in changes.records() if r.get("class") in (None, "(favourable)")]  # not a single class's rows
+    metric = "mean_prediction_difference" if result.task == "regression" else "demographic_parity_difference"
+    dp = [r for r in rows if r["attribute"] in attrs and r["metric"] == metric
           and r["before"] is not None and r["after"] is not None
           and (r["attribute"], r["group"]) in ok and (r["attribute"], r["reference"]) in ok]
     significant = {(d["attribute"], d["group"], d["metric"]) for d in result.significant()}
@@ -269,12 +272,13 @@ def mitigation_finding(sec: "Section", result: "AuditResult", shown: int = 5) ->
     parts = []
     head = max(pool, key=lambda r: abs(r["before"])) if pool else None
     if head is not None:
-        parts.append(f"Reweighing by {' & '.join(attrs)} moves the demographic parity difference of "
+        parts.append(f"Reweighing by {' & '.join(attrs)} moves the {metric.replace('_', ' ')} of "
                      f"{_who(head)} from {fmt(head['before'])}{_sig_ci(head, 'before')} to {fmt(head['after'])}"
                      f"{_sig_ci(head, 'after')} (change {head['change']:+.3f}{_sig_ci(head, 'change', True)}, "
                      f"{head['verdict']}).")
     else:
-        parts.append(f"Reweighing by {' & '.join(attrs)}: no demographic-parity gap between groups with sufficient "
+        gap = {"demographic_parity_difference": "demographic-parity"}.get(metric, "mean-prediction")
+        parts.append(f"Reweighing by {' & '.join(attrs)}: no {gap} gap between groups with sufficient "
                      "data to report.")
     acc = next((r for r in rows if r["attribute"] == "(overall)" and r["metric"] == "accuracy"), None)
     if acc is not None and acc["change"] is not None:

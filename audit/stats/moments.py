@@ -156,16 +156,22 @@ def group_replicates(v: np.ndarray, n_boot: int, rng: np.random.Generator, exact
     return normal_sums(total, np.einsum("nk,nj->kj", centred, centred), n, n_boot, rng)
 
 
-def normal_sums(total: np.ndarray, cov: np.ndarray, n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``(n_boot, 8)`` sums drawn from the normal distribution with the resampled sums' exact mean (``total``) and
-    covariance (``cov``: n times the rows' population covariance), kept in their ranges."""
+def normal_sums(total: np.ndarray, cov: np.ndarray, n: int, n_boot: int, rng: np.random.Generator, *,
+                count_columns: Sequence[int] = (0,), nonnegative: Sequence[int] = (4, 5, 6),
+                bounded: Sequence[tuple[int, int]] = ((7, 0),)) -> np.ndarray:
+    """``(n_boot, k)`` sums drawn from the normal distribution with the resampled sums' exact mean (``total``) and
+    covariance (``cov``: n times the rows' population covariance), kept in their ranges: ``count_columns`` hold
+    the fixed size n, ``nonnegative`` sums (|r|, r^2, y^2) are never negative, and each ``(column, count column)``
+    of ``bounded`` (rows above the cut) lies between 0 and n. Defaults: the columns of :data:`COLUMNS`."""
     vals, vecs = np.linalg.eigh(cov)
     root = vecs * np.sqrt(np.clip(vals, 0.0, None))
     sums = total + rng.standard_normal((n_boot, len(total))) @ root.T
-    sums[:, 0] = n
-    for k in (4, 5, 6):  # |r|, r^2, y^2: never negative
+    for k in count_columns:
+        sums[:, k] = n
+    for k in nonnegative:
         np.clip(sums[:, k], 0.0, None, out=sums[:, k])
-    np.clip(sums[:, 7], 0.0, n, out=sums[:, 7])
+    for k, _ in bounded:
+        np.clip(sums[:, k], 0.0, n, out=sums[:, k])
     return sums
 
 

@@ -167,7 +167,10 @@ def _check_outputs(junit_out: Any, policy: Any, baseline: Any, targets: dict[str
 
 _STR, _BOOL, _INT, _NUM, _LABEL = "a string", "true or false", "an integer", "a number", "a label value"
 _CONFIG_TYPES: dict[str, str] = {
-    "model": _STR, "data": _STR, "train_data": _STR, "label": _STR, "positive_label": _LABEL, "favorable": _BOOL,
+    "model": _STR, "data": _STR, "train_data": _STR, "label": _STR, "positive_label": _LABEL,
+    "favorable": "true, false, or (a regression model) \"higher\" or \"lower\"",
+    "task": "one of \"auto\", \"binary\", \"multiclass\", \"regression\"",
+    "favorable_classes": "a list of class labels", "scoring_cut": _NUM,
     "protected": "a column name or a list of column names", "features": "a list of column names",
     "predictions": _STR, "scores": _STR, "reference": "a table of attribute = group", "threshold": _NUM,
     "seed": _INT, "n_bootstrap": _INT, "confidence": _NUM, "options": "a table of audit options", "json": _STR,
@@ -204,9 +207,32 @@ def _type_ok(kind: str, v: Any) -> bool:
         return isinstance(v, (bool, dict))
     if kind.startswith("one of auto"):
         return v in ("auto", "pandas", "duckdb", "spark")
+    if kind.startswith("true, false, or"):
+        return isinstance(v, bool) or v in ("higher", "lower")
+    if kind.startswith('one of "auto"'):
+        return v in ("auto", "binary", "multiclass", "regression")
+    if kind.startswith("a list of class"):
+        return isinstance(v, list) and bool(v) and all(isinstance(x, (str, int, float, bool)) for x in v)
     if kind.startswith("a table of attribute"):
         return isinstance(v, dict) and all(isinstance(x, (str, int, float, bool)) for x in v.values())
     return isinstance(v, dict)
+
+
+def _class_values(data: Any, source: Any, label: str, classes: Any) -> Any:
+    """Favourable classes as the label holds them: text from the command line parsed as numbers when the label
+    is numeric."""
+    if not classes:
+        return None
+    kind = _label_kind(data, source, label)
+    out = []
+    for c in classes:
+        if isinstance(c, str) and kind in ("i", "u", "f"):
+            try:
+                c = int(c) if kind in "iu" else float(c)
+            except ValueError:
+                pass
+        out.append(c)
+    return out
 
 
 def _config_line(text: str, key: str) -> str:
@@ -359,6 +385,13 @@ def _split(values: Sequence[str]) -> list[str]:
 @click.option("--engine", type=click.Choice(["auto", "pandas", "duckdb", "spark"]), default=None,
               help="Where the rows are scanned: auto (default: files of up to 2 million rows in memory, larger ones "
                    "with DuckDB), pandas (in memory), duckdb or spark (a local session unless one is configured).")
+@click.option("--task", type=click.Choice(["auto", "binary", "multiclass", "regression"]), default=None,
+              help="What the model decides (default auto: from the label and the model). For a regression model "
+                   "--favorable means higher predictions help the person, --unfavorable lower ones.")
+@click.option("--favorable-classes", multiple=True, metavar="CLASS",
+              help="Multiclass: the classes that help the person; repeat or comma-separate.")
+@click.option("--scoring-cut", type=float, help="Regression: the prediction above which a row is scored high "
+                                                "(default: the median prediction, as NYC Local Law 144).")
 @_out_options
 def run(config_path: Path | None, model_path: str | None, trust_model: bool | None, data_path: str | None,
         train_path: str | None, label: str | None, positive_label: str | None, favorable: bool | None, protected: tuple[str, ...],
@@ -366,7 +399,7 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
         threshold: float | None, seed: int | None, n_bootstrap: int | None, confidence: float | None,
         no_intersections: bool | None, explain: bool | None, explain_rows: int | None, lime_cases: int | None,
         mitigate: bool | None, with_modules: tuple[str, ...], strict: bool | None, engine: str | None,
-        json_out: str | None, html_out: Path | None, junit_out: Path | None,
+        task: str | None, favorable_classes: tuple[str, ...], scoring_cut: float | None, json_out: str | None, html_out: Path | None, junit_out: Path | None,
         markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool) -> None:
     """Audit a model (or precomputed predictions) on a data file."""
     cfg = _read_config(config_path)
@@ -418,6 +451,10 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
         check_model_file(model_path, trust=bool(pick(trust_model, "trust_model", False)))
     _progress(f"reading {data_path} ...")
     data, source = open_source(data_path, engine)
+    cfg["task"] = pick(task, "task", "auto")
+    if favorable_classes:
+        cfg["favorable_classes"] = _split(favorable_classes)
+    cfg["scoring_cut"] = pick(scoring_cut, "scoring_cut")
     try:
         _run_opened(cfg, pick, data, source, engine, model_path, trust_model, label, protected_list, positive_label,
                     favorable, features, pred_col, score_col, refs, threshold, seed, n_bootstrap, confidence,
@@ -481,7 +518,9 @@ def _run_opened(cfg: dict[str, Any], pick: Any, data: Any, source: Any, engine: 
         n_bootstrap=pick(n_bootstrap, "n_bootstrap", 1000), confidence=pick(confidence, "confidence", 0.95),
         train_data=train, explain=explain_opts, mitigate=pick(mitigate, "mitigate", False),
         engine=engine if source is not None else "pandas", progress=sys.stderr.isatty(),
-        strict=bool(cfg.get("strict", False)), **options,
+        strict=bool(cfg.get("strict", False)), task=cfg.get("task", "auto"),
+        favorable_classes=_class_values(data, source, label, cfg.get("favorable_classes")),
+        scoring_cut=cfg.get("scoring_cut"), **options,
         **{opt: cfg[opt] for opt in registry.options() if opt in cfg and opt not in ("explain", "mitigate")})
     _emit(result, json_out=json_out, html_out=Path(html_out) if html_out else None,
           junit_out=Path(junit_out) if junit_out else None, markdown_out=markdown_out,

@@ -458,3 +458,31 @@ def _weights_of(sec, train):
     names = list(dict.fromkeys(w["label"]))
     lookup = {(g, lab): v for g, lab, v in zip(w["group"], w["label"], w["weight"])}
     return np.array([lookup[(g, names[c])] for g, c in zip(train["sex"].astype(str), codes)])
+
+
+def test_the_command_line_audits_other_tasks(tmp_path, adult):
+    from audit import cli as cli_mod
+
+    train, test = adult
+    rows = test.head(2000).assign(pred_hours=lambda d: d["age"] * 0.2 + 32.5)
+    data = tmp_path / "rows.csv"
+    rows.to_csv(data, index=False)
+    policy = tmp_path / "p.toml"
+    policy.write_text('[[rules]]\nname = "impact"\nmetric = "scoring_rate_ratio"\nmin = 0.0\n')
+    out = tmp_path / "r.json"
+    code = cli_mod.main(["run", "--data", str(data), "--label", "hours_per_week", "--protected", "sex",
+                         "--predictions", "pred_hours", "--task", "regression", "--unfavorable", "--scoring-cut", "40",
+                         "--n-bootstrap", "0", "--json", str(out), "--policy", str(policy)])
+    assert code == 0
+    r = audit.AuditResult.from_json(out)
+    assert r.task == "regression" and r.target_info("favorable") == "lower" and r.target_info("scoring_cut") == 40
+    config = tmp_path / "audit.toml"
+    config.write_text(f'[audit]\ndata = "{data.as_posix()}"\nlabel = "relationship"\nprotected = ["sex"]\n'
+                      'predictions = "relationship"\nfavorable_classes = ["Husband", "Wife"]\nn_bootstrap = 0\n'
+                      f'json = "{(tmp_path / "m.json").as_posix()}"\n')
+    assert cli_mod.main(["run", "--config", str(config)]) == 0
+    m = audit.AuditResult.from_json(tmp_path / "m.json")
+    assert m.task == "multiclass" and list(m.target_info("favorable_classes")) == ["Husband", "Wife"]
+    config.write_text('[audit]\ntask = "ordinal"\n')
+    assert cli_mod.main(["run", "--config", str(config), "--data", str(data), "--label", "x", "--protected",
+                         "sex", "--predictions", "x"]) == 2

@@ -147,7 +147,7 @@ class AuditResult(ResultData):
         return notebook_html(self)
 
     def chart(self, kind: str = "metric", name: str | None = None, *, attribute: str | None = None,
-              group: str | None = None) -> Chart:
+              group: str | None = None, cls: str | None = None) -> Chart:
         """One of the report's charts, for a notebook (Jupyter shows it; ``.html`` is the SVG with its styles).
 
         Parameters
@@ -156,9 +156,13 @@ class AuditResult(ResultData):
             A performance metric by group, a disparity against the reference, a gap attribution (needs
             ``explain=True``), or a disparity before and after reweighing (needs ``mitigate=True``).
         name : str, optional
-            The metric or disparity (default: accuracy; demographic parity difference).
+            The metric or disparity (default: accuracy; demographic parity difference. A regression model: MAE;
+            mean prediction difference. A multiclass model: accuracy; each group's worst class).
         attribute, group : str, optional
             The protected attribute (default: the first), and for ``"gap"`` the group (default: the first).
+        cls : str, optional
+            A multiclass model's class of the rows drawn (default: all classes, the macro average, or the
+            favourable view, whichever the metric has).
 
         Examples
         --------
@@ -170,7 +174,7 @@ class AuditResult(ResultData):
         >>> result.chart("metric", "selection_rate", attribute="race")
         <Chart 'selection rate by race': 6 rows>
         """
-        return chart(self, kind, name, attribute, group)
+        return chart(self, kind, name, attribute, group, cls)
 
     # text -----------------------------------------------------------------------------------
     def summary(self) -> str:

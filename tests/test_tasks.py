@@ -486,3 +486,12 @@ def test_the_command_line_audits_other_tasks(tmp_path, adult):
     config.write_text('[audit]\ntask = "ordinal"\n')
     assert cli_mod.main(["run", "--config", str(config), "--data", str(data), "--label", "x", "--protected",
                          "sex", "--predictions", "x"]) == 2
+
+
+def test_notebook_charts_follow_the_task(regression, multiclass):
+    reg, mc = regression[2], multiclass[2]
+    assert "<svg" in reg.chart("metric").html and "mae by sex" in reg.chart("metric").html
+    assert "mean prediction difference" in reg.chart("disparity").html
+    html = mc.chart("metric", "recall").html  # the macro average by default: one row per group
+    assert html.count("Female") >= 1 and "recall by sex" in html
+    assert "<svg" in mc.chart("disparity").html and "<svg" in mc.chart("metric", "selection_rate", cls="Wife").html

@@ -54,17 +54,36 @@ class Chart:
         return f"<Chart {self.geometry['title']!r}: {len(self.geometry['items'])} rows>"
 
 
+#: each task's default metric and disparity of a chart
+DEFAULTS = {"binary": ("accuracy", "demographic_parity_difference"),
+            "regression": ("mae", "mean_prediction_difference"),
+            "multiclass": ("accuracy", "worst_class_parity_difference")}
+
+
+def _of_class(rows: list[dict[str, Any]], result: "AuditResult", name: str, cls: str | None) -> list[dict[str, Any]]:
+    """A multiclass result's rows of one class (default: accuracy of all classes, macro averages, else the
+    favourable view); the worst-class rows each name their own."""
+    if result.task != "multiclass" or name == "worst_class_parity_difference":
+        return rows
+    if cls is None:
+        present = {r.get("class") for r in rows}
+        cls = next((c for c in ("(all classes)", "(macro)", "(favourable)") if c in present), None)
+    return [r for r in rows if r.get("class") == cls]
+
+
 def chart(result: "AuditResult", kind: str, name: str | None = None, attribute: str | None = None,
-          group: str | None = None) -> Chart:
+          group: str | None = None, cls: str | None = None) -> Chart:
     """A chart of the result (see :meth:`audit.AuditResult.chart`)."""
     conf = f"{100 * result.config.confidence:g}%"
+    default_metric, default_disparity = DEFAULTS.get(result.task, DEFAULTS["binary"])
     if kind not in KINDS:
         raise ValueError(f"chart kind {kind!r} is not one of {', '.join(KINDS)}.")
     attribute = attribute or (result.protected[0] if result.protected else None)
     if kind == "metric":
-        name = name or "accuracy"
-        rows = [r for r in result.metrics_table.records() if r["metric"] == name and r["attribute"] == attribute]
-        overall = next((r["value"] for r in result.metrics_table.records()
+        name = name or default_metric
+        rows = _of_class([r for r in result.metrics_table.records() if r["metric"] == name
+                          and r["attribute"] == attribute], result, name, cls)
+        overall = next((r["value"] for r in _of_class(result.metrics_table.records(), result, name, cls)
                         if r["metric"] == name and r["attribute"] == "(overall)"), None)
         items = [{"label": r["group"], "value": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                   "marker": "dot" if r["status"] == "ok" else "hollow",
@@ -73,11 +92,13 @@ def chart(result: "AuditResult", kind: str, name: str | None = None, attribute: 
                              f"{name.replace('_', ' ')} of each {attribute} group with {conf} intervals; the dashed "
                              "line is the overall value.")
     elif kind == "disparity":
-        name = name or "demographic_parity_difference"
-        rows = [r for r in result.disparities_table.records() if r["metric"] == name and r["attribute"] == attribute
-                and r["comparison"] == "vs_reference"]
+        name = name or default_disparity
+        rows = _of_class([r for r in result.disparities_table.records() if r["metric"] == name
+                          and r["attribute"] == attribute and r["comparison"] == "vs_reference"], result, name, cls)
         ideal = 1.0 if name.endswith("_ratio") else 0.0
-        items = [{"label": r["group"], "value": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+        items = [{"label": r["group"] + (f" ({r['class']})" if name == "worst_class_parity_difference"
+                                         and r.get("class") else ""),
+                  "value": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                   "marker": "diamond" if r["verdict"] == "significant" else
                   ("hollow" if r["verdict"] == "insufficient data" else "dot"), "note": f" ({r['verdict']})"}
                  for r in rows]
@@ -104,9 +125,11 @@ def chart(result: "AuditResult", kind: str, name: str | None = None, attribute: 
     else:
         sec = result.section("mitigation")
         table = sec.table("changes") if sec is not None else None
-        name = name or "demographic_parity_difference"
+        name = name or ("mean_prediction_difference" if result.task == "regression"
+                        else "demographic_parity_difference")
         rows = [r for r in (table.records() if table is not None else []) if r["metric"] == name
-                and r["attribute"] == attribute and r["reference"]]
+                and r["attribute"] == attribute and r["reference"]
+                and r.get("class") == (cls or ("(favourable)" if result.task == "multiclass" else None))]
         items = []
         for r in rows:
             for when in ("before", "after"):

@@ -210,6 +210,11 @@ def run_audit(
 
         train_data = load_data(train_data, "train_data")
     check_model_arguments(model, predictions, scores)
+    from ._tasks import TASKS
+
+    if not isinstance(task, str) or task not in TASKS:
+        raise ConfigError(f"task={task!r} is invalid: give one of {', '.join(map(repr, TASKS))}.",
+                          code="invalid_option")
     if source is not None and task not in ("auto", "binary"):
         raise ConfigError(f"task={task!r}: data an engine scans (a file, relation or Spark/Polars frame) is audited "
                           "as a binary decision; read the rows into a pandas DataFrame to audit a multiclass or "
@@ -224,10 +229,6 @@ def run_audit(
                              scores=scores, cfg=cfg, t0=t0, strict=strict, train_data=train_data,
                              module_options=module_options, favorable_classes=favorable_classes,
                              scoring_cut=scoring_cut)
-    elif task not in ("auto", "binary"):
-        from ._tasks import resolve_task
-
-        resolve_task(task, None, label, model)  # an invalid task is named; a valid one needs a DataFrame
     for name, value in (("favorable_classes", favorable_classes), ("scoring_cut", scoring_cut)):
         if value is not None:
             raise ConfigError(f"{name}= applies to a {'multiclass' if name == 'favorable_classes' else 'regression'} "
@@ -441,13 +442,13 @@ def _audit(inputs: Any, out: ModelOutput, cfg: AuditConfig, timings: dict[str, f
         timings[module.name] = time.perf_counter() - t
 
     overall = ctx.partitions[0].counts.sum(0) if ctx.partitions else None  # [TN, FP, FN, TP] of all rows
-    if task != "binary":
+    if task != "binary" or overall is None:  # another task's label has no positive label to miss
         pass
-    elif overall is not None and overall[2] + overall[3] == 0:
+    elif overall[2] + overall[3] == 0:
         warn.append(f"label column {inputs.label!r} holds no row with the positive label {inputs.positive_label!r} "
                     f"(only {inputs.negative_label!r}): the metrics that need actual positives are undefined. Check "
                     "positive_label if the data should hold positives.")
-    elif overall is not None and overall[0] + overall[1] == 0:
+    elif overall[0] + overall[1] == 0:
         warn.append(f"label column {inputs.label!r} holds only the positive label {inputs.positive_label!r}: the "
                     "metrics that need actual negatives are undefined.")
     core: dict[str, list[Any]] = {"metrics": [], "groups": [], "disparities": [], "references": []}

@@ -212,7 +212,7 @@ def validate_target(data: pd.DataFrame, *, task: str, label: Any, model: Any, pr
 
     # multiclass: the classes are the model's (a class it can predict is audited even when no row holds it), then
     # any the label or the predictions hold beyond them
-    if not isinstance(favorable, bool):
+    if favorable is not True:  # the favourable view is "receives a favourable class": favourable by definition
         raise ConfigError(f"favorable={favorable!r} is invalid for a multiclass audit: name the classes that help "
                           "the person with favorable_classes=[...].", code="invalid_option")
     missing = series.isna().to_numpy()

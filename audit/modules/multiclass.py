@@ -92,14 +92,16 @@ def _macro(m: dict[str, np.ndarray], tables: np.ndarray) -> dict[str, np.ndarray
 
 
 def _status(facts: Facts, i: int, value: float, why: str, members: float | None = None, need: int = 0,
-            what: str = "") -> tuple[str, str]:
+            what: str = "", option: str = "") -> tuple[str, str]:
+    """A per-class row's status and reason: undefined, insufficient (the group's rows, or ``members`` rows of what
+    the metric needs below the ``option``'s ``need``), or ok."""
     if facts.n[i] == 0:
         return "undefined", "the group has no rows in the data"
     if not math.isfinite(value):
         return "undefined", why
     reasons = [facts.reasons[i]] if facts.reasons[i] else []
     if members is not None and members < need:
-        reasons.append(f"{int(members):,} {what} < {'min_positives' if 'of this' in what else 'min_negatives'} {need}")
+        reasons.append(f"{int(members):,} {what} < {option} {need}")
     return ("insufficient data", "; ".join(reasons)) if reasons else ("ok", "")
 
 
@@ -168,19 +170,19 @@ def run(ctx: AuditContext, *, decide_now: bool = True) -> dict[str, Any]:
         low, high = batch.interval(handle) if handle is not None else (nan, nan)
         for i, g in enumerate(part.groups):
             v = float(values[i])
-            members, need, what = None, 0, ""
+            members, need, what, option = None, 0, "", ""
             if metric == "recall" and actual is not None:
-                members, need, what = actual[i], cfg.min_positives, "rows of this class"
+                members, need, what, option = actual[i], cfg.min_positives, "rows of this class", "min_positives"
             elif metric == "fpr" and others is not None:
-                members, need, what = others[i], cfg.min_negatives, "rows of other classes"
-            status, reason = _status(facts, i, v, UNDEFINED.get(metric, "undefined"), members, need, what)
+                members, need, what, option = others[i], cfg.min_negatives, "rows of other classes", "min_negatives"
+            status, reason = _status(facts, i, v, UNDEFINED.get(metric, "undefined"), members, need, what, option)
             ok = status != "undefined"
             lo, hi, why = shown_interval(float(low[i]), float(high[i]), int(facts.n[i])) if ok else (None, None, "")
             records.append({"level": part.level, "attribute": part.attribute, "group": g, "class": cls,
                             "metric": metric, "value": v if ok else None, "ci_low": lo, "ci_high": hi,
                             "n": int(facts.n[i]), "status": status, "reason": "; ".join(x for x in (reason, why) if x)})
     rows: list[dict[str, Any]] = []
-    worst_of: dict[tuple[int, int], dict[str, Any]] = {}
+    worst_of: dict[tuple[int, int, str], dict[str, Any]] = {}
     for job in jobs:
         for row in _vs_reference(ctx, job, batch):
             rows.append(row)

@@ -65,6 +65,11 @@ def _estimator_kind(model: Any) -> str | None:
     return kind if kind in ("classifier", "regressor") else None
 
 
+def _kind(v: Any) -> str:
+    return "bool" if isinstance(v, (bool, np.bool_)) else "number" if isinstance(v, (int, float, np.number)) \
+        else "text"
+
+
 def _distinct(series: pd.Series, limit: int = MAX_CLASSES + 1) -> list[Any]:
     values = pd.unique(series.dropna())
     return [py_value(v) for v in values[: max(limit, 0)]] if len(values) > limit else [py_value(v) for v in values]
@@ -230,7 +235,14 @@ def validate_target(data: pd.DataFrame, *, task: str, label: Any, model: Any, pr
         pred_series = pred_series if isinstance(pred_series, pd.Series) else pd.Series(pred_series, index=data.index)
     extra = [py_value(v) for v in label_values]
     if pred_series is not None:
-        extra += _distinct(pred_series, 10**9)
+        predicted = _distinct(pred_series, 10**9)
+        kinds = {_kind(v) for v in extra} | {_kind(c) for c in classes}
+        odd = [v for v in predicted if _kind(v) not in kinds]
+        if odd and kinds:  # a class the label never holds is allowed; a value of another kind is the wrong column
+            raise InputError(f"predictions hold {as_list(odd[:5])}, values of another kind than the classes of label "
+                             f"column {column!r} ({as_list(list(extra)[:5])}): pass the predicted class of every "
+                             "row (or task='regression' for a number).", code="bad_predictions")
+        extra += predicted
     known = {group_name(c) for c in classes}
     found = []
     for v in extra:

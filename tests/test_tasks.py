@@ -270,6 +270,10 @@ def test_bad_input_names_the_column_or_argument(adult, regression, multiclass):
                         task="regression")
     with pytest.raises(ConfigError, match="favorable='maybe' is invalid"):
         audit.run_audit(reg, small, label="hours_per_week", protected=["sex"], features=FEATURES, favorable="maybe")
+    with pytest.raises(InputError, match="values of another kind") as e:
+        audit.run_audit(None, small, label="relationship", protected=["sex"], task="multiclass",
+                        predictions=small["age"] * 1.5)
+    assert e.value.code == "bad_predictions"
     # without a model, a predicted value outside the label's classes is a class (the model can predict it)
     odd = audit.run_audit(None, small, label="relationship", protected=["sex"], task="multiclass",
                           predictions=np.array(["Husband"] * 299 + ["Martian"]), n_bootstrap=0)

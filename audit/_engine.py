@@ -140,7 +140,9 @@ def run_audit(
         What the model decides. ``"auto"``: a label of two values is binary; a classifier with more than two
         classes, or a text label of more, is multiclass; a regressor, or a float label with fractional values, is
         regression; an integer label of more than two values without a model to tell is refused as ambiguous.
-        Data an engine scans is audited as binary.
+        Data an engine scans is audited as binary, or as multiclass when ``task="multiclass"``, ``favorable_classes``
+        or a model of more than two classes says so (its class tables from the one grouped scan: the same numbers
+        as in memory); a regression model needs the rows in memory.
     favorable_classes : list, optional
         Multiclass: the classes that help the person (a loan grade A or B). "Receives a favourable class" is then
         audited as a binary decision too, and per-class disparities are signed (negative: the group fares worse).
@@ -215,10 +217,22 @@ def run_audit(
     if not isinstance(task, str) or task not in TASKS:
         raise ConfigError(f"task={task!r} is invalid: give one of {', '.join(map(repr, TASKS))}.",
                           code="invalid_option")
-    if source is not None and task not in ("auto", "binary"):
-        raise ConfigError(f"task={task!r}: data an engine scans (a file, relation or Spark/Polars frame) is audited "
-                          "as a binary decision; read the rows into a pandas DataFrame to audit a multiclass or "
-                          "regression model.", code="invalid_option")
+    if source is not None and task == "regression":
+        source.close()
+        raise ConfigError("task='regression': data an engine scans (a file of more than 2 million rows, a relation, "
+                          "a Spark or Polars frame) is audited as a binary or multiclass decision; read the rows into "
+                          "a pandas DataFrame to audit a regression model.", code="invalid_option")
+    classes_ = getattr(model, "classes_", None)
+    if source is not None and (task == "multiclass" or (task == "auto" and (
+            favorable_classes is not None or (classes_ is not None and len(classes_) > 2)))):
+        try:
+            return _run_scaled_classes(source, model, label=label, protected=protected, reference=reference,
+                                       features=features, predictions=predictions, scores=scores, cfg=cfg,
+                                       progress=progress, t0=t0, strict=strict, train_data=train_data,
+                                       module_options=module_options, favorable_classes=favorable_classes,
+                                       positive_label=positive_label, scoring_cut=scoring_cut)
+        finally:
+            source.close()
     if source is None and _is_frame(data):
         from ._tasks import resolve_task
 
@@ -394,6 +408,36 @@ def blas_single_threaded() -> Any:
     compete with the library's own two worker threads, so BLAS runs single-threaded during the audit
     (restored after the last overlapping audit ends; the model's own prediction is not affected)."""
     return _BlasLimit()
+
+
+def _run_scaled_classes(source: Any, model: Any, *, label: Any, protected: Any, reference: dict[str, Any] | None,
+                        features: Any, predictions: Any, scores: Any, cfg: AuditConfig, progress: bool | None,
+                        t0: float, strict: bool, train_data: Any, module_options: dict[str, Any],
+                        favorable_classes: Any, positive_label: Any, scoring_cut: Any) -> AuditResult:
+    """A multiclass audit of data an engine scans: the class tables from one grouped scan, then the same modules."""
+    from ._scale.run import scaled_classes
+
+    for name, value in (("positive_label", positive_label), ("scoring_cut", scoring_cut)):
+        if value is not None:
+            raise ConfigError(f"{name}= does not apply to a multiclass audit.", code="invalid_option")
+    for module in registry.modules():
+        if module.core or module.option is None or module_options.get(module.name) is None:
+            continue
+        raise ConfigError(f"{module.option}= on data an engine scans is available for a binary audit; a multiclass "
+                          "audit there gives its metrics, disparities and intervals (read the rows into a pandas "
+                          f"DataFrame for {module.option}=).", code="invalid_option")
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    with blas_single_threaded():
+        scaled, target = scaled_classes(source, label=label, protected=protected, reference=reference,
+                                        features=features, model=model, predictions=predictions, cfg=cfg,
+                                        progress=progress, favorable_classes=favorable_classes)
+        timings["scan"] = time.perf_counter() - t
+        warn = [] if train_data is None else ["train_data= is not used by a multiclass audit of data an engine scans"]
+        info = (("classes", target.class_names),
+                ("favorable_classes", tuple(target.class_names[c] for c in target.favorable)))
+        return _audit(scaled.ctx.inputs, scaled.ctx.model, cfg, timings, t0, warn, strict, None, reference, model,
+                      module_options, scaled=scaled, source=source, target_info=info)
 
 
 def _run_scaled(source: Any, model: Any, *, label: Any, positive_label: Any, favorable: bool, protected: Any,

@@ -386,6 +386,45 @@ def _task_fn(model: Any, target: Target) -> tuple[str, Callable[[pd.DataFrame], 
     return stage, classify, None
 
 
+def class_labels_fn(model: Any) -> tuple[str, Callable[[pd.DataFrame], np.ndarray]]:
+    """(method, fn(X) -> predicted class labels) of a multiclass model, for batches of rows an engine streams: the
+    most probable of the model's classes (as :func:`predict_task`), else its ``predict``."""
+    if _estimator_kind(model) == "regressor":
+        raise ModelError(f"{type(model).__name__} is a regressor; a multiclass audit needs a classifier.",
+                         code="wrong_model_kind")
+    classes = getattr(model, "classes_", None)
+    if hasattr(model, "predict_proba") and classes is not None:
+        labels = np.asarray(classes)
+
+        def proba(X: pd.DataFrame) -> np.ndarray:
+            p = np.asarray(call_model("predict_proba", model.predict_proba, X))
+            if p.ndim != 2 or p.shape != (len(X), len(labels)):
+                raise ModelError(f"predict_proba returned shape {p.shape}; expected ({len(X)}, {len(labels)}).",
+                                 code="bad_shape")
+            bad = ~np.isfinite(p).all(1)
+            if bad.any():
+                raise ModelError(f"predict_proba output has {int(bad.sum()):,} row(s) with NaN or infinite "
+                                 "probabilities.", code="bad_scores")
+            return labels[np.argmax(p, axis=1)]
+
+        return "predict_proba", proba
+    fn = model.predict if hasattr(model, "predict") else model if callable(model) else None
+    if fn is None:
+        raise ModelError(f"model of type {type(model).__name__} is not supported: pass a fitted classifier "
+                         "(predict_proba / predict), a function of the feature DataFrame, or None with predictions=.",
+                         code="unsupported_model")
+    stage = "predict" if hasattr(model, "predict") else "the model call"
+
+    def predict(X: pd.DataFrame) -> np.ndarray:
+        out = np.asarray(call_model(stage, fn, X))
+        if out.ndim != 1 or len(out) != len(X):
+            raise ModelError(f"{stage} returned shape {out.shape}; expected ({len(X)},) class labels.",
+                             code="bad_shape")
+        return out
+
+    return stage, predict
+
+
 def predict_task(model: Any, X: pd.DataFrame, target: Target, *, seed: int, check_rows: int) -> ModelOutput:
     """The model's output for a regression or multiclass audit, predicted once (or what the user gave), with the
     binary view the confusion counts are of and the determinism re-check on a seeded sample."""

@@ -145,3 +145,25 @@ def test_windows_of_a_spark_frame_equal_memory(spark):
         scanned = audit.audit_windows(None, sdf, engine="spark", **kw)
     _same_windows(audit.audit_windows(None, df, **kw), scanned)
     assert scanned.info["engine"] == "spark"
+
+
+def test_a_multiclass_audit_on_spark_equals_memory(spark, adult_test):
+    """The class tables from Spark's grouped scan, precomputed and with the model applied in mapInPandas."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    features = ["age", "education_num", "hours_per_week"]
+    rows = adult_test[[*features, "sex", "race", "relationship"]].head(4000).reset_index(drop=True)
+    tree = DecisionTreeClassifier(max_depth=5, random_state=0).fit(rows[features], rows["relationship"])
+    rows["pred"] = tree.predict(rows[features])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sdf = spark.createDataFrame(rows)
+    common = dict(label="relationship", protected=["sex", "race"], n_bootstrap=200, task="multiclass")
+    mem = audit.run_audit(None, rows, predictions="pred", **common)
+    sp = audit.run_audit(None, sdf, predictions="pred", **common)
+    assert sp.section("data_source").get("engine") == "spark"
+    pd.testing.assert_frame_equal(mem.metrics, sp.metrics, check_exact=False, rtol=1e-12, atol=1e-12)
+    pd.testing.assert_frame_equal(mem.disparities, sp.disparities, check_exact=False, rtol=1e-12, atol=1e-12)
+    applied = audit.run_audit(tree, sdf, features=features, **common)
+    direct = audit.run_audit(tree, rows[[*features, "sex", "race", "relationship"]], features=features, **common)
+    pd.testing.assert_frame_equal(direct.metrics, applied.metrics, check_exact=False, rtol=1e-12, atol=1e-12)

@@ -295,7 +295,7 @@ def test_bad_input_names_the_column_or_argument(adult, regression, multiclass):
                         positive_label=">50K", favorable_classes=[">50K"])
 
 
-def test_a_small_file_is_read_and_an_engine_scan_refused(tmp_path, adult):
+def test_a_small_file_is_read_into_memory_for_any_task(tmp_path, adult):
     train, test = adult
     path = tmp_path / "rows.parquet"
     rows = test.head(500).assign(p=lambda d: d["age"] * 0.25 + 30.5)
@@ -305,9 +305,6 @@ def test_a_small_file_is_read_and_an_engine_scan_refused(tmp_path, adult):
     direct = audit.run_audit(None, rows, label="hours_per_week", protected=["sex"], predictions="p",
                              task="regression", n_bootstrap=0)
     assert read.task == "regression" and read.metrics.equals(direct.metrics)
-    with pytest.raises(ConfigError, match="audited as a binary decision"):
-        audit.run_audit(None, str(path), label="hours_per_week", protected=["sex"], predictions="p",
-                        task="regression", engine="duckdb")
 
 
 def test_outputs_carry_the_task_and_round_trip(regression, multiclass, tmp_path):
@@ -499,3 +496,39 @@ def test_notebook_charts_follow_the_task(regression, multiclass):
     html = mc.chart("metric", "recall").html  # the macro average by default: one row per group
     assert html.count("Female") >= 1 and "recall by sex" in html
     assert "<svg" in mc.chart("disparity").html and "<svg" in mc.chart("metric", "selection_rate", cls="Wife").html
+
+
+@pytest.mark.parametrize("where", ["duckdb", "polars"])
+def test_a_multiclass_audit_of_data_an_engine_holds_equals_memory(tmp_path, adult, multiclass, where):
+    train, test = adult
+    model = multiclass[0]
+    rows = test.head(6000).reset_index(drop=True)
+    rows["pred"] = model.predict(rows[FEATURES])
+    path = tmp_path / "rows.parquet"
+    rows.to_parquet(path)
+    if where == "duckdb":
+        data, kw = str(path), {"engine": "duckdb"}
+    else:
+        pl = pytest.importorskip("polars")
+        data, kw = pl.read_parquet(path).lazy(), {}
+    common = dict(label="relationship", protected=["sex", "race"], n_bootstrap=200, seed=4)
+    mem = audit.run_audit(None, rows, predictions="pred", favorable_classes=["Husband", "Wife"], **common)
+    eng = audit.run_audit(None, data, predictions="pred", favorable_classes=["Husband", "Wife"], **common, **kw)
+    assert eng.task == "multiclass" and eng.section("data_source") is not None and eng.n_rows == len(rows)
+    for a, b in ((mem.metrics, eng.metrics), (mem.disparities, eng.disparities)):
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=False,
+                                      rtol=1e-12, atol=1e-12)
+    assert dict(mem.references) == dict(eng.references)
+    if where == "duckdb":  # the model applied batch by batch where the data lives: its most probable class
+        applied = audit.run_audit(model, str(path), features=FEATURES, task="multiclass", engine="duckdb",
+                                  **common)
+        direct = audit.run_audit(model, rows[[*FEATURES, "sex", "race", "relationship"]], features=FEATURES,
+                                 **common)
+        pd.testing.assert_frame_equal(direct.metrics, applied.metrics, check_exact=False, rtol=1e-12, atol=1e-12)
+        assert applied.section("data_source").get("model_applied_in_batches")
+        with pytest.raises(ConfigError, match="explain= on data an engine scans"):
+            audit.run_audit(model, str(path), features=FEATURES, task="multiclass", engine="duckdb", explain=True,
+                            **common)
+        with pytest.raises(ConfigError, match="task='regression'"):
+            audit.run_audit(None, str(path), label="hours_per_week", protected=["sex"], predictions="age",
+                            task="regression", engine="duckdb")

@@ -129,7 +129,7 @@ class CellScan:
 
 def scan_cells(source: Source, *, label: Any, positive_label: Any, protected: Any, features: Sequence[str] | None,
                model: Any, predictions: Any, scores: Any, cfg: AuditConfig, progress: bool | None,
-               what: str = "data", window: Any = None) -> CellScan:
+               what: str = "data", window: Any = None, task: str = "binary") -> CellScan:
     """The one grouped scan (pushed down, or the model applied batch by batch where the data lives), its cells
     checked; with ``window`` (a monitor's :class:`scan.WindowKey`), the window is one more key and rows without a
     label are kept."""
@@ -144,9 +144,13 @@ def scan_cells(source: Source, *, label: Any, positive_label: Any, protected: An
         if not dtype.is_numeric():
             raise InputError(f"scores column {scores!r} holds {dtype} values, not numbers: give probabilities of the "
                              "positive label as a numeric column.", code="bad_scores", column=scores)
-    plan = scan.ScanPlan(label, tuple(protected), _positive(frame, label, positive_label), predictions, scores,
-                         cfg.threshold, cfg.score_buckets, cfg.calibration_bins, window=window,
-                         missing_labels=window is not None)
+    classes = task == "multiclass"  # the prediction key is the predicted class; no positive label
+    if classes and scores is not None:
+        raise InputError("scores= on data an engine scans is for a binary audit; a multiclass audit there reads "
+                         "the predicted class (predictions=) or applies the model.", code="invalid_option")
+    plan = scan.ScanPlan(label, tuple(protected), None if classes else _positive(frame, label, positive_label),
+                         predictions, scores, cfg.threshold, cfg.score_buckets, cfg.calibration_bins, window=window,
+                         missing_labels=window is not None, classes=classes)
     _look_ahead(frame, plan, cfg, f"{what} ({source.description})")
     t_keys = time.perf_counter() - t0
 
@@ -171,9 +175,15 @@ def scan_cells(source: Source, *, label: Any, positive_label: Any, protected: An
             feats = tuple(str(f) for f in names) if names is not None else tuple(c for c in source.columns if c != label)
         for f in feats:
             _column_arg(f, "feature", source)
-        label_values = [v for v in dict.fromkeys([plan.positive, *_label_values(frame, label)]) if v is not None]
-        method, fn, kind = predict_fn(model, plan.positive, label_values, cfg.threshold)
-        if method == "callable":  # a function's output kind shows only once it runs: ask it about a few rows
+        if classes:
+            from .._tasks import class_labels_fn
+
+            method, class_fn = class_labels_fn(model)
+            fn, kind = (lambda X: (class_fn(X), None)), None
+        else:
+            label_values = [v for v in dict.fromkeys([plan.positive, *_label_values(frame, label)]) if v is not None]
+            method, fn, kind = predict_fn(model, plan.positive, label_values, cfg.threshold)
+        if method == "callable" and not classes:  # a function's output kind shows only once it runs: ask it about a few rows
             probe = scan.canonical_missing(_first_rows(source, list(feats)))
             if len(probe) and fn(probe)[1] is not None:
                 kind = "probability"
@@ -232,6 +242,40 @@ def scaled_data(source: Source, *, label: Any, positive_label: Any, favorable: b
     return ScaledData(ctx, section, plan, keys)
 
 
+def scaled_classes(source: Source, *, label: Any, protected: Any, reference: dict[str, Any] | None,
+                   features: Sequence[str] | None, model: Any, predictions: Any, cfg: AuditConfig,
+                   progress: bool | None, favorable_classes: Any) -> tuple[ScaledData, Any]:
+    """A multiclass model's audit of data an engine holds: one grouped scan by (protected groups, label, predicted
+    class), the cells validated like rows (``_tasks.validate_target``), and the class tables of the finest groups
+    from the cells' counts. Counts, metrics, intervals and p-values equal the in-memory audit's (the same tables,
+    the same identity-keyed resamples). Returns the scaled data and the validated target."""
+    from .._tasks import validate_target
+
+    sc = scan_cells(source, label=label, positive_label=None, protected=protected, features=features, model=model,
+                    predictions=predictions, scores=None, cfg=cfg, progress=progress, task="multiclass")
+    cells, plan, label, protected = sc.cells, sc.plan, sc.label, list(sc.protected)
+    key_cols = plan.keys()
+    frame = cells[[c for c in dict.fromkeys(key_cols)]]
+    target = validate_target(frame, task="multiclass", label=label, model=model, predictions=scan.PRED, scores=None,
+                             favorable=True, favorable_classes=favorable_classes)
+    inputs = validate_inputs(frame, label=label, positive_label=None, favorable=True, protected=protected,
+                             reference=reference, features=[], model_features=None, predictions=scan.PRED,
+                             scores=None, config=cfg, target=target)
+    n_rows = int(cells[scan.N].sum())
+    inputs = replace(inputs, n=n_rows, fingerprint=_cells_fingerprint(cells, key_cols, label, protected),
+                     features=sc.features)
+    binary = np.isin(target.predictions, target.favorable).astype(np.int8) if target.favorable \
+        else np.zeros(len(cells), dtype=np.int8)
+    out = ModelOutput(binary, None, None, sc.method, sc.description, sc.fingerprint, None, values=target.predictions)
+    from ..stats.classes import ClassTable
+
+    stat = ClassTable(target.values, target.predictions, len(target.classes))
+    ctx = build_context(inputs, out, cfg, weights=cells[scan.N].to_numpy(np.int64), statistics=(stat,))
+    section = _section(source, ctx, None, n_rows, len(cells), cfg, sc.t_keys, sc.t_scan, model is not None)
+    keys = (cells.groupby([*protected, label], dropna=False, sort=True, observed=True)[scan.N].sum().reset_index())
+    return ScaledData(ctx, section, plan, keys), target
+
+
 def _first_rows(source: Source, columns: list[str], n: int = 64) -> pd.DataFrame:
     """A few rows to learn how the model predicts (probabilities or decision scores) before the scan."""
     return scan._to_pandas(source.frame.select(*columns).head(n))
@@ -280,5 +324,6 @@ def _section(source: Source, ctx: AuditContext, stats: CellScoreStatistics | Non
 
 #: the engine audit's account of the scan (engine, rows, buckets, error bounds of AUC and average precision)
 MODULE = Module(name="data_source", wanted=lambda env: env.scaled is not None, run_engine=lambda env: env.scaled.section,
+                tasks=("binary", "multiclass"),
                 failure="raise", timed=False, tables={"score_error_bounds": BOUND_COLUMNS},
                 kinds={"value": "float", "max_error": "float"})

@@ -98,6 +98,7 @@ class ScanPlan:
     probability: bool = True
     window: WindowKey | None = None  # a monitor's time window: one more key of the scan
     missing_labels: bool = False  # rows without a label are kept (a monitor's late labels)
+    classes: bool = False  # a multiclass audit: the prediction key holds the predicted class, not a 0/1 decision
 
     @property
     def has_scores(self) -> bool:
@@ -323,7 +324,7 @@ def batch_cells(batch: pd.DataFrame, plan: ScanPlan, predict: Callable[[pd.DataF
     same cells, with the same formulas, as the pushed-down scan, in numpy and one pandas group-by."""
     preds, scores, kind = predict(canonical_missing(batch))
     cols: dict[str, Any] = {c: batch[c].to_numpy() for c in dict.fromkeys([*plan.protected, plan.label])}
-    cols[PRED] = np.asarray(preds).astype(bool)
+    cols[PRED] = np.asarray(preds) if plan.classes else np.asarray(preds).astype(bool)
     how: dict[str, str] = {}
     if scores is not None:
         s = np.asarray(scores, dtype=np.float64)
@@ -423,7 +424,7 @@ def _spark_model_cells(sdf: Any, plan: ScanPlan, predict: Callable[[pd.DataFrame
     out_fields = [fields[c] for c in dict.fromkeys([*plan.protected, plan.label])]
     if plan.window is not None:
         out_fields.insert(0, T.StructField(WIN, T.LongType()))
-    out_fields.append(T.StructField(PRED, T.BooleanType()))
+    out_fields.append(T.StructField(PRED, fields[plan.label].dataType if plan.classes else T.BooleanType()))
     if plan.has_scores:
         out_fields += [T.StructField(BUCKET, T.DoubleType()), T.StructField(CAL, T.DoubleType())]
     out_fields.append(T.StructField(N, T.LongType()))

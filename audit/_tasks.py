@@ -109,11 +109,11 @@ def resolve_task(task: Any, data: pd.DataFrame, label: Any, model: Any, predicti
         return "binary"
     require_column(data, label, "label")
     series = data[label]
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return "binary" if len(series.cat.categories) <= 2 else "multiclass"
-    values = _distinct(series)
+    values = _distinct(series)  # the values rows hold (a categorical's unused categories do not count)
     if len(values) <= 2 or (classes is not None and len(np.asarray(classes)) == 2):
         return "binary"
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return "multiclass"
     if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
         return "multiclass"
     if pd.api.types.is_float_dtype(series.dtype) and any(isinstance(v, float) and not float(v).is_integer()

@@ -30,7 +30,8 @@ MISSING_VALUES = ("{what} column {name!r} has {count:,} missing value(s) (NaN/No
                   "Drop or fill those rows before auditing (for a protected attribute, an explicit "
                   "'unknown' category is usually better than dropping).")
 TOO_MANY_LABELS = ("label column {name!r} has {count} distinct values ({values}); a binary classifier audit needs "
-                   "exactly two. Map the label to two classes first.")
+                   "exactly two. Map the label to two classes first, or audit a multiclass or regression model with "
+                   "run_audit(task=...) (monitoring over time audits yes/no decisions).")
 NEED_POSITIVE = ("label column {name!r} has values {values}: say which one is the positive (predicted) class, "
                  "e.g. positive_label={example!r}.")
 POSITIVE_ABSENT = ("positive_label={positive!r} does not occur in label column {name!r}; values found: {values}. "

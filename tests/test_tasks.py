@@ -532,3 +532,13 @@ def test_a_multiclass_audit_of_data_an_engine_holds_equals_memory(tmp_path, adul
         with pytest.raises(ConfigError, match="task='regression'"):
             audit.run_audit(None, str(path), label="hours_per_week", protected=["sex"], predictions="age",
                             task="regression", engine="duckdb")
+
+
+def test_a_categorical_label_with_an_unused_category_is_still_binary():
+    df = pd.DataFrame({"g": ["a", "b"] * 50,
+                       "y": pd.Categorical(["yes", "no"] * 50, categories=["yes", "no", "maybe"])})
+    r = audit.run_audit(None, df, label="y", protected=["g"], predictions="y", positive_label="yes", n_bootstrap=0)
+    assert r.task == "binary"
+    three = df.assign(y=pd.Categorical(["yes", "no", "maybe", "no"] * 25))
+    assert audit.run_audit(None, three, label="y", protected=["g"], predictions="y", n_bootstrap=0).task == \
+        "multiclass"

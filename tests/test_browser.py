@@ -234,3 +234,41 @@ def test_the_monitoring_report_reads_on_any_screen(browser, monitoring_report, w
     if width == 1280:
         assert page.evaluate(_HIDDEN) == []
     page.close()
+
+
+@pytest.fixture(scope="module")
+def task_reports(tmp_path_factory) -> list[Path]:
+    """A regression and a multiclass report (Adult: hours worked, relationship), each with a failing gate."""
+    from audit.datasets import load_adult
+    from audit.gate.policy import Policy
+
+    rows = load_adult("test").head(6000).reset_index(drop=True)
+    rows["hours_pred"] = rows["age"] * 0.2 + rows["education_num"] * 0.6 + 26.5
+    rows["relationship_pred"] = rows["relationship"].where(rows.index % 3 != 0, "Husband")
+    folder = tmp_path_factory.mktemp("browser")
+    reg = audit.run_audit(None, rows, label="hours_per_week", protected=["sex", "race"], predictions="hours_pred",
+                          task="regression", n_bootstrap=200)
+    mc = audit.run_audit(None, rows, label="relationship", protected=["sex", "race"],
+                         predictions="relationship_pred", favorable_classes=["Husband", "Wife"], n_bootstrap=200)
+    paths = []
+    for name, res, metric in (("regression", reg, "scoring_rate_ratio"), ("multiclass", mc, "demographic_parity_ratio")):
+        path = folder / f"{name}.html"
+        res.to_html(path, gate=res.gate(Policy.from_toml(f'[[rules]]\nname = "r"\nmetric = "{metric}"\nmin = 0.8\n')))
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("width", [420, 1280])
+def test_regression_and_multiclass_reports_read_on_any_screen(browser, task_reports, width):
+    """The other tasks' reports: no console error or request, no page-level scroll, no number split across lines,
+    no table cut off, no overlapping chart labels; charts drawn in the performance and fairness sections."""
+    for path in task_reports:
+        page, ev = _open(browser, path, width=width)
+        assert [m for m in ev["console"] if m[0] == "error"] == [] and ev["errors"] == []
+        assert ev["requests"] == [path.as_uri()]
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+        assert page.evaluate(_SPLIT_NUMBERS) == [] and page.evaluate(_CUT_TABLES) == []
+        assert page.evaluate(_OVERLAPS) == []
+        assert page.locator("#performance svg[role=img]").count() >= 2
+        assert page.locator("#fairness svg[role=img]").count() >= 1
+        page.close()

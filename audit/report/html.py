@@ -220,11 +220,12 @@ def _task_view(result: "AuditResult", metrics: list[dict[str, Any]], groups: lis
     shown = TASK_PERF[task]
     perf_tables = []
     by_key = {(m["attribute"], m["group"], m.get("class"), m["metric"]): m for m in metrics}
-    classes = [None] if task == "regression" else [*result.target_info("classes", ()), "(macro)"]
+    classes = [None] if task == "regression" else [*result.target_info("classes", ()), "(macro)"] + (
+        ["(favourable)"] if fav_classes else [])
     for attr in ["(overall)", *attrs]:
         gs = [g for g in groups if g["attribute"] == attr]
         for cls in classes:
-            headers = shown if cls != "(macro)" else ("recall", "precision", "fpr")
+            headers = {"(macro)": ("recall", "precision", "fpr"), "(favourable)": PERF_DECISIONS}.get(cls, shown)
             rows = []
             for g in gs:
                 cells = []
@@ -238,7 +239,9 @@ def _task_view(result: "AuditResult", metrics: list[dict[str, Any]], groups: lis
                 rows.append({"group": g["group"], "n": g["n"], "insufficient": g["status"] != "ok",
                              "reason": g["reason"], "is_reference": g["is_reference"], "cells": cells})
             caption = ("regression metrics (prediction's unit; residual = prediction - label)" if cls is None
-                       else f"class {cls} (one vs rest)" if cls != "(macro)" else "averages over classes (macro)")
+                       else "averages over classes (macro)" if cls == "(macro)"
+                       else "receives a favourable class (" + ", ".join(map(str, fav_classes)) + ")"
+                       if cls == "(favourable)" else f"class {cls} (one vs rest)")
             perf_tables.append({"attribute": attr, "part": "", "caption": caption,
                                 "headers": [_label(m) for m in headers], "rows": rows,
                                 "intersection": attr not in protected})

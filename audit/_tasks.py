@@ -9,6 +9,7 @@ regression model, nothing (every row a negative), so they only count rows.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -88,6 +89,24 @@ def _fractional(values: Any) -> bool:
     return bool(len(head)) and bool(np.any(head != np.round(head)))
 
 
+def check_label_kind(series: pd.Series, column: str) -> None:
+    """A label holds classes (text, whole numbers, booleans) or numbers; dates, durations, complex numbers and
+    containers (lists, dicts) are none of those, and are refused naming the column."""
+    dtype = series.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype) \
+            or pd.api.types.is_complex_dtype(dtype):
+        raise InputError(f"label column {column!r} holds {dtype} values: a label holds classes (text, whole numbers, "
+                         "booleans) or numbers. Convert it first (a date is a feature or the monitor's time, not a "
+                         "label).", code="bad_label", column=column)
+    if dtype == object:
+        head = series.dropna().head(10_000)
+        odd = next((v for v in head if not isinstance(v, (str, bool, numbers.Number, np.generic))), None)
+        if odd is not None:
+            raise InputError(f"label column {column!r} holds {type(odd).__name__} values such as {odd!r:.60}: a label "
+                             "holds classes (text, whole numbers, booleans) or numbers, one per row.",
+                             code="bad_label", column=column)
+
+
 def resolve_task(task: Any, data: pd.DataFrame, label: Any, model: Any, predictions: Any = None,
                  positive_label: Any = None) -> str:
     """The audit's task: ``task`` itself, or (``"auto"``) detected from the model and the label. A label of two
@@ -109,6 +128,7 @@ def resolve_task(task: Any, data: pd.DataFrame, label: Any, model: Any, predicti
         return "binary"
     require_column(data, label, "label")
     series = data[label]
+    check_label_kind(series, str(label))
     values = _distinct(series)  # the values rows hold (a categorical's unused categories do not count)
     if len(values) <= 2 or (classes is not None and len(np.asarray(classes)) == 2):
         return "binary"
@@ -195,6 +215,7 @@ def validate_target(data: pd.DataFrame, *, task: str, label: Any, model: Any, pr
     series = data[label]
     column = str(label)
     n = len(data)
+    check_label_kind(series, column)
     if task == "regression":
         if favorable_classes is not None:
             raise ConfigError("favorable_classes= applies to a multiclass audit; a regression audit takes "

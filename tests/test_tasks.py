@@ -270,6 +270,10 @@ def test_bad_input_names_the_column_or_argument(adult, regression, multiclass):
                         task="regression")
     with pytest.raises(ConfigError, match="favorable='maybe' is invalid"):
         audit.run_audit(reg, small, label="hours_per_week", protected=["sex"], features=FEATURES, favorable="maybe")
+    for bad in ([[1], [2], [3]] * 100, pd.to_datetime(["2020-01-01", "2020-02-01", "2020-03-01"] * 100)):
+        with pytest.raises(InputError, match="a label holds classes") as e:
+            audit.run_audit(None, small.assign(y=bad), label="y", protected=["sex"], predictions="relationship")
+        assert e.value.code == "bad_label" and e.value.column == "y"
     with pytest.raises(InputError, match="values of another kind") as e:
         audit.run_audit(None, small, label="relationship", protected=["sex"], task="multiclass",
                         predictions=small["age"] * 1.5)

@@ -119,8 +119,11 @@ def mitigation_blocks(sec: "Section", result: "AuditResult") -> list[dict[str, A
                     "columns": [], "rows": []})
     weights = sec.table("weights")
     if weights is not None:
+        several = len({r["label"] for r in weights.records()}) > 2
         out.append({"title": "Weights and label base rates in the training data",
-                    "text": "After weighting, every group has the same base rate.",
+                    "text": "After weighting, every group has the same base rate." if not several else
+                            "After weighting, every group has the same distribution over the label's values (base "
+                            "rate: the share of the group's rows with that value).",
                     "columns": ["Group", "Label", "Rows", "Weight", "Base rate before", "Base rate after"],
                     "rows": [[r["group"], r["label"], r["n"], r["weight"], r["base_rate_before"], r["base_rate_after"]]
                              for r in weights.records()]})

@@ -196,8 +196,8 @@ def _aligned(obj: Any, data: pd.DataFrame, what: str) -> Any:
             if len(obj) == len(data) and obj.index.is_unique and data.index.is_unique \
                     and not data.index.difference(obj.index).size:
                 return obj.reindex(data.index)
-            raise InputError(f"{what} is a Series of {len(obj):,} rows whose index does not match data's ({len(data):,} "
-                             "rows): pass a Series indexed like data, or an array in data's row order.",
+            raise InputError(f"{what} is a Series of {len(obj):,} rows whose index does not match data's "
+                             f"({len(data):,} rows): pass a Series indexed like data, or an array in data's row order.",
                              code="index_mismatch")
         return obj
     arr = np.asarray(obj)

@@ -40,7 +40,8 @@ MACRO = "(macro)"
 ALL = "(all classes)"
 MACRO_METRICS = ("recall", "precision", "fpr")
 UNDEFINED = {"base_rate": "the group has no rows", "selection_rate": "the group has no rows",
-             "recall": "the group has no rows of this class", "precision": "no row of the group is predicted this class",
+             "recall": "the group has no rows of this class",
+             "precision": "no row of the group is predicted this class",
              "fpr": "every row of the group is of this class", "accuracy": "the group has no rows"}
 DISPARITIES = (("demographic_parity_difference", "selection_rate", "difference"),
                ("demographic_parity_ratio", "selection_rate", "ratio"),

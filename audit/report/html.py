@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from .. import registry
 from ..metrics import DISPARITY_METRICS
 from .charts import dot_chart
-from .findings import (IMPACT_RATIOS, data_source_sentence, four_fifths_split, metric_name, significant_by_priority, target_sentence,
-                       verdict_badge)
+from .findings import (IMPACT_RATIOS, data_source_sentence, four_fifths_split, metric_name, significant_by_priority,
+                       target_sentence, verdict_badge)
 from .format import fmt, fmt_p, visible
 
 if TYPE_CHECKING:  # pragma: no cover

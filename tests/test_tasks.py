@@ -546,3 +546,19 @@ def test_a_categorical_label_with_an_unused_category_is_still_binary():
     three = df.assign(y=pd.Categorical(["yes", "no", "maybe", "no"] * 25))
     assert audit.run_audit(None, three, label="y", protected=["g"], predictions="y", n_bootstrap=0).task == \
         "multiclass"
+
+
+def test_a_rule_can_judge_chosen_classes(multiclass, regression):
+    mc = multiclass[2]
+    rule = '[[rules]]\nname = "fav"\nmetric = "demographic_parity_ratio"\nmin = 0.8\nclasses = ["(favourable)"]\n'
+    gate = mc.gate(Policy.from_toml(rule))
+    checks = [c for r in gate.rules for c in r.checks]
+    assert checks and all(c.group.endswith("[class (favourable)]") for c in checks)
+    assert "[classes: (favourable)]" in gate.rules[0].rule.describe()
+    odd = mc.gate(Policy.from_toml(rule.replace("(favourable)", "Astronaut")))
+    assert not odd.passed and any("Astronaut" in n for n in odd.notes + tuple(
+        c.message for r in odd.rules for c in r.checks))
+    other = regression[2].gate(Policy.from_toml(rule.replace("demographic_parity_ratio", "scoring_rate_ratio")))
+    assert not other.passed
+    with pytest.raises(ConfigError, match="classes must be"):
+        Policy.from_toml(rule.replace('["(favourable)"]', "true"))

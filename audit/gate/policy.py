@@ -18,7 +18,7 @@ ACTIONS = ("warn", "fail")
 VERDICT_ORDER = {"pass": 0, "not applicable": 1, "insufficient data": 2, "inconclusive": 3, "fail": 4}
 JUDGED = ("pass", "inconclusive", "fail")
 
-RULE_KEYS = {"name", "metric", "min", "max", "max_abs", "mode", "attributes", "intersections", "scope",
+RULE_KEYS = {"name", "metric", "min", "max", "max_abs", "mode", "attributes", "intersections", "scope", "classes",
              "max_worsening", "on_inconclusive", "on_insufficient"}
 TOP_KEYS = {"version", "defaults", "rules", "monitor"}
 MONITOR_KEYS = {"scope", "max_drift"}
@@ -40,6 +40,7 @@ class Rule:
     max_worsening: float | None = None
     on_inconclusive: str = "warn"
     on_insufficient: str = "warn"
+    classes: tuple[str, ...] | None = None  # a multiclass audit's classes judged (None: every row's class)
 
     @property
     def is_disparity(self) -> bool:
@@ -55,7 +56,8 @@ class Rule:
             parts.append(f"|{self.metric}| <= {self.max_abs:g}")
         if self.max_worsening is not None:
             parts.append(f"{self.metric} worsens by at most {self.max_worsening:g} vs baseline")
-        return " and ".join(parts) + f" ({self.mode})"
+        judged = "" if self.classes is None else f" [classes: {', '.join(self.classes)}]"
+        return " and ".join(parts) + judged + f" ({self.mode})"
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,18 @@ class Policy:
             else:
                 raise ConfigError(f"{where(i, 'attributes')}: attributes must be \"all\" or a list of column "
                                   f"names; got {attrs!r}.", code="policy_value")
+            classes = merged.get("classes", "all")
+            if classes == "all":
+                classes = None
+            elif isinstance(classes, (str, int)) and not isinstance(classes, bool):
+                classes = (str(classes),)
+            elif isinstance(classes, list) and classes and all(isinstance(c, (str, int)) and not isinstance(c, bool)
+                                                               for c in classes):
+                classes = tuple(str(c) for c in classes)
+            else:
+                raise ConfigError(f"{where(i, 'classes')}: classes must be \"all\" or a list of a multiclass "
+                                  f"audit's classes (\"(favourable)\" for its favourable view); got {classes!r}.",
+                                  code="policy_value")
             inter = merged.get("intersections", False)
             if not isinstance(inter, bool):
                 raise ConfigError(f"{where(i, 'intersections')}: intersections must be true or false.",
@@ -212,7 +226,7 @@ class Policy:
                               attributes=attrs, intersections=inter, scope=scope,
                               max_worsening=merged.get("max_worsening"),
                               on_inconclusive=merged.get("on_inconclusive", "warn"),
-                              on_insufficient=merged.get("on_insufficient", "warn")))
+                              on_insufficient=merged.get("on_insufficient", "warn"), classes=classes))
         return cls(tuple(rules), source, window_scope, max_drift)
 
 

@@ -189,17 +189,19 @@ def _rows(result: "AuditResult", rule: Rule) -> list[dict[str, Any]]:
         comparison = "max_gap" if rule.scope == "max_gap" else "vs_reference"
         return _with_class([r for r in result.disparities_table.records()
                             if r["metric"] == rule.metric and r["comparison"] == comparison
-                            and attr_ok(r["attribute"])])
+                            and attr_ok(r["attribute"])], rule.classes)
     if rule.scope == "overall":
         return _with_class([r for r in result.metrics_table.records()
-                            if r["metric"] == rule.metric and r["attribute"] == "(overall)"])
+                            if r["metric"] == rule.metric and r["attribute"] == "(overall)"], rule.classes)
     return _with_class([r for r in result.metrics_table.records()
-                        if r["metric"] == rule.metric and attr_ok(r["attribute"])])
+                        if r["metric"] == rule.metric and attr_ok(r["attribute"])], rule.classes)
 
 
-def _with_class(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_class(rows: list[dict[str, Any]], classes: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """A multiclass result's rows name their class with the group (each class is its own check, and a baseline's
-    row is matched by both)."""
+    row is matched by both); a rule's ``classes`` keeps only theirs."""
+    if classes is not None:
+        rows = [r for r in rows if r.get("class") is not None and str(r["class"]) in classes]
     return [r if r.get("class") is None else {**r, "group": f"{r['group']} [class {r['class']}]"} for r in rows]
 
 
@@ -236,6 +238,13 @@ def _nothing_matched(result: "AuditResult", rule: Rule) -> str:
     if exported is not None and result.section(exported[0].name) is None:
         module, g = exported
         return g.requires or f"{rule.metric} needs the {module.name} module: audit with {module.option}=True"
+    if rule.classes is not None and result.task != "multiclass":
+        return f"classes = {list(rule.classes)} applies to a multiclass audit; this one is {result.task}"
+    if rule.classes is not None:
+        known = set(map(str, result.target_info("classes", ()))) | {"(favourable)", "(macro)", "(all classes)"}
+        unknown = [c for c in rule.classes if c not in known]
+        if unknown:
+            return f"classes {unknown} are not classes of this audit ({', '.join(sorted(known))})"
     if rule.is_disparity and one_group:
         return (f"no rows to judge: attribute(s) {', '.join(map(repr, one_group))} have a single group in this "
                 "data, so there is nothing to compare")

@@ -217,11 +217,17 @@ def run_audit(
     if not isinstance(task, str) or task not in TASKS:
         raise ConfigError(f"task={task!r} is invalid: give one of {', '.join(map(repr, TASKS))}.",
                           code="invalid_option")
-    if source is not None and task == "regression":
-        source.close()
-        raise ConfigError("task='regression': data an engine scans (a file of more than 2 million rows, a relation, "
-                          "a Spark or Polars frame) is audited as a binary or multiclass decision; read the rows into "
-                          "a pandas DataFrame to audit a regression model.", code="invalid_option")
+    from ._tasks import estimator_kind
+
+    if source is not None and (task == "regression" or (task == "auto" and estimator_kind(model) == "regressor")):
+        try:
+            return _run_scaled_regression(source, model, label=label, protected=protected, reference=reference,
+                                          features=features, predictions=predictions, scores=scores, cfg=cfg, t0=t0,
+                                          strict=strict, train_data=train_data, module_options=module_options,
+                                          favorable=favorable, positive_label=positive_label,
+                                          favorable_classes=favorable_classes, scoring_cut=scoring_cut)
+        finally:
+            source.close()
     classes_ = getattr(model, "classes_", None)
     if source is not None and (task == "multiclass" or (task == "auto" and (
             favorable_classes is not None or (classes_ is not None and len(classes_) > 2)))):
@@ -408,6 +414,48 @@ def blas_single_threaded() -> Any:
     compete with the library's own two worker threads, so BLAS runs single-threaded during the audit
     (restored after the last overlapping audit ends; the model's own prediction is not affected)."""
     return _BlasLimit()
+
+
+def _run_scaled_regression(source: Any, model: Any, *, label: Any, protected: Any, reference: dict[str, Any] | None,
+                           features: Any, predictions: Any, scores: Any, cfg: AuditConfig, t0: float, strict: bool,
+                           train_data: Any, module_options: dict[str, Any], favorable: Any, positive_label: Any,
+                           favorable_classes: Any, scoring_cut: Any) -> AuditResult:
+    """A regression audit of data an engine scans, from its predictions column (``_scale/regression.py``)."""
+    import math
+
+    from ._scale.run import scaled_regression
+
+    if model is not None:
+        raise ConfigError("a regression audit of data an engine scans reads the predictions from a column "
+                          "(predictions='...'): score the rows where they live first, or read them into a pandas "
+                          "DataFrame to pass the model.", code="invalid_option")
+    if predictions is None or scores is not None:
+        raise ConfigError("a regression audit of data an engine scans needs predictions= (the column of predicted "
+                          "numbers) and no scores=.", code="invalid_option")
+    for name, value in (("positive_label", positive_label), ("favorable_classes", favorable_classes)):
+        if value is not None:
+            raise ConfigError(f"{name}= does not apply to a regression audit.", code="invalid_option")
+    if scoring_cut is not None and (isinstance(scoring_cut, bool) or not isinstance(scoring_cut, (int, float))
+                                    or not math.isfinite(scoring_cut)):
+        raise ConfigError(f"scoring_cut={scoring_cut!r} is invalid: give a finite number (the prediction above "
+                          "which a row counts as scored high).", code="invalid_option")
+    for module in registry.modules():
+        if module.core or module.option is None or module_options.get(module.name) is None:
+            continue
+        raise ConfigError(f"{module.option}= on data an engine scans is available for a binary audit; a regression "
+                          "audit there gives its metrics, disparities and intervals (read the rows into a pandas "
+                          f"DataFrame for {module.option}=).", code="invalid_option")
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    with blas_single_threaded():
+        scaled, target, stat = scaled_regression(source, label=label, protected=protected, reference=reference,
+                                                 features=features, predictions=predictions, cfg=cfg,
+                                                 favorable=favorable, scoring_cut=scoring_cut)
+        timings["scan"] = time.perf_counter() - t
+        warn = [] if train_data is None else ["train_data= is not used by a regression audit of data an engine scans"]
+        info = (("favorable", target.direction), ("scoring_cut", stat.cut))
+        return _audit(scaled.ctx.inputs, scaled.ctx.model, cfg, timings, t0, warn, strict, None, reference, model,
+                      module_options, scaled=scaled, source=source, target_info=info)
 
 
 def _run_scaled_classes(source: Any, model: Any, *, label: Any, protected: Any, reference: dict[str, Any] | None,

@@ -49,7 +49,7 @@ class Target:
         return tuple(group_name(c) for c in self.classes)
 
 
-def _estimator_kind(model: Any) -> str | None:
+def estimator_kind(model: Any) -> str | None:
     """"classifier", "regressor" or None, as scikit-learn tells (pipelines: their last step)."""
     if model is None:
         return None
@@ -119,7 +119,7 @@ def resolve_task(task: Any, data: pd.DataFrame, label: Any, model: Any, predicti
     if task != "auto":
         return task
     classes = getattr(model, "classes_", None)
-    kind = _estimator_kind(model)
+    kind = estimator_kind(model)
     if classes is not None and len(np.asarray(classes)) > 2:
         return "multiclass"
     if kind == "regressor":
@@ -336,7 +336,7 @@ def class_probabilities(values: Any, n_classes: int, what: str) -> np.ndarray:
 def _task_fn(model: Any, target: Target) -> tuple[str, Callable[[pd.DataFrame], tuple[np.ndarray, Any]], str | None]:
     """(method, fn(X) -> (values, class probabilities or None), score kind) of a regression or multiclass model."""
     if target.task == "regression":
-        if _estimator_kind(model) == "classifier":
+        if estimator_kind(model) == "classifier":
             raise ModelError(f"{type(model).__name__} is a classifier; a regression audit needs a model that predicts "
                              "a number (or task='binary' / 'multiclass').", code="wrong_model_kind")
         if not (hasattr(model, "predict") or callable(model)):
@@ -360,7 +360,7 @@ def _task_fn(model: Any, target: Target) -> tuple[str, Callable[[pd.DataFrame], 
         return stage, regress, None
 
     C = len(target.classes)
-    if _estimator_kind(model) == "regressor":
+    if estimator_kind(model) == "regressor":
         raise ModelError(f"{type(model).__name__} is a regressor; a multiclass audit needs a classifier (or "
                          "task='regression').", code="wrong_model_kind")
     model_classes = getattr(model, "classes_", None)
@@ -410,7 +410,7 @@ def _task_fn(model: Any, target: Target) -> tuple[str, Callable[[pd.DataFrame], 
 def class_labels_fn(model: Any) -> tuple[str, Callable[[pd.DataFrame], np.ndarray]]:
     """(method, fn(X) -> predicted class labels) of a multiclass model, for batches of rows an engine streams: the
     most probable of the model's classes (as :func:`predict_task`), else its ``predict``."""
-    if _estimator_kind(model) == "regressor":
+    if estimator_kind(model) == "regressor":
         raise ModelError(f"{type(model).__name__} is a regressor; a multiclass audit needs a classifier.",
                          code="wrong_model_kind")
     classes = getattr(model, "classes_", None)

@@ -167,3 +167,21 @@ def test_a_multiclass_audit_on_spark_equals_memory(spark, adult_test):
     applied = audit.run_audit(tree, sdf, features=features, **common)
     direct = audit.run_audit(tree, rows[[*features, "sex", "race", "relationship"]], features=features, **common)
     pd.testing.assert_frame_equal(direct.metrics, applied.metrics, check_exact=False, rtol=1e-12, atol=1e-12)
+
+
+def test_a_regression_audit_on_spark_agrees_with_duckdb(spark, adult_test):
+    """Fixed-point sums: Spark's tables equal DuckDB's, whatever order each engine adds the rows in."""
+    rows = adult_test[["sex", "race", "hours_per_week", "age", "education_num"]].reset_index(drop=True)
+    rows["pred"] = rows["age"] * 0.2 + rows["education_num"] * 0.7 + 25.25
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sdf = spark.createDataFrame(rows)
+    common = dict(label="hours_per_week", protected=["sex", "race"], predictions="pred", task="regression",
+                  n_bootstrap=200)
+    sp = audit.run_audit(None, sdf, **common)
+    dk = _duckdb(rows, **common)
+    assert sp.section("data_source").get("engine") == "spark" and sp.task == "regression"
+    assert sp.target_info("scoring_cut") == dk.target_info("scoring_cut")  # both engines' exact median
+    pd.testing.assert_frame_equal(sp.metrics, dk.metrics, check_exact=True)
+    pd.testing.assert_frame_equal(sp.disparities, dk.disparities, check_exact=True)
+    assert sp.data_fingerprint == dk.data_fingerprint

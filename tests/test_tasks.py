@@ -533,9 +533,6 @@ def test_a_multiclass_audit_of_data_an_engine_holds_equals_memory(tmp_path, adul
         with pytest.raises(ConfigError, match="explain= on data an engine scans"):
             audit.run_audit(model, str(path), features=FEATURES, task="multiclass", engine="duckdb", explain=True,
                             **common)
-        with pytest.raises(ConfigError, match="task='regression'"):
-            audit.run_audit(None, str(path), label="hours_per_week", protected=["sex"], predictions="age",
-                            task="regression", engine="duckdb")
 
 
 def test_a_categorical_label_with_an_unused_category_is_still_binary():
@@ -562,3 +559,55 @@ def test_a_rule_can_judge_chosen_classes(multiclass, regression):
     assert not other.passed
     with pytest.raises(ConfigError, match="classes must be"):
         Policy.from_toml(rule.replace('["(favourable)"]', "true"))
+
+
+def _compare_regression(mem, eng):
+    """An engine's regression audit against memory's: fixed-point sums within 1e-7, distances within their bounds."""
+    m = mem.metrics.merge(eng.metrics, on=["attribute", "group", "metric"], suffixes=("_m", "_e"))
+    assert len(m) == len(mem.metrics) == len(eng.metrics)
+    for c in ("value", "ci_low", "ci_high"):
+        x, y = m[c + "_m"].astype(float), m[c + "_e"].astype(float)
+        assert ((x - y).abs() <= 1e-7 * np.maximum(x.abs(), 1.0) + 1e-12).where(x.notna(), y.isna()).all(), c
+    d = mem.disparities.merge(eng.disparities, on=["attribute", "group", "metric", "comparison"],
+                              suffixes=("_m", "_e"))
+    assert len(d) == len(mem.disparities)
+    distance = d["metric"].isin(["ks_distance", "wasserstein_distance"])
+    for c in ("value", "ci_low", "ci_high", "p_value"):
+        x, y = d.loc[~distance, c + "_m"].astype(float), d.loc[~distance, c + "_e"].astype(float)
+        assert ((x - y).abs() <= 1e-6 * np.maximum(x.abs(), 1e-3) + 1e-12).where(x.notna(), y.isna()).all(), c
+    rows = d[distance & (d["comparison"] == "vs_reference") & d["value_m"].notna()]
+    assert len(rows)
+    for _, r in rows.iterrows():
+        bound = float(r["reason_e"].split("within ")[1].split(" of")[0])
+        assert abs(r["value_e"] - r["value_m"]) <= bound + 1e-9, (r["group"], r["metric"], r["value_e"], r["value_m"])
+    assert (d["verdict_m"] == d["verdict_e"])[~distance].mean() > 0.99
+
+
+@pytest.mark.parametrize("where", ["duckdb", "polars"])
+def test_a_regression_audit_of_data_an_engine_holds_agrees_with_memory(tmp_path, adult, regression, where):
+    train, test = adult
+    rows = test.reset_index(drop=True)
+    rows["pred"] = regression[0].predict(rows[FEATURES])
+    path = tmp_path / "rows.parquet"
+    rows.to_parquet(path)
+    if where == "duckdb":
+        data, kw = str(path), {"engine": "duckdb"}
+    else:
+        pl = pytest.importorskip("polars")
+        data, kw = pl.read_parquet(path).lazy(), {}
+    common = dict(label="hours_per_week", protected=["sex", "race"], predictions="pred", task="regression",
+                  n_bootstrap=200, seed=2)
+    mem = audit.run_audit(None, rows, **common)
+    eng = audit.run_audit(None, data, **common, **kw)
+    assert eng.task == "regression" and eng.n_rows == len(rows)
+    assert eng.section("data_source").get("scoring_cut") == pytest.approx(mem.target_info("scoring_cut"))
+    _compare_regression(mem, eng)
+    if where == "duckdb":
+        lower = dict(common, favorable="lower", scoring_cut=45.0)
+        _compare_regression(audit.run_audit(None, rows, **lower), audit.run_audit(None, data, **lower, **kw))
+        with pytest.raises(ConfigError, match="reads the predictions from a column"):
+            audit.run_audit(regression[0], data, label="hours_per_week", protected=["sex"], features=FEATURES, **kw)
+        bad = rows.assign(pred=rows["pred"].where(rows.index != 7, np.nan))
+        bad.to_parquet(tmp_path / "bad.parquet")
+        with pytest.raises(InputError, match="predictions column 'pred' has 1 missing"):
+            audit.run_audit(None, str(tmp_path / "bad.parquet"), **common, **kw)

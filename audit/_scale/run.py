@@ -276,6 +276,63 @@ def scaled_classes(source: Source, *, label: Any, protected: Any, reference: dic
     return ScaledData(ctx, section, plan, keys), target
 
 
+def scaled_regression(source: Source, *, label: Any, protected: Any, reference: dict[str, Any] | None,
+                      features: Sequence[str] | None, predictions: Any, cfg: AuditConfig, favorable: Any,
+                      scoring_cut: float | None) -> tuple[ScaledData, Any, Any]:
+    """A regression model's audit of data an engine holds, from its predictions column (``_scale/regression.py``):
+    the scaled data, the validated target and the statistic."""
+    import narwhals as nw
+
+    from .._tasks import Target
+    from .regression import BUCKET, N as RN, CellRegressionSums, scan_regression
+
+    t0 = time.perf_counter()
+    frame = source.frame
+    label = _column_arg(label, "label", source)
+    protected = protected_columns(protected, label, lambda name: _column_arg(name, "protected", source))
+    prediction = _column_arg(predictions, "predictions", source)
+    schema = frame.collect_schema()
+    for col, what in ((label, "label"), (prediction, "predictions")):
+        if not schema[col].is_numeric() or schema[col] == nw.Boolean:
+            raise InputError(f"{what} column {col!r} holds {schema[col]} values: a regression audit needs numbers. "
+                             "Convert it, or audit a classifier with task='binary' or 'multiclass'.",
+                             code="not_numeric", column=col)
+    direction = {True: "higher", False: "lower"}.get(favorable, favorable) if isinstance(favorable, bool) \
+        else favorable
+    if direction not in ("higher", "lower"):
+        from ..exceptions import ConfigError
+
+        raise ConfigError(f"favorable={favorable!r} is invalid for a regression audit: give 'higher' (a higher "
+                          "prediction helps the person) or 'lower' (it harms them).", code="invalid_option")
+    plan = scan.ScanPlan(label, tuple(protected), None, prediction, None, cfg.threshold, cfg.score_buckets,
+                         cfg.calibration_bins)
+    _look_ahead(frame, plan, cfg, f"data ({source.description})")
+    t_keys = time.perf_counter() - t0
+    t = time.perf_counter()
+    rc = scan_regression(source, label=label, protected=protected, prediction=prediction, cfg=cfg, cut=scoring_cut)
+    t_scan = time.perf_counter() - t
+    cells = rc.cells
+    frame_cells = cells[list(protected)].assign(**{label: 0.0})
+    target = Target("regression", np.zeros(len(cells)), np.zeros(len(cells), dtype=np.int8), direction=direction)
+    inputs = validate_inputs(frame_cells, label=label, positive_label=None, favorable=direction == "higher",
+                             protected=protected, reference=reference, features=[], model_features=None,
+                             predictions=None, scores=None, config=cfg, target=target)
+    feats = (tuple([features] if isinstance(features, str) else features) if features is not None else
+             tuple(c for c in source.columns if c not in (label, prediction)))
+    inputs = replace(inputs, n=rc.bounds.n, features=feats,
+                     fingerprint=_cells_fingerprint(cells, [*protected, BUCKET], label, protected))
+    out = ModelOutput(np.zeros(len(cells), dtype=np.int8), None, None, "precomputed",
+                      describe(None, predictions=True), None, None)
+    stat = CellRegressionSums(rc, protected, label, prediction)
+    ctx = build_context(inputs, out, cfg, weights=cells[RN].to_numpy(np.int64), statistics=(stat,))
+    base = _section(source, ctx, None, rc.bounds.n, len(cells), cfg, t_keys, t_scan, False)
+    section = Section("data_source", base.tables, base.info + (
+        ("prediction_buckets", rc.buckets), ("scoring_cut", rc.bounds.cut),
+        ("regression_sums", "fixed point: each sum within rows / 2**53 of its bound")))
+    keys = cells.groupby(list(protected), dropna=False, sort=True, observed=True)[RN].sum().reset_index()
+    return ScaledData(ctx, section, plan, keys), target, stat
+
+
 def _first_rows(source: Source, columns: list[str], n: int = 64) -> pd.DataFrame:
     """A few rows to learn how the model predicts (probabilities or decision scores) before the scan."""
     return scan._to_pandas(source.frame.select(*columns).head(n))
@@ -324,6 +381,6 @@ def _section(source: Source, ctx: AuditContext, stats: CellScoreStatistics | Non
 
 #: the engine audit's account of the scan (engine, rows, buckets, error bounds of AUC and average precision)
 MODULE = Module(name="data_source", wanted=lambda env: env.scaled is not None, run_engine=lambda env: env.scaled.section,
-                tasks=("binary", "multiclass"),
+                tasks=("binary", "multiclass", "regression"),
                 failure="raise", timed=False, tables={"score_error_bounds": BOUND_COLUMNS},
                 kinds={"value": "float", "max_error": "float"})

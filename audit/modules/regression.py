@@ -104,6 +104,7 @@ class _Job(NamedTuple):
     vs: int | None
     gap: int | None
     p_values: np.ndarray | None = None  # the KS test's (distances)
+    bounds: np.ndarray | None = None  # an engine's bucketed distances: the bound on each value's error
 
 
 def run(ctx: AuditContext, *, decide_now: bool = True) -> dict[str, Any]:
@@ -115,10 +116,11 @@ def run(ctx: AuditContext, *, decide_now: bool = True) -> dict[str, Any]:
     groups: list[dict[str, Any]] = []
     references: list[tuple[str, str]] = []
     stat = ctx.statistic(KEY)
-    # the predictions in ascending order: every partition's distances from the statistic's one sort
-    pred_sorted = stat.sorted_predictions()
-    finest_sorted = stat.layout(ctx.finest, len(ctx.finest_names))["finest_sorted"]
-    runs = value_runs(pred_sorted)
+    bucketed = getattr(stat, "histograms", None) is not None  # an engine's cells: distances from bucket histograms
+    if not bucketed:  # the predictions in ascending order: every partition's distances from the statistic's one sort
+        pred_sorted = stat.sorted_predictions()
+        finest_sorted = stat.layout(ctx.finest, len(ctx.finest_names))["finest_sorted"]
+        runs = value_runs(pred_sorted)
     for part in ctx.partitions:
         sums, reps = part.stats[KEY]
         facts = group_facts(ctx, part)
@@ -145,10 +147,20 @@ def run(ctx: AuditContext, *, decide_now: bool = True) -> dict[str, Any]:
                 if len(keep) >= 2:
                     gap = batch.add(largest_gap(kind, boot[component][:, keep])[:, None])
             jobs.append(_Job(part, facts, name, kind, component, point[name], vs, gap))
-        fmap = part.finest_map.astype(np.int16 if len(part.groups) < 2**15 else np.int64)  # narrow codes: fast scans
-        dist = sorted_distances(pred_sorted, fmap[finest_sorted], len(part.groups), r, runs)
+        if bucketed:
+            from .._scale.regression import bucket_distances
+
+            fin = np.arange(len(ctx.finest_names))  # the finest groups' histograms summed into the partition's groups
+            hist = np.zeros((len(part.groups), stat.histograms.shape[1]))
+            inside = part.finest_map[fin] >= 0
+            np.add.at(hist, part.finest_map[fin][inside], stat.histograms[fin][inside])
+            dist = bucket_distances(hist, stat.bucket_lo, stat.bucket_hi, r)
+        else:
+            fmap = part.finest_map.astype(np.int16 if len(part.groups) < 2**15 else np.int64)  # narrow codes
+            dist = sorted_distances(pred_sorted, fmap[finest_sorted], len(part.groups), r, runs)
         for name in ("ks_distance", "wasserstein_distance"):
-            jobs.append(_Job(part, facts, name, "distance", None, dist[name], None, None, dist["ks_p_value"]))
+            jobs.append(_Job(part, facts, name, "distance", None, dist[name], None, None, dist["ks_p_value"],
+                             dist.get(name.split("_")[0] + "_bound")))
     batch.compute()
 
     records: list[dict[str, Any]] = []
@@ -216,6 +228,9 @@ def _vs_reference(ctx: AuditContext, job: _Job, batch: IntervalBatch) -> list[di
             shown_low = shown_high = None
             why = ("no interval: a distance between the two groups' predictions; its p-value is the two-sample "
                    "Kolmogorov-Smirnov test's") if defined else ""
+            if defined and job.bounds is not None:
+                why += (f"; from {len(ctx.statistic(KEY).edges) - 1:,} prediction buckets: within "
+                        f"{float(job.bounds[g]):.2g} of the exact value")
         else:
             shown_low, shown_high, why = shown_interval(low, high, int(min(facts.n[g], facts.n[r]))) if defined \
                 else (None, None, "")

@@ -140,9 +140,10 @@ def run_audit(
         What the model decides. ``"auto"``: a label of two values is binary; a classifier with more than two
         classes, or a text label of more, is multiclass; a regressor, or a float label with fractional values, is
         regression; an integer label of more than two values without a model to tell is refused as ambiguous.
-        Data an engine scans is audited as binary, or as multiclass when ``task="multiclass"``, ``favorable_classes``
+        Data an engine scans is audited as binary; as multiclass when ``task="multiclass"``, ``favorable_classes``
         or a model of more than two classes says so (its class tables from the one grouped scan: the same numbers
-        as in memory); a regression model needs the rows in memory.
+        as in memory); as regression with ``task="regression"`` and a predictions column (fixed-point sums from the
+        scan, distances from prediction buckets with stated bounds).
     favorable_classes : list, optional
         Multiclass: the classes that help the person (a loan grade A or B). "Receives a favourable class" is then
         audited as a binary decision too, and per-class disparities are signed (negative: the group fares worse).

@@ -405,11 +405,19 @@ def test_explanations_of_a_regressor_and_of_favourable_classes(adult):
                                                                         "proxy_rows": 1000})
     sec = m.section("explanations")
     assert not sec.get("failed_parts") and sec.get("output_space") == "probability of a favourable class"
-    # without favourable classes there is no favourable output to explain: said, and the proxy scan still runs
+    by_class = sec.frame("shap_by_class")
+    assert set(by_class["class"]) == set(map(str, rf.classes_)) and (by_class["mean_abs_shap"] >= 0).all()
+    assert "for each class" in m.to_html()
+    # without favourable classes: each class's probability explained, the overall importance their sum; the parts
+    # that need a favourable output are said to be skipped
     m2 = audit.run_audit(rf, rows, label="relationship", protected=["sex"], features=FEATURES, n_bootstrap=0,
-                         explain={"proxy_rows": 1000})
-    notes = " ".join(m2.section("explanations").get("notes"))
-    assert "favorable_classes" in notes and len(m2.proxy_auc) == 1 and m2.shap_importance.empty
+                         explain={"rows": 300, "proxy_rows": 1000})
+    sec2 = m2.section("explanations")
+    notes = " ".join(sec2.get("notes"))
+    assert "favorable_classes" in notes and len(m2.proxy_auc) == 1 and m2.gap_attribution.empty
+    total = sec2.frame("shap_by_class").groupby("feature")["mean_abs_shap"].sum()
+    imp = m2.shap_importance.set_index("feature")["mean_abs_shap"]
+    assert np.allclose(imp.sort_index(), total.sort_index(), rtol=1e-12)
 
 
 def test_reweighing_generalises_to_classes_and_label_bins(adult):

@@ -18,7 +18,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,9 @@ class ShapResult:
     space: str  # "log-odds margin", "probability", "decision score" or "prediction (0/1)"
     note: str = ""
     explained: np.ndarray | None = None  # positions of the rows explained when a time budget stopped early
+    #: a multiclass model: (n, F, C) contributions to each class's probability, and the classes' names
+    per_class: np.ndarray | None = None
+    classes: tuple[str, ...] = ()
 
 
 def _dense(a: Any) -> np.ndarray:
@@ -187,8 +190,6 @@ def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos:
     """(values (n, Ft), base, space) for the positive class (a regressor: for its prediction)."""
     if task == "regression":
         return _regressor(kind, est, Xt, Xt_bg)
-    if task == "multiclass":
-        return _favourable_classes(est, Xt, pos)
     n_classes = len(getattr(est, "classes_", [0, 1]))
     if kind == "linear":
         coef = np.asarray(est.coef_, dtype=float)[0]
@@ -250,21 +251,18 @@ def _tree_or_linear(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None, pos:
     return values, base, space
 
 
-def _favourable_classes(est: Any, Xt: Any, fav: Any) -> tuple[np.ndarray, float, str]:
-    """(values, base, space) of the probability of a favourable class of a tree classifier whose TreeSHAP values
-    are probabilities class by class: their sum over the favourable classes (``fav``: indices into classes_)."""
+def class_tree_shap(est: Any, Xt: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(raw (n, F, C), expected (C,), in probability space)``: TreeSHAP values of each class's probability of a
+    tree classifier whose leaves hold probabilities (checked: base + contributions reproduce predict_proba)."""
     import shap
 
     explainer = shap.TreeExplainer(est)
     raw = explainer.shap_values(Xt, check_additivity=False)
     raw = np.stack(raw, axis=-1) if isinstance(raw, list) else np.asarray(raw, dtype=float)
     expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
-    idx = list(fav)
-    values, base = raw[:, :, idx].sum(-1), float(expected[idx].sum())
-    proba = np.asarray(est.predict_proba(Xt), dtype=float)[:, idx].sum(1)
-    space = _link_check(base + values.sum(1), {"probability of a favourable class": proba},
-                        {"probability of a favourable class": 1e-9 * (1 + np.abs(values).sum(1))})
-    return values, base, space or "model output"
+    proba = np.asarray(est.predict_proba(Xt), dtype=float)
+    ok = np.all(np.abs(expected[None, :] + raw.sum(1) - proba) <= 1e-9 * (1 + np.abs(raw).sum(1)))
+    return raw, expected, bool(ok)
 
 
 def _regressor(kind: str, est: Any, Xt: Any, Xt_bg: np.ndarray | None) -> tuple[np.ndarray, float, str]:
@@ -345,7 +343,8 @@ def _round_robin(strata: np.ndarray) -> np.ndarray:
 def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
                  predict: Callable[[pd.DataFrame], np.ndarray], space_hint: str, seed: int,
                  progress: bool = False, seconds: float | None = None, strata: np.ndarray | None = None,
-                 task: str = "binary") -> ShapResult:
+                 task: str = "binary", class_names: Sequence[str] = (), favourable: Sequence[int] = ()
+                 ) -> ShapResult:
     """SHAP values of ``X`` (the explained rows) against ``X_bg`` (background), per original column where possible.
     ``predict`` maps a feature frame to the audited output (used by the model-agnostic path only). The
     model-agnostic path explains rows a few at a time, in turn from every ``strata`` value, each call seeded by
@@ -365,13 +364,29 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
         else:
             M, names, note = np.eye(X.shape[1]), list(features), ""
             Xt, Xt_bg = X, (_dense(X_bg) if kind == "linear" else None)  # trees take the frame (categoricals) as is
-        if task == "multiclass":  # ``positive``: the favourable classes
-            from .._validation import group_name
-
-            wanted = {group_name(c) for c in positive}
-            pos = [i for i, c in enumerate(np.asarray(est.classes_).tolist()) if group_name(c) in wanted]
-        else:
-            pos = _positive_index(est, positive)
+        if task == "multiclass":  # each class's probability (the model's classes come first in the audit's order)
+            raw, expected, exact = class_tree_shap(est, Xt)
+            fav = [c for c in favourable if c < raw.shape[2]]
+            values, base = raw[:, :, fav].sum(-1), float(expected[fav].sum())
+            space = "probability of a favourable class" if exact else "model output"
+            per = np.einsum("nfc,fo->noc", raw, M) if M is not None else raw
+            if M is not None:
+                lost_c = raw.sum(1) - per.sum(1)
+                if np.abs(lost_c).max(initial=0) > 1e-12:
+                    per = np.concatenate([per, lost_c[:, None, :]], axis=1)
+            label = "exact SHAP values of the tree model (TreeSHAP), on the columns the model's last step sees"
+            if M is None:
+                return ShapResult(values, base, base + values.sum(1), tuple(names), False, label, space, note,
+                                  per_class=per, classes=tuple(class_names[:raw.shape[2]]))
+            mapped = values @ M
+            lost = values.sum(1) - mapped.sum(1)
+            feats = features
+            if np.abs(lost).max(initial=0) > 1e-12 or per.shape[1] > mapped.shape[1]:
+                mapped = np.c_[mapped, lost]
+                feats = features + ("(untraced transformed columns)",)
+            return ShapResult(mapped, base, base + values.sum(1), feats, True, label, space, note, per_class=per,
+                              classes=tuple(class_names[:raw.shape[2]]))
+        pos = _positive_index(est, positive)
         values, base, space = _tree_or_linear(kind, est, Xt, Xt_bg, pos, task)
         label = ("exact SHAP values of the tree model (TreeSHAP), on the columns the model's last step sees"
                  if kind == "tree" else "exact SHAP values of the linear model, against the background rows' mean")
@@ -391,14 +406,15 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
     bg = encode(X_bg)
 
     def f(a: np.ndarray) -> np.ndarray:
-        return np.asarray(predict(decode(a)), dtype=float)
+        return np.asarray(predict(decode(a)), dtype=float)  # (m,), or (m, C) class probabilities (multiclass)
 
     masker = shap.maskers.Independent(bg, max_samples=len(bg))
     max_evals = max(2 * X.shape[1] + 1, 100)
     encoded = encode(X)
     turn = _round_robin(np.zeros(len(X), dtype=np.int64) if strata is None else np.asarray(strata))
-    values = np.zeros(encoded.shape)
-    base = np.nan
+    multi = task == "multiclass"
+    values = np.zeros(encoded.shape + ((len(class_names),) if multi else ()))
+    base: Any = np.nan
     done: list[np.ndarray] = []
     t0 = time.perf_counter()
     chunks = [turn[i:i + AGNOSTIC_CHUNK] for i in range(0, len(turn), AGNOSTIC_CHUNK)]
@@ -415,11 +431,18 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
             explainer = shap.explainers.Permutation(f, masker, seed=int.from_bytes(digest[:4], "little"))
             out = explainer(encoded[idx], max_evals=max_evals, silent=True)
         values[idx] = np.asarray(out.values, dtype=float)
-        base = float(np.atleast_1d(out.base_values)[0])
+        base = np.asarray(out.base_values, dtype=float)[0] if multi else float(np.atleast_1d(out.base_values)[0])
         done.append(idx)
     explained = np.sort(np.concatenate(done))
     values = values[explained]
     partial = len(explained) < len(X)
+    if multi:  # each class's probability; the favourable classes' sum is the explained output
+        fav = list(favourable)
+        per, base_c = values, np.atleast_1d(base)
+        values, base = per[:, :, fav].sum(-1), float(base_c[fav].sum()) if fav else 0.0
+        return ShapResult(values, base, base + values.sum(1), features, True,
+                          "model-agnostic SHAP values (permutation sampling) on the original columns", space_hint,
+                          tree_refusal(est), explained if partial else None, per_class=per, classes=tuple(class_names))
     return ShapResult(values, base, base + values.sum(1), features, True,
                       "model-agnostic SHAP values (permutation sampling) on the original columns",
                       space_hint, tree_refusal(est), explained if partial else None)

@@ -34,6 +34,8 @@ TABLES = {
                    "stability"),
     "proxies": ("attribute", "feature", "association", "measure", "importance_rank", "flag"),
     "proxy_auc": ("attribute", "auc", "ci_low", "ci_high", "n", "reason"),
+    # a multiclass model's: mean |SHAP| of each class's probability (written only for such a model)
+    "shap_by_class": ("class", "feature", "mean_abs_shap", "ci_low", "ci_high", "rank"),
 }
 EXPLANATION_TABLES = TABLES
 POPULATIONS = ("all", "favourable outcome", "unfavourable outcome")
@@ -167,10 +169,10 @@ def _predictor(model: Any, ctx: AuditContext) -> tuple[Any, str]:
             out = predict_task(model, X, target, seed=0, check_rows=0)
             if target.task == "regression":
                 return out.values
-            if out.scores is None:
-                raise ValueError("the model gives no class probabilities (predict_proba): the probability of a "
-                                 "favourable class cannot be explained")
-            return out.scores
+            if out.class_scores is None:
+                raise ValueError("the model gives no class probabilities (predict_proba): its classes' "
+                                 "probabilities cannot be explained")
+            return out.class_scores  # (n, C): every class's probability, explained together
 
         return predict_other, ("prediction" if target.task == "regression"
                                else "probability of a favourable class")
@@ -310,7 +312,7 @@ def _bar(items: list, enabled: bool, desc: str) -> Any:
 
 
 #: the parts of the section, each completing or failing on its own: name -> (timing key, tables it writes)
-PARTS = {"SHAP importance": ("shap", ("shap_importance",)),
+PARTS = {"SHAP importance": ("shap", ("shap_importance", "shap_by_class")),
          "SHAP by group and gap attribution": ("shap_summaries", ("shap_by_group", "gap_attribution")),
          "LIME cases": ("lime", ("lime_cases",)), "proxy scan": ("proxy", ("proxies", "proxy_auc"))}
 
@@ -352,10 +354,12 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
             timings[PARTS[name][0]] = time.perf_counter() - t
 
     shap_state: dict[str, Any] = {}
-    if task == "multiclass" and not ctx.inputs.target.favorable:
-        notes.append("SHAP and LIME explain the probability of a favourable class: name the classes that help the "
-                      "person with favorable_classes=[...] to explain a multiclass model")
-    elif model is None:
+    no_favourable = task == "multiclass" and not ctx.inputs.target.favorable
+    if no_favourable:
+        notes.append("without favorable_classes there is no favourable output: SHAP explains each class's "
+                     "probability (shap_by_class; the overall importance is the sum over classes), and SHAP by group, "
+                     "gap attribution and LIME, which need it, were not computed")
+    if model is None:
         notes.append("SHAP and LIME need the model: this audit has precomputed predictions only (model=None)")
     elif not features:
         notes.append("SHAP and LIME need model features: none were given")
@@ -376,11 +380,12 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
 
         def shap_importance() -> None:
             nonlocal rows, w, strata
-            positive = ctx.inputs.positive_label if task != "multiclass" else \
-                tuple(ctx.inputs.target.classes[c] for c in ctx.inputs.target.favorable)
-            res = explain_rows(model, X_all.iloc[rows], X_all.iloc[bg_rows], positive, predict,
+            target = ctx.inputs.target
+            res = explain_rows(model, X_all.iloc[rows], X_all.iloc[bg_rows], ctx.inputs.positive_label, predict,
                                space_hint, ctx.config.seed, progress=progress, seconds=ecfg.agnostic_seconds,
-                               strata=strata, task=task)
+                               strata=strata, task=task,
+                               class_names=target.class_names if task == "multiclass" else (),
+                               favourable=target.favorable if task == "multiclass" else ())
             if res.explained is not None and len(res.explained) < len(rows):  # stopped by the time budget
                 notes.append(f"the time budget of {ecfg.agnostic_seconds:g} s for the model-agnostic explainer "
                              f"ran out: {len(res.explained):,} of {len(rows):,} sampled rows were explained (taken "
@@ -397,6 +402,21 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
                 notes.append(res.note)
             feats = list(res.features)
             absv = np.abs(res.values)
+            if res.per_class is not None:  # each class's importance; without favourable classes, their sum overall
+                per_abs = np.abs(res.per_class)
+                if no_favourable:
+                    absv = per_abs.sum(-1)
+                    info["output_space"] = "each class's probability (importance: the sum over classes)"
+                for c, cls in enumerate(res.classes):
+                    imp_c = _wmean(per_abs[:, :, c], w)
+                    lo_c = hi_c = np.full(len(feats), np.nan)
+                    if n_boot:
+                        lo_c, hi_c, _ = percentile_interval(_boot_means(per_abs[:, :, c], w, strata, n_boot, rng),
+                                                            ctx.config.confidence)
+                    for rank, j in enumerate(np.argsort(-imp_c, kind="stable"), 1):
+                        lo_j, hi_j = _ci(lo_c[j], hi_c[j])
+                        tables["shap_by_class"].append({"class": cls, "feature": feats[j], "mean_abs_shap": imp_c[j],
+                                                        "ci_low": lo_j, "ci_high": hi_j, "rank": rank})
             imp = _wmean(absv, w)
             low = high = np.full(len(feats), np.nan)
             if n_boot:
@@ -468,7 +488,12 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
 
             X_train = X_all.iloc[rows]
             lime_predict = predict
-            if space_hint == "decision score":  # LIME needs a probability: the logistic of the decision score
+            if task == "multiclass":  # LIME explains the probability of a favourable class
+                fav_cols = list(ctx.inputs.target.favorable)
+
+                def lime_predict(X: pd.DataFrame) -> np.ndarray:
+                    return np.asarray(predict(X), dtype=float)[:, fav_cols].sum(1)
+            elif space_hint == "decision score":  # LIME needs a probability: the logistic of the decision score
 
                 def lime_predict(X: pd.DataFrame) -> np.ndarray:
                     return 1.0 / (1.0 + np.exp(-np.asarray(predict(X), dtype=float)))
@@ -493,9 +518,10 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
             info["lime"] = {"output": output, "samples": ecfg.lime_samples, "seeds_per_case": ecfg.lime_seeds,
                             "stability": "mean pairwise Jaccard overlap of the top features across the seeds"}
 
-        if part("SHAP importance", shap_importance):
+        if part("SHAP importance", shap_importance) and not no_favourable:
             part("SHAP by group and gap attribution", shap_groups)
-        part("LIME cases", lime_cases)
+        if not no_favourable:
+            part("LIME cases", lime_cases)
 
     if ecfg.proxy:
         part("proxy scan", lambda: _proxy_scan(ctx, ecfg, X_all, importance_rank, tables, progress))
@@ -505,8 +531,8 @@ def run(ctx: AuditContext, model: Any, ecfg: ExplainConfig, strict: bool = False
         info["warnings"] = [f"explanations: the {f['part']} could not be computed ({f['error']}); the other parts "
                             "completed" for f in failed]
     info["timings"] = {k: round(v, 4) for k, v in timings.items()}
-    return Section("explanations", tuple((k, Table.from_records(TABLES[k], v)) for k, v in tables.items()),
-                   tuple(info.items()))
+    return Section("explanations", tuple((k, Table.from_records(TABLES[k], v)) for k, v in tables.items()
+                                         if k != "shap_by_class" or task == "multiclass"), tuple(info.items()))
 
 
 def _proxy_scan(ctx: AuditContext, ecfg: ExplainConfig, X_all: pd.DataFrame, importance_rank: dict[str, int],

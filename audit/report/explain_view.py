@@ -39,6 +39,14 @@ def blocks(sec: "Section", result: "AuditResult") -> list[dict[str, Any]]:
                             "from a bootstrap of the explained rows stratified by group.",
                     "columns": ["Rank", "Feature", "Mean |SHAP|", f"{conf} interval"],
                     "rows": [[r["rank"], r["feature"], r["mean_abs_shap"], ci_text(r).strip()] for r in imp[:15]]})
+    by_class = sec.table("shap_by_class").records() if sec.table("shap_by_class") else []
+    if by_class:
+        out.append({"title": "Most important features for each class's probability (mean |SHAP|)",
+                    "text": f"A multiclass model: each class's probability explained; the top features of each class "
+                            f"with {conf} intervals.",
+                    "columns": ["Class", "Rank", "Feature", "Mean |SHAP|", f"{conf} interval"],
+                    "rows": [[r["class"], r["rank"], r["feature"], r["mean_abs_shap"], ci_text(r).strip()]
+                             for r in by_class if r["rank"] <= 5]})
     gaps = sec.table("gap_attribution").records() if sec.table("gap_attribution") else []
     if gaps:
         out_name = output_name(sec, result)

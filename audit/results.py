@@ -176,6 +176,32 @@ class AuditResult(ResultData):
         """
         return chart(self, kind, name, attribute, group, cls)
 
+    def ll144_tables(self, mapping: Any) -> dict[str, Any]:
+        """NYC Local Law 144 bias-audit tables (``sex``, ``race_ethnicity``, ``intersectional``: applicants,
+        selection or scoring rate, impact ratio, the 2% rule, and additional intervals and p-values) and the facts
+        the page states (``facts``), from this result and a mapping of its columns to the law's categories
+        (:class:`audit.ll144.LL144Map`, a TOML path or text, or a dict). Not legal advice.
+
+        Examples
+        --------
+        >>> import audit
+        >>> from audit.datasets import load_adult
+        >>> data = load_adult("test")
+        >>> result = audit.run_audit(None, data, label="income", positive_label=">50K", protected=["sex"],
+        ...                          predictions="income", n_bootstrap=0)
+        >>> tables = result.ll144_tables({"sex": {"column": "sex", "values": {"Male": "Male",
+        ...                                                                    "Female": "Female"}}})
+        >>> tables["sex"][["category", "applicants", "impact_ratio"]].round(3).values.tolist()
+        [['Male', 10860, 1.0], ['Female', 5421, 0.363]]
+        """
+        from .ll144 import LL144Map, ll144_tables
+
+        if isinstance(mapping, dict):
+            mapping = LL144Map.from_dict(mapping)
+        elif not isinstance(mapping, LL144Map):
+            mapping = LL144Map.from_toml(mapping)
+        return ll144_tables(self, mapping)
+
     # text -----------------------------------------------------------------------------------
     def summary(self) -> str:
         """The plain-text summary (the command line prints it)."""

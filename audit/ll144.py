@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from .exceptions import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
 
     from .record.result import ResultData
 

@@ -547,12 +547,33 @@ def gate(result_json: Path, policy: Path, baseline: Path | None, allow_different
 
 @cli.command()
 @click.argument("result_json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "doc_format", type=click.Choice(["report", "ll144"]), default="report", show_default=True,
+              help="report: the audit report; ll144: the NYC Local Law 144 bias-audit tables (needs --ll144-map).")
+@click.option("--ll144-map", "ll144_map", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML mapping the audit's columns to the law's categories (see the guide).")
 @_out_options
-def report(result_json: Path, json_out: str | None, html_out: Path | None, junit_out: Path | None,
-           markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool) -> None:
-    """Re-render a stored result (HTML, Markdown, JUnit, JSON) without recomputing."""
+def report(result_json: Path, doc_format: str, ll144_map: Path | None, json_out: str | None, html_out: Path | None,
+           junit_out: Path | None, markdown_out: str | None, policy: Path | None, baseline: Path | None,
+           allow_different_data: bool) -> None:
+    """Re-render a stored result (HTML, Markdown, JUnit, JSON) without recomputing; or its LL144 tables."""
     from .results import AuditResult
 
+    if doc_format == "ll144":
+        if ll144_map is None or html_out is None:
+            raise click.UsageError("--format ll144 needs --ll144-map FILE and --html OUT.")
+        from .ll144 import LL144Map
+        from .record.atomic import write_atomic
+        from .report.ll144_view import render_ll144
+
+        mapping = LL144Map.from_toml(ll144_map)
+        result = AuditResult.from_json(result_json)
+        page = render_ll144(result.ll144_tables(mapping), result.label, result.config.confidence,
+                            mapping.exclude_small)
+        write_atomic(html_out, page)
+        _progress(f"wrote {html_out}")
+        return
+    if ll144_map is not None:
+        raise click.UsageError("--ll144-map goes with --format ll144.")
     if not any((json_out, html_out, junit_out, markdown_out)):
         raise click.UsageError("say what to write: --html, --markdown, --junit or --json.")
     _check_outputs(junit_out, policy, baseline, {"--json": json_out, "--html": html_out, "--junit": junit_out,

@@ -272,3 +272,32 @@ def test_regression_and_multiclass_reports_read_on_any_screen(browser, task_repo
         assert page.locator("#performance svg[role=img]").count() >= 2
         assert page.locator("#fairness svg[role=img]").count() >= 1
         page.close()
+
+
+@pytest.mark.parametrize("width", [420, 1280])
+def test_the_ll144_page_reads_and_prints(browser, tmp_path, width):
+    """The LL144 page: no console error or request, no page-level scroll, numbers whole; printed to PDF by Chromium,
+    its table headers repeat on every page."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_ll144 import MAP, _applicants
+
+    from audit.ll144 import LL144Map
+    from audit.report.ll144_view import render_ll144
+
+    result = audit.run_audit(None, _applicants(), label="hired", protected=["gender", "race"], predictions="hired",
+                             n_bootstrap=0)
+    mapping = LL144Map.from_toml(MAP)
+    path = tmp_path / "ll144.html"
+    path.write_text(render_ll144(result.ll144_tables(mapping), result.label, 0.95, True), encoding="utf-8")
+    page, ev = _open(browser, path, width=width)
+    assert [m for m in ev["console"] if m[0] == "error"] == [] and ev["errors"] == []
+    assert ev["requests"] == [path.as_uri()]
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+    assert page.evaluate(_SPLIT_NUMBERS) == [] and page.evaluate(_CUT_TABLES) == []
+    if width == 1280:
+        pdf = page.pdf(format="A4", margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})
+        assert pdf[:5] == b"%PDF-" and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") + \
+            pdf.count(b"/Type/Page") >= 2
+    page.close()

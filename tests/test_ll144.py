@@ -119,3 +119,31 @@ def test_bad_mappings_are_refused_naming_the_value(text, match):
     with pytest.raises(ConfigError, match=match):
         result.ll144_tables(text)
     assert isinstance(LL144Map.from_toml(MAP), LL144Map)
+
+
+def test_the_page_from_the_command_line(tmp_path):
+    from audit import cli as cli_mod
+
+    df = _applicants()
+    df.loc[df.index[:3], "race"] = "<script>alert(1)</script>"  # a hostile value, mapped as unknown below
+    result = audit.run_audit(None, df, label="hired", protected=["gender", "race"], predictions="hired",
+                             n_bootstrap=0)
+    path = tmp_path / "r.json"
+    result.to_json(path)
+    mapping = tmp_path / "ll144.toml"
+    mapping.write_text(MAP.replace('unknown = ["?"]', 'unknown = ["?", "<script>alert(1)</script>"]')
+                       .replace("hand-made fixture", "<b>ATS</b> export"))
+    out = tmp_path / "ll144.html"
+    assert cli_mod.main(["report", str(path), "--format", "ll144", "--ll144-map", str(mapping), "--html",
+                         str(out)]) == 0
+    page = out.read_text()
+    assert "Impact ratio" in page and "Native American or Alaska Native" in page and "under 2%" in page
+    assert "Additional" in page and "not legal advice" in page and "2025-01-01" in page
+    assert "<b>ATS</b>" not in page and "&lt;b&gt;ATS&lt;/b&gt;" in page and "<script>" not in page
+    assert "@media print" in page and "thead { display: table-header-group; }" in page
+    assert cli_mod.main(["report", str(path), "--format", "ll144", "--html", str(out)]) == 2  # no mapping
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sex]\ncolumn = "gender"\nvalues = { M = "Male" }\n')
+    assert cli_mod.main(["report", str(path), "--format", "ll144", "--ll144-map", str(bad), "--html",
+                         str(tmp_path / "no.html")]) == 2
+    assert not (tmp_path / "no.html").exists()  # nothing half-written

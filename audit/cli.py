@@ -399,7 +399,8 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
         threshold: float | None, seed: int | None, n_bootstrap: int | None, confidence: float | None,
         no_intersections: bool | None, explain: bool | None, explain_rows: int | None, lime_cases: int | None,
         mitigate: bool | None, with_modules: tuple[str, ...], strict: bool | None, engine: str | None,
-        task: str | None, favorable_classes: tuple[str, ...], scoring_cut: float | None, json_out: str | None, html_out: Path | None, junit_out: Path | None,
+        task: str | None, favorable_classes: tuple[str, ...], scoring_cut: float | None, json_out: str | None,
+        html_out: Path | None, junit_out: Path | None,
         markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool) -> None:
     """Audit a model (or precomputed predictions) on a data file."""
     cfg = _read_config(config_path)

@@ -293,7 +293,6 @@ def _run_task(task: str, model: Any, data: Any, *, label: Any, positive_label: A
               scoring_cut: Any) -> AuditResult:
     """A multiclass or regression audit (rows in memory): its label and predictions validated for the task,
     predicted once, the task's statistic beside the counts, then the registry's modules for that task."""
-    import math
 
     from ._tasks import predict_task, validate_target
     from .stats.classes import ClassTable
@@ -306,10 +305,7 @@ def _run_task(task: str, model: Any, data: Any, *, label: Any, positive_label: A
                              "favorable='higher' or 'lower'."), code="invalid_option")
     if scoring_cut is not None and task != "regression":
         raise ConfigError("scoring_cut= applies to a regression audit.", code="invalid_option")
-    if scoring_cut is not None and (isinstance(scoring_cut, bool) or not isinstance(scoring_cut, (int, float))
-                                    or not math.isfinite(scoring_cut)):
-        raise ConfigError(f"scoring_cut={scoring_cut!r} is invalid: give a finite number (the prediction above "
-                          "which a row counts as scored high).", code="invalid_option")
+    _check_scoring_cut(scoring_cut)
     for module in registry.modules():  # an optional module asked for that cannot audit this task is named
         if module.core or task in module.tasks:
             continue
@@ -417,12 +413,30 @@ def blas_single_threaded() -> Any:
     return _BlasLimit()
 
 
+def _refuse_engine_options(module_options: dict[str, Any], task: str) -> None:
+    """Optional modules asked for on data an engine scans, which they audit for binary decisions only."""
+    for module in registry.modules():
+        if module.core or module.option is None or module_options.get(module.name) is None:
+            continue
+        raise ConfigError(f"{module.option}= on data an engine scans is available for a binary audit; a {task} "
+                          "audit there gives its metrics, disparities and intervals (read the rows into a pandas "
+                          f"DataFrame for {module.option}=).", code="invalid_option")
+
+
+def _check_scoring_cut(scoring_cut: Any) -> None:
+    import math
+
+    if scoring_cut is not None and (isinstance(scoring_cut, bool) or not isinstance(scoring_cut, (int, float))
+                                    or not math.isfinite(scoring_cut)):
+        raise ConfigError(f"scoring_cut={scoring_cut!r} is invalid: give a finite number (the prediction above "
+                          "which a row counts as scored high).", code="invalid_option")
+
+
 def _run_scaled_regression(source: Any, model: Any, *, label: Any, protected: Any, reference: dict[str, Any] | None,
                            features: Any, predictions: Any, scores: Any, cfg: AuditConfig, t0: float, strict: bool,
                            train_data: Any, module_options: dict[str, Any], favorable: Any, positive_label: Any,
                            favorable_classes: Any, scoring_cut: Any) -> AuditResult:
     """A regression audit of data an engine scans, from its predictions column (``_scale/regression.py``)."""
-    import math
 
     from ._scale.run import scaled_regression
 
@@ -436,16 +450,8 @@ def _run_scaled_regression(source: Any, model: Any, *, label: Any, protected: An
     for name, value in (("positive_label", positive_label), ("favorable_classes", favorable_classes)):
         if value is not None:
             raise ConfigError(f"{name}= does not apply to a regression audit.", code="invalid_option")
-    if scoring_cut is not None and (isinstance(scoring_cut, bool) or not isinstance(scoring_cut, (int, float))
-                                    or not math.isfinite(scoring_cut)):
-        raise ConfigError(f"scoring_cut={scoring_cut!r} is invalid: give a finite number (the prediction above "
-                          "which a row counts as scored high).", code="invalid_option")
-    for module in registry.modules():
-        if module.core or module.option is None or module_options.get(module.name) is None:
-            continue
-        raise ConfigError(f"{module.option}= on data an engine scans is available for a binary audit; a regression "
-                          "audit there gives its metrics, disparities and intervals (read the rows into a pandas "
-                          f"DataFrame for {module.option}=).", code="invalid_option")
+    _check_scoring_cut(scoring_cut)
+    _refuse_engine_options(module_options, "regression")
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with blas_single_threaded():
@@ -469,12 +475,7 @@ def _run_scaled_classes(source: Any, model: Any, *, label: Any, protected: Any, 
     for name, value in (("positive_label", positive_label), ("scoring_cut", scoring_cut)):
         if value is not None:
             raise ConfigError(f"{name}= does not apply to a multiclass audit.", code="invalid_option")
-    for module in registry.modules():
-        if module.core or module.option is None or module_options.get(module.name) is None:
-            continue
-        raise ConfigError(f"{module.option}= on data an engine scans is available for a binary audit; a multiclass "
-                          "audit there gives its metrics, disparities and intervals (read the rows into a pandas "
-                          f"DataFrame for {module.option}=).", code="invalid_option")
+    _refuse_engine_options(module_options, "multiclass")
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with blas_single_threaded():

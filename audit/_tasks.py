@@ -333,6 +333,16 @@ def class_probabilities(values: Any, n_classes: int, what: str) -> np.ndarray:
     return arr
 
 
+def _class_predict(model: Any) -> tuple[str, Callable[[Any], Any]]:
+    """(stage, fn) of a classifier without class probabilities: its ``predict``, or the function itself."""
+    fn = model.predict if hasattr(model, "predict") else model if callable(model) else None
+    if fn is None:
+        raise ModelError(f"model of type {type(model).__name__} is not supported: pass a fitted classifier "
+                         "(predict_proba / predict), a function of the feature DataFrame, or None with predictions=.",
+                         code="unsupported_model")
+    return ("predict" if hasattr(model, "predict") else "the model call"), fn
+
+
 def _task_fn(model: Any, target: Target) -> tuple[str, Callable[[pd.DataFrame], tuple[np.ndarray, Any]], str | None]:
     """(method, fn(X) -> (values, class probabilities or None), score kind) of a regression or multiclass model."""
     if target.task == "regression":
@@ -381,12 +391,7 @@ def _task_fn(model: Any, target: Target) -> tuple[str, Callable[[pd.DataFrame], 
             return np.argmax(full[:, :k], axis=1).astype(np.int64), full
 
         return "predict_proba", proba, "probability"
-    fn = model.predict if hasattr(model, "predict") else model if callable(model) else None
-    if fn is None:
-        raise ModelError(f"model of type {type(model).__name__} is not supported: pass a fitted classifier "
-                         "(predict_proba / predict), a function of the feature DataFrame, or None with predictions=.",
-                         code="unsupported_model")
-    stage = "predict" if hasattr(model, "predict") else "the model call"
+    stage, fn = _class_predict(model)
 
     def classify(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         out = np.asarray(call_model(stage, fn, X))
@@ -429,12 +434,7 @@ def class_labels_fn(model: Any) -> tuple[str, Callable[[pd.DataFrame], np.ndarra
             return labels[np.argmax(p, axis=1)]
 
         return "predict_proba", proba
-    fn = model.predict if hasattr(model, "predict") else model if callable(model) else None
-    if fn is None:
-        raise ModelError(f"model of type {type(model).__name__} is not supported: pass a fitted classifier "
-                         "(predict_proba / predict), a function of the feature DataFrame, or None with predictions=.",
-                         code="unsupported_model")
-    stage = "predict" if hasattr(model, "predict") else "the model call"
+    stage, fn = _class_predict(model)
 
     def predict(X: pd.DataFrame) -> np.ndarray:
         out = np.asarray(call_model(stage, fn, X))

@@ -368,7 +368,19 @@ def _gap_row(part: Partition, d: Disparity, a: np.ndarray, a2: np.ndarray | None
     if err is not None and len(keep):  # max - min of bucketed values: each end within its group's bound
         slack = 2.0 * float(np.nanmax(np.nan_to_num(err[keep])))
         low, high = max(low - slack, 0.0), min(high + slack, 1.0)
-    if len(keep) < 2:
+    return gap_row(part, d.name, value, low, high, len(keep) >= 2, _four_fifths_flag(d.name, value, four_fifths))
+
+
+GAP_NOTE = ("largest gap among groups with sufficient data; p-value: the smallest adjusted p-value of its "
+            "group-vs-reference comparisons")
+
+
+def gap_row(part: Partition, metric: str, value: float, low: float, high: float, enough: bool, flag: str = "",
+            note: str = GAP_NOTE, **extra: Any) -> dict[str, Any]:
+    """A largest-gap row (every task's): insufficient without two groups with enough data, undefined without a
+    value, else decided with the audit; its interval shown when the resamples can move it. ``extra``: more columns
+    (a multiclass row's class)."""
+    if not enough:
         verdict, reason = "insufficient data", "fewer than two groups have sufficient data"
     elif not math.isfinite(value):
         verdict, reason = "undefined", "the metric is undefined for all but one group with sufficient data"
@@ -377,12 +389,9 @@ def _gap_row(part: Partition, d: Disparity, a: np.ndarray, a2: np.ndarray | None
     defined = verdict != "undefined"
     shown_low, shown_high, why = shown_interval(low, high, MIN_INTERVAL_ROWS) if defined else (None, None, "")
     return {"level": part.level, "attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
-            "metric": d.name, "comparison": "max_gap",
-            "value": value if defined else None, "ci_low": shown_low, "ci_high": shown_high, "verdict": verdict,
-            "flag": _four_fifths_flag(d.name, value, four_fifths),
-            "reason": "; ".join(x for x in (reason or "largest gap among groups with sufficient data; p-value: the "
-                                             "smallest adjusted p-value of its group-vs-reference comparisons", why)
-                                if x)}
+            **extra, "metric": metric, "comparison": "max_gap", "value": value if defined else None,
+            "ci_low": shown_low, "ci_high": shown_high, "verdict": verdict, "flag": flag,
+            "reason": "; ".join(x for x in (reason or note, why) if x)}
 
 
 def decide(rows: list[dict[str, Any]], method: str, alpha: float, *, by_level: bool = False) -> None:

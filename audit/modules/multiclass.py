@@ -32,7 +32,7 @@ from ..stats.bootstrap import IntervalBatch
 from ..stats.classes import CLASS_METRICS, class_disparities, class_metrics
 from ..stats.significance import two_proportion_p
 from . import bias, performance
-from ._groups import MIN_INTERVAL_ROWS, group_facts as binary_facts, shown_interval
+from ._groups import group_facts as binary_facts, shown_interval
 
 KEY = "classes"
 FAVORABLE = "(favourable)"
@@ -281,20 +281,7 @@ def _gap_row(job: _Job, batch: IntervalBatch, cls: str) -> dict[str, Any]:
     if job.gap is not None:
         lo_, hi_ = batch.interval(job.gap)
         low, high = float(lo_[0]), float(hi_[0])
-    if len(keep) < 2:
-        verdict, reason = "insufficient data", "fewer than two groups have sufficient data"
-    elif not math.isfinite(value):
-        verdict, reason = "undefined", "the metric is undefined for all but one group with sufficient data"
-    else:
-        verdict, reason = None, ""
-    defined = verdict != "undefined"
-    shown_low, shown_high, why = shown_interval(low, high, MIN_INTERVAL_ROWS) if defined else (None, None, "")
-    return {"level": part.level, "attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
-            "class": cls, "metric": job.name, "comparison": "max_gap", "value": value if defined else None,
-            "ci_low": shown_low, "ci_high": shown_high, "verdict": verdict, "flag": "",
-            "reason": "; ".join(x for x in (reason or "largest gap among groups with sufficient data; p-value: the "
-                                            "smallest adjusted p-value of its group-vs-reference comparisons", why)
-                                if x)}
+    return bias.gap_row(part, job.name, value, low, high, len(keep) >= 2, **{"class": cls})
 
 
 def _worst_rows(ctx: AuditContext, by_class: dict[tuple[int, int, str], dict[str, Any]]) -> list[dict[str, Any]]:

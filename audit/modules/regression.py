@@ -29,8 +29,8 @@ from ..stats import score_intervals as si
 from ..stats.bootstrap import IntervalBatch
 from ..stats.moments import DISPARITIES, METRICS, disparities, metrics, sorted_distances, value_runs
 from ..stats.significance import two_proportion_p, wald_p
-from ._groups import MIN_INTERVAL_ROWS, shown_interval
-from .bias import decide, largest_gap
+from ._groups import shown_interval
+from .bias import GAP_NOTE, decide, gap_row, largest_gap
 
 KEY = "regression"
 UNDEFINED = {m: "the group has no rows" for m in METRICS}
@@ -263,28 +263,16 @@ def _gap_row(job: _Job, batch: IntervalBatch) -> dict[str, Any]:
         vals = job.values[others] if others else np.empty(0)
         value = float(np.nanmax(vals)) if len(vals) and np.isfinite(vals).any() else math.nan
         enough = len(others) >= 1
-        note = "largest distance of a group with sufficient data from the reference; p-value: the smallest " \
-               "adjusted p-value of its group-vs-reference comparisons"
+        note = ("largest distance of a group with sufficient data from the reference; p-value: the smallest "
+                "adjusted p-value of its group-vs-reference comparisons")
     else:
         value = float(largest_gap(job.kind, facts.point[job.component][keep]))
         if job.gap is not None:
             lo_, hi_ = batch.interval(job.gap)
             low, high = float(lo_[0]), float(hi_[0])
         enough = len(keep) >= 2
-        note = "largest gap among groups with sufficient data; p-value: the smallest adjusted p-value of its " \
-               "group-vs-reference comparisons"
-    if not enough:
-        verdict, reason = "insufficient data", "fewer than two groups have sufficient data"
-    elif not math.isfinite(value):
-        verdict, reason = "undefined", "the metric is undefined for all but one group with sufficient data"
-    else:
-        verdict, reason = None, ""
-    defined = verdict != "undefined"
-    shown_low, shown_high, why = shown_interval(low, high, MIN_INTERVAL_ROWS) if defined else (None, None, "")
-    return {"level": part.level, "attribute": part.attribute, "group": "(all groups)", "reference": "(max gap)",
-            "metric": job.name, "comparison": "max_gap", "value": value if defined else None, "ci_low": shown_low,
-            "ci_high": shown_high, "verdict": verdict, "flag": "",
-            "reason": "; ".join(x for x in (reason or note, why) if x)}
+        note = GAP_NOTE
+    return gap_row(part, job.name, value, low, high, enough, note=note)
 
 
 MODULE = Module(

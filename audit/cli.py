@@ -62,6 +62,9 @@ def _out_options(f: Any) -> Any:
                      help="A stored audit (JSON) of the previous model, for max_worsening rules."),
         click.option("--allow-different-data", is_flag=True,
                      help="Compare with a baseline audited on different data."),
+        click.option("--manifest", "manifest_out", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write an evidence manifest (sha256 of every output, the model, policy and data files, "
+                          "the data fingerprint, versions, seed); check it later with `audit verify`."),
     ]):
         f = opt(f)
     return f
@@ -81,8 +84,9 @@ def _write_rendered(rendered: list[tuple[str, str]]) -> None:
 
 def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out: Path | None,
           markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool,
-          quiet_summary: bool = False) -> None:
-    """Gate (pure), render everything in memory, then write each output atomically."""
+          quiet_summary: bool = False, manifest: Any = None) -> None:
+    """Gate (pure), render everything in memory, then write each output atomically (then the evidence manifest:
+    ``manifest`` is ``(path, [(role, input path), ...])``)."""
     from .gate import Policy, evaluate
     from .results import AuditResult
 
@@ -108,6 +112,10 @@ def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out
 
         rendered.append((markdown_out, render_markdown(result, gate)))
     _write_rendered(rendered)
+    if manifest is not None:
+        inputs = list(manifest[1]) + ([("policy", policy)] if policy else []) + \
+            ([("input", baseline)] if baseline else [])
+        _write_manifest(manifest[0], inputs + [("output", t) for t, _ in rendered if t != "-"], result)
     to_stdout = any(t == "-" for t, _ in rendered)
     if not quiet_summary:
         click.echo(result.summary(), err=to_stdout)
@@ -122,6 +130,23 @@ def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out
                 _progress(f"  {r.verdict}{' (blocks)' if r.blocking else ''}: {r.rule.name}: {where}{c.message}")
         if not gate.passed:
             raise GateFailed()
+
+
+def _write_manifest(path: Any, files: list[tuple[str, Any]], result: Any) -> None:
+    from .manifest import write_manifest
+
+    body = write_manifest(path, [(role, p) for role, p in files if p], result=result)
+    _progress(f"wrote {path} ({len(body['files'])} files; manifest sha256 {body['manifest_sha256']})")
+
+
+def _manifest_inputs(data_path: Any, model_path: Any) -> list[tuple[str, Any]]:
+    """The data file (when it is one file) and the model file, for the evidence manifest."""
+    out: list[tuple[str, Any]] = []
+    if data_path and Path(str(data_path)).is_file():
+        out.append(("data", data_path))
+    if model_path:
+        out.append(("model", model_path))
+    return out
 
 
 def _label_kind(data: Any, source: Any, label: str) -> str:
@@ -174,7 +199,7 @@ _CONFIG_TYPES: dict[str, str] = {
     "protected": "a column name or a list of column names", "features": "a list of column names",
     "predictions": _STR, "scores": _STR, "reference": "a table of attribute = group", "threshold": _NUM,
     "seed": _INT, "n_bootstrap": _INT, "confidence": _NUM, "options": "a table of audit options", "json": _STR,
-    "html": _STR, "junit": _STR, "markdown": _STR, "policy": _STR, "baseline": _STR, "trust_model": _BOOL,
+    "html": _STR, "junit": _STR, "markdown": _STR, "manifest": _STR, "policy": _STR, "baseline": _STR, "trust_model": _BOOL,
     "intersections": _BOOL, "strict": _BOOL, "engine": "one of auto, pandas, duckdb, spark",
 }
 
@@ -401,7 +426,8 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
         mitigate: bool | None, with_modules: tuple[str, ...], strict: bool | None, engine: str | None,
         task: str | None, favorable_classes: tuple[str, ...], scoring_cut: float | None, json_out: str | None,
         html_out: Path | None, junit_out: Path | None,
-        markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool) -> None:
+        markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool,
+        manifest_out: Path | None) -> None:
     """Audit a model (or precomputed predictions) on a data file."""
     cfg = _read_config(config_path)
     if strict is not None:
@@ -435,9 +461,10 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
     json_out, html_out = pick(json_out, "json"), pick(html_out, "html")
     junit_out, markdown_out = pick(junit_out, "junit"), pick(markdown_out, "markdown")
     policy, baseline = pick(policy, "policy"), pick(baseline, "baseline")
+    manifest_out = pick(manifest_out, "manifest")
     # before any work: a usage error or an output that cannot be written should not cost an audit
     _check_outputs(junit_out, policy, baseline, {"--json": json_out, "--html": html_out, "--junit": junit_out,
-                                                 "--markdown": markdown_out})
+                                                 "--markdown": markdown_out, "--manifest": manifest_out})
     if explain is False and (explain_rows is not None or lime_cases is not None):
         given = " and ".join(o for o, v in (("--explain-rows", explain_rows), ("--lime-cases", lime_cases))
                              if v is not None)
@@ -460,7 +487,7 @@ def run(config_path: Path | None, model_path: str | None, trust_model: bool | No
         _run_opened(cfg, pick, data, source, engine, model_path, trust_model, label, protected_list, positive_label,
                     favorable, features, pred_col, score_col, refs, threshold, seed, n_bootstrap, confidence,
                     no_intersections, train_path, explain, explain_rows, lime_cases, mitigate, json_out, html_out,
-                    junit_out, markdown_out, policy, baseline, allow_different_data, data_path)
+                    junit_out, markdown_out, policy, baseline, allow_different_data, data_path, manifest_out)
     finally:
         if source is not None:
             source.close()
@@ -471,7 +498,8 @@ def _run_opened(cfg: dict[str, Any], pick: Any, data: Any, source: Any, engine: 
                 features: Any, pred_col: Any, score_col: Any, refs: dict[str, Any], threshold: Any, seed: Any,
                 n_bootstrap: Any, confidence: Any, no_intersections: Any, train_path: Any, explain: Any,
                 explain_rows: Any, lime_cases: Any, mitigate: Any, json_out: Any, html_out: Any, junit_out: Any,
-                markdown_out: Any, policy: Any, baseline: Any, allow_different_data: bool, data_path: str) -> None:
+                markdown_out: Any, policy: Any, baseline: Any, allow_different_data: bool, data_path: str,
+                manifest_out: Any = None) -> None:
     import sys
     import warnings
 
@@ -526,7 +554,8 @@ def _run_opened(cfg: dict[str, Any], pick: Any, data: Any, source: Any, engine: 
     _emit(result, json_out=json_out, html_out=Path(html_out) if html_out else None,
           junit_out=Path(junit_out) if junit_out else None, markdown_out=markdown_out,
           policy=Path(policy) if policy else None, baseline=Path(baseline) if baseline else None,
-          allow_different_data=allow_different_data)
+          allow_different_data=allow_different_data,
+          manifest=(manifest_out, _manifest_inputs(data_path, model_path)) if manifest_out else None)
 
 
 @cli.command()
@@ -548,40 +577,236 @@ def gate(result_json: Path, policy: Path, baseline: Path | None, allow_different
 
 @cli.command()
 @click.argument("result_json", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "doc_format", type=click.Choice(["report", "ll144"]), default="report", show_default=True,
-              help="report: the audit report; ll144: the NYC Local Law 144 bias-audit tables (needs --ll144-map).")
+@click.option("--format", "doc_format", type=click.Choice(["report", "ll144", "model-card"]), default="report",
+              show_default=True,
+              help="report: the audit report; ll144: the NYC Local Law 144 bias-audit tables (needs --ll144-map); "
+                   "model-card: a model card (the owner's prose from --card).")
 @click.option("--ll144-map", "ll144_map", type=click.Path(dir_okay=False, path_type=Path),
               help="TOML mapping the audit's columns to the law's categories (see the guide).")
+@click.option("--card", "card_text", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML of the model card's prose (intended use, training data, ...); see the guide.")
+@click.option("--pdf", "pdf_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also print the HTML document to this PDF with headless Chromium.")
 @_out_options
-def report(result_json: Path, doc_format: str, ll144_map: Path | None, json_out: str | None, html_out: Path | None,
-           junit_out: Path | None, markdown_out: str | None, policy: Path | None, baseline: Path | None,
-           allow_different_data: bool) -> None:
-    """Re-render a stored result (HTML, Markdown, JUnit, JSON) without recomputing; or its LL144 tables."""
+def report(result_json: Path, doc_format: str, ll144_map: Path | None, card_text: Path | None, pdf_out: Path | None,
+           json_out: str | None, html_out: Path | None, junit_out: Path | None, markdown_out: str | None,
+           policy: Path | None, baseline: Path | None, allow_different_data: bool, manifest_out: Path | None) -> None:
+    """Re-render a stored result (HTML, Markdown, JUnit, JSON, PDF) without recomputing; or one of the documents
+    for regulators made from it: its LL144 tables, or its model card."""
     from .results import AuditResult
 
+    targets = {"--json": json_out, "--html": html_out, "--junit": junit_out, "--markdown": markdown_out,
+               "--pdf": pdf_out, "--manifest": manifest_out}
+    if ll144_map is not None and doc_format != "ll144":
+        raise click.UsageError("--ll144-map goes with --format ll144.")
+    if card_text is not None and doc_format != "model-card":
+        raise click.UsageError("--card goes with --format model-card.")
+    if doc_format == "report":
+        if not any((json_out, html_out, junit_out, markdown_out, pdf_out)):
+            raise click.UsageError("say what to write: --html, --markdown, --junit, --json or --pdf.")
+        _check_outputs(junit_out, policy, baseline, targets)
+        if pdf_out is not None:
+            _pdf_ready()
+        result = AuditResult.from_json(result_json)
+        inputs = [("result", result_json)]
+        if pdf_out is None:
+            _emit(result, json_out=json_out, html_out=html_out, junit_out=junit_out, markdown_out=markdown_out,
+                  policy=policy, baseline=baseline, allow_different_data=allow_different_data, quiet_summary=True,
+                  manifest=(manifest_out, inputs) if manifest_out else None)
+            return
+        try:
+            _emit(result, json_out=json_out, html_out=html_out, junit_out=junit_out, markdown_out=markdown_out,
+                  policy=policy, baseline=baseline, allow_different_data=allow_different_data, quiet_summary=True)
+        finally:  # a failed gate still gets its PDF (and the manifest lists it): the outputs are written either way
+            from .gate import Policy, evaluate
+
+            gate = evaluate(result, Policy.from_toml(policy), AuditResult.from_json(baseline) if baseline else None,
+                            allow_different_data=allow_different_data) if policy else None
+            _write_pdf(result.to_html(gate=gate), pdf_out)
+            if manifest_out:
+                outs = [t for t in (json_out, html_out, junit_out, markdown_out) if t and str(t) != "-"]
+                _write_manifest(manifest_out, inputs + ([("policy", policy)] if policy else [])
+                                + ([("input", baseline)] if baseline else [])
+                                + [("output", t) for t in [*outs, pdf_out]], result)
+        return
+    if json_out or junit_out or policy or baseline:
+        raise click.UsageError(f"--format {doc_format} writes --html, --markdown (model-card) and --pdf; --json, "
+                               "--junit, --policy and --baseline go with --format report.")
+    if markdown_out and doc_format == "ll144":
+        raise click.UsageError("--format ll144 writes --html and --pdf (its tables are in result.ll144_tables()).")
+    if doc_format == "ll144" and ll144_map is None:
+        raise click.UsageError("--format ll144 needs --ll144-map FILE.")
+    if not any((html_out, markdown_out, pdf_out)):
+        raise click.UsageError(f"say what to write for --format {doc_format}: --html, "
+                               + ("--markdown " if doc_format == "model-card" else "") + "or --pdf.")
+    _check_outputs(None, None, None, targets)
+    if pdf_out is not None:
+        _pdf_ready()
+    inputs = [("result", result_json)]
+    rendered: list[tuple[str, str]] = []
     if doc_format == "ll144":
-        if ll144_map is None or html_out is None:
-            raise click.UsageError("--format ll144 needs --ll144-map FILE and --html OUT.")
         from .ll144 import LL144Map
-        from .record.atomic import write_atomic
         from .report.ll144_view import render_ll144
 
         mapping = LL144Map.from_toml(ll144_map)
         result = AuditResult.from_json(result_json)
         page = render_ll144(result.ll144_tables(mapping), result.label, result.config.confidence,
                             mapping.exclude_small)
-        write_atomic(html_out, page)
-        _progress(f"wrote {html_out}")
-        return
-    if ll144_map is not None:
-        raise click.UsageError("--ll144-map goes with --format ll144.")
-    if not any((json_out, html_out, junit_out, markdown_out)):
-        raise click.UsageError("say what to write: --html, --markdown, --junit or --json.")
-    _check_outputs(junit_out, policy, baseline, {"--json": json_out, "--html": html_out, "--junit": junit_out,
-                                                 "--markdown": markdown_out})
-    result = AuditResult.from_json(result_json)
-    _emit(result, json_out=json_out, html_out=html_out, junit_out=junit_out, markdown_out=markdown_out,
-          policy=policy, baseline=baseline, allow_different_data=allow_different_data, quiet_summary=True)
+        inputs.append(("input", ll144_map))
+    else:
+        from .model_card import CardText
+
+        text = CardText.from_toml(card_text) if card_text is not None else CardText()
+        result = AuditResult.from_json(result_json)
+        card = result.model_card(text)
+        page = card.to_html()
+        if markdown_out:
+            rendered.append((markdown_out, card.to_markdown()))
+        if card_text is not None:
+            inputs.append(("input", card_text))
+        if card.missing:
+            _progress(f"note: the model card leaves {len(card.missing)} required field(s) of prose not stated: "
+                      + ", ".join(card.missing) + (" (give them in --card)" if card_text else
+                                                   " (give them in a --card TOML)"))
+    if html_out:
+        rendered.append((str(html_out), page))
+    _write_rendered(rendered)
+    if pdf_out is not None:
+        _write_pdf(page, pdf_out)
+    if manifest_out:
+        outs = [t for t, _ in rendered if t != "-"] + ([pdf_out] if pdf_out else [])
+        _write_manifest(manifest_out, inputs + [("output", t) for t in outs], result)
+
+
+def _pdf_ready() -> None:
+    """Before any work: --pdf without Chromium is a usage error that says how to install it."""
+    from .report.pdf import INSTALL, find_chromium
+
+    if find_chromium() is None:
+        raise click.UsageError(f"--pdf needs headless Chromium, which was not found: {INSTALL}.")
+
+
+def _write_pdf(html: str, pdf_out: Path) -> None:
+    from .report.pdf import html_to_pdf
+
+    size = html_to_pdf(html, pdf_out)
+    _progress(f"wrote {pdf_out} ({size:,} bytes)")
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True,
+              help="Fitted binary classifier: .joblib/.pkl (runs code: trusted files only) or .skops.")
+@click.option("--trust-model", is_flag=True, default=False, help="Load a .skops model with types skops does not trust.")
+@click.option("--data", "data_path", required=True, help="CSV or Parquet file of the decided rows.")
+@click.option("--result", "result_json", type=click.Path(dir_okay=False, path_type=Path),
+              help="The model's stored audit: its protected attributes, positive label and its meaning, threshold, "
+                   "features, seed and proxy scan are used (recommended).")
+@click.option("--protected", multiple=True, help="Protected columns (without --result); repeat or comma-separate.")
+@click.option("--positive-label", help="The model's positive class (without --result).")
+@click.option("--favorable/--unfavorable", default=None,
+              help="Whether the positive label is the favourable outcome (without --result; default favourable).")
+@click.option("--features", multiple=True, help="The model's input columns (default: the model's own list).")
+@click.option("--threshold", type=float, help="Decision threshold on the positive-class probability (default 0.5).")
+@click.option("-k", "k", type=int, default=4, show_default=True, help="Reasons per adverse decision, at most.")
+@click.option("--reasons-map", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML of reason text per feature (see the guide).")
+@click.option("--exclude", multiple=True, help="More features never given as reasons; repeat or comma-separate.")
+@click.option("--id-column", help="A column identifying each row (e.g. the application number).")
+@click.option("--out", "out_csv", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the reasons as CSV (one line per reason).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the reasons and how they were found (excluded features, explainer) as JSON.")
+@click.option("--manifest", "manifest_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write an evidence manifest of the inputs and outputs.")
+def reasons(model_path: str, trust_model: bool, data_path: str, result_json: Path | None, protected: tuple[str, ...],
+            positive_label: str | None, favorable: bool | None, features: tuple[str, ...], threshold: float | None,
+            k: int, reasons_map: Path | None, exclude: tuple[str, ...], id_column: str | None, out_csv: Path,
+            json_out: Path | None, manifest_out: Path | None) -> None:
+    """Principal reasons for adverse decisions (adverse-action notices): for each row the model gives the
+    unfavourable outcome, the features that pushed it there most, from exact SHAP of the model's margin; never a
+    protected attribute nor a flagged proxy. Not legal advice."""
+    if result_json is not None:
+        given = [o for o, v in (("--protected", protected), ("--positive-label", positive_label),
+                                ("--favorable/--unfavorable", favorable), ("--threshold", threshold),
+                                ("--features", features)) if v not in (None, ())]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} come(s) from --result; drop them, or drop --result.")
+    else:
+        if not protected:
+            raise click.UsageError("give the protected columns (--protected NAME) or the model's audit (--result).")
+        if positive_label is None:
+            raise click.UsageError("give the model's positive class (--positive-label) or its audit (--result).")
+    _check_outputs(None, None, None, {"--out": out_csv, "--json": json_out, "--manifest": manifest_out})
+    import json
+
+    from ._io import check_model_file, load_data, load_model
+    from .record.atomic import write_atomic
+    from .reasons import reason_codes
+
+    check_model_file(model_path, trust=trust_model)
+    result = None
+    if result_json is not None:
+        from .results import AuditResult
+
+        result = AuditResult.from_json(result_json)
+    data = load_data(data_path)
+    from ._io import pickle_warning
+
+    caution = pickle_warning(model_path)
+    if caution:  # said before the file's code runs
+        _progress(f"warning: {caution}")
+    model = load_model(model_path, trust=trust_model, warn=False)
+    mapping = reasons_map if reasons_map is not None else None
+    if result is not None:
+        codes = result.reason_codes(model, data, k=k, reasons=mapping, exclude=_split(exclude), id_column=id_column,
+                                    progress=sys.stderr.isatty())
+    else:
+        codes = reason_codes(model, data, protected=_split(protected), positive_label=_model_label(model,
+                             positive_label), favorable=True if favorable is None else favorable,
+                             features=_split(features) or None, threshold=0.5 if threshold is None else threshold,
+                             k=k, reasons=mapping, exclude=_split(exclude), id_column=id_column,
+                             progress=sys.stderr.isatty())
+    rendered = [(str(out_csv), codes.to_csv())]
+    if json_out is not None:
+        rendered.append((str(json_out), json.dumps(codes.to_dict(), indent=1, ensure_ascii=True) + "\n"))
+    for target, text in rendered:
+        write_atomic(target, text)
+        _progress(f"wrote {target}")
+    for line in codes.statement().splitlines():
+        _progress(line)
+    if manifest_out:
+        inputs = _manifest_inputs(data_path, model_path) + ([("result", result_json)] if result_json else []) + \
+            ([("input", reasons_map)] if reasons_map else [])
+        _write_manifest(manifest_out, inputs + [("output", t) for t, _ in rendered], result)
+
+
+def _model_label(model: Any, text: str) -> Any:
+    """A positive label given as text, as the model's classes hold it (1 for "1" when they are numbers)."""
+    import numpy as np
+
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return text
+    from ._validation import py_value
+
+    for c in np.asarray(classes).tolist():
+        if str(py_value(c)) == text or (isinstance(py_value(c), bool) and text.lower() == str(c).lower()):
+            return py_value(c)
+    return text
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+def verify(manifest: Path) -> None:
+    """Check that no file an evidence manifest lists has changed since it was written (exit 1 naming each one that
+    changed or is missing)."""
+    from .manifest import verify_manifest
+
+    found = verify_manifest(manifest)
+    for line in found.text().splitlines():
+        _progress(line)
+    if not found.ok:
+        raise GateFailed()
 
 
 STARTER_CONFIG = """# fairness-audit configuration: `audit run --config audit.toml`

@@ -202,6 +202,52 @@ class AuditResult(ResultData):
             mapping = LL144Map.from_toml(mapping)
         return ll144_tables(self, mapping)
 
+    def model_card(self, text: Any = None) -> Any:
+        """A model card (:class:`audit.model_card.ModelCard`: Mitchell et al.'s nine sections and a map to the EU
+        AI Act's Annex IV points it evidences) from this result and the owner's prose (``text``:
+        :class:`audit.model_card.CardText`, a dict, or a TOML path; required prose not given is shown as not
+        stated and listed in ``missing``). Render it with ``to_markdown()`` or ``to_html()``."""
+        from .model_card import model_card
+
+        return model_card(self, text)
+
+    def reason_codes(self, model: Any, data: Any, *, k: int = 4, reasons: Any = None, exclude: Any = (),
+                     id_column: str | None = None, progress: bool = False) -> Any:
+        """Principal reasons for adverse decisions (:class:`audit.reasons.ReasonCodes`): for every row of ``data``
+        that ``model`` gives the unfavourable outcome, the ``k`` features that pushed it there most (exact SHAP of
+        the model's margin for tree and linear models), never a protected attribute of this audit nor a feature
+        its proxy scan flagged (with ``explain=True``; otherwise the same association measure on ``data``).
+        The label's meaning, the threshold, the features and the seed are this audit's. ``reasons``: reason text
+        per feature (:class:`audit.reasons.ReasonMap`, a dict or a TOML path). Not legal advice.
+
+        Examples
+        --------
+        >>> import audit
+        >>> from sklearn.ensemble import GradientBoostingClassifier
+        >>> from audit.datasets import load_german
+        >>> data = load_german()
+        >>> X = data[["duration_months", "credit_amount", "age"]]
+        >>> model = GradientBoostingClassifier(random_state=0).fit(X, data["credit"])
+        >>> result = audit.run_audit(model, data, label="credit", positive_label="good", protected="sex",
+        ...                          features=list(X.columns), n_bootstrap=0)
+        >>> codes = result.reason_codes(model, data, k=2)
+        >>> codes.n_adverse > 0 and "sex" not in set(codes.to_frame()["feature"])
+        True
+        """
+        from .reasons import proxies_from_result, reason_codes
+
+        if self.task != "binary":
+            raise InputError(f"reason codes explain a binary decision; this is a {self.task} audit. Audit the "
+                             "decision the notice is about (e.g. approve / decline) as a binary model.",
+                             code="reasons_binary_only")
+        sec = self.section("explanations")
+        table = sec.table("proxies") if sec is not None else None
+        return reason_codes(model, data, protected=list(self.protected), positive_label=self.positive_label,
+                            favorable=self.favorable, features=list(self.features), threshold=self.config.threshold,
+                            k=k, reasons=reasons, exclude=exclude, id_column=id_column, seed=self.config.seed,
+                            progress=progress,
+                            proxies=None if table is None or not len(table) else proxies_from_result(table))
+
     # text -----------------------------------------------------------------------------------
     def summary(self) -> str:
         """The plain-text summary (the command line prints it)."""

@@ -21,6 +21,8 @@ from .._parallel import fit_threads
 
 #: text columns with more distinct values than this are free text, not categories (gradient boosting bins at 255)
 MAX_CATEGORIES = 200
+#: Cramér's V or eta at or above which a feature counts as associated with the attribute
+PROXY_ASSOCIATION = 0.3
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import pandas as pd
 from .._context import AuditContext
 from ..exceptions import ConfigError
 from ..explain import ExplainConfig
+from ..explain._proxy import PROXY_ASSOCIATION
 from ..registry import GateMetric, Module
 from ..report import explain_view
 from ..record.tables import Section, Table
@@ -39,7 +40,6 @@ TABLES = {
 }
 EXPLANATION_TABLES = TABLES
 POPULATIONS = ("all", "favourable outcome", "unfavourable outcome")
-PROXY_ASSOCIATION = 0.3  # Cramér's V or eta at or above which a feature counts as associated with the attribute
 TOTAL = "(total gap)"  # the feature shown on the whole gap's row; the row is told apart by ``total``, not by it
 
 

@@ -88,6 +88,18 @@ def _visible(value: Any) -> Any:
     return value
 
 
+def definitions_for(result: "AuditResult") -> list[tuple[str, str]]:
+    """The report's definitions, (term, text), for the result's task."""
+    definitions = [(term, text.format(bins=result.config.calibration_bins)) for term, text in DEFINITIONS]
+    if result.task == "binary":
+        return definitions
+    keep = {"regression": ("sign of every disparity", "intervals and p-values"),
+            "multiclass": ("selection rate", "base rate", "precision, recall, specificity", "FPR, FNR",
+                           "sign of every disparity", "demographic parity difference / ratio",
+                           "equal opportunity difference", "intervals and p-values")}[result.task]
+    return TASK_DEFINITIONS[result.task] + [d for d in definitions if d[0] in keep]
+
+
 def template_env() -> Any:
     import jinja2
 
@@ -436,16 +448,11 @@ def build_view(result: "AuditResult", gate: "GateResult | None" = None) -> dict[
                                 "blocking": r.blocking,
                                 "checks": [c for c in r.checks if c.verdict != "pass"][:8]} for r in gate.rules]}
     task_view: dict[str, Any] = {"method_text": ""}
-    definitions = [(term, text.format(bins=cfg.calibration_bins)) for term, text in DEFINITIONS]
+    definitions = definitions_for(result)
     if result.task != "binary":
         task_view = _task_view(result, metrics, groups, disparities, attrs, single, inter, protected, refs)
         perf_tables, perf_charts, fair_charts = (task_view.pop(k) for k in ("perf_tables", "perf_charts",
                                                                              "fair_charts"))
-        keep = {"regression": ("sign of every disparity", "intervals and p-values"),
-                "multiclass": ("selection rate", "base rate", "precision, recall, specificity", "FPR, FNR",
-                               "sign of every disparity", "demographic parity difference / ratio",
-                               "equal opportunity difference", "intervals and p-values")}[result.task]
-        definitions = TASK_DEFINITIONS[result.task] + [d for d in definitions if d[0] in keep]
     model_fp = result.model.fingerprint or "not available (the model could not be pickled)"
     # each module with a report section gets one, numbered by its place in the registry (present or not)
     sections, data_views = [], {}

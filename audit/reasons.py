@@ -305,6 +305,7 @@ def reason_codes(model: Any, data: "pd.DataFrame", *, protected: Sequence[str] |
             raise InputError(f"feature {col!r} (one of the model's inputs) is not a column of the data: give the "
                              "rows the model was audited on, with the same columns.", code="missing_column",
                              column=str(col))
+    exclude = [exclude] if isinstance(exclude, str) else list(exclude)
     for col in exclude:
         if col not in features:
             raise ConfigError(f"exclude names {col!r}, which is not one of the model's features.",

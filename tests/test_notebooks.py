@@ -15,7 +15,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 def test_notebooks_are_stored_without_outputs():
     assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_bias_and_mitigation.ipynb",
                                            "03_explanations.ipynb", "04_ci_gate.ipynb", "05_at_scale.ipynb",
-                                           "06_monitoring.ipynb", "07_regression_and_multiclass.ipynb"]
+                                           "06_monitoring.ipynb", "07_regression_and_multiclass.ipynb",
+                                           "08_documents.ipynb"]
     for path in NOTEBOOKS:
         for cell in json.loads(path.read_text())["cells"]:
             if cell["cell_type"] == "code":

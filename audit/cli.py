@@ -323,7 +323,7 @@ def _read_config(path: Path | None) -> dict[str, Any]:
             except (ConfigError, TypeError) as exc:
                 raise ConfigError(f"{path}{_config_line(text, opt)}: {opt}: {exc}", code="config_type") from None
     base = path.parent
-    for key in ("model", "data", "train_data", "policy", "baseline", "json", "html", "junit", "markdown"):
+    for key in ("model", "data", "train_data", "policy", "baseline", "json", "html", "junit", "markdown", "manifest"):
         if isinstance(section.get(key), str) and section[key] != "-" and not Path(section[key]).is_absolute():
             section[key] = str(base / section[key])
     return section
@@ -614,20 +614,24 @@ def report(result_json: Path, doc_format: str, ll144_map: Path | None, card_text
                   policy=policy, baseline=baseline, allow_different_data=allow_different_data, quiet_summary=True,
                   manifest=(manifest_out, inputs) if manifest_out else None)
             return
+        failed = False
         try:
             _emit(result, json_out=json_out, html_out=html_out, junit_out=junit_out, markdown_out=markdown_out,
                   policy=policy, baseline=baseline, allow_different_data=allow_different_data, quiet_summary=True)
-        finally:  # a failed gate still gets its PDF (and the manifest lists it): the outputs are written either way
-            from .gate import Policy, evaluate
+        except GateFailed:  # a failed gate still gets its PDF and manifest: every output is written, then exit 1
+            failed = True
+        from .gate import Policy, evaluate
 
-            gate = evaluate(result, Policy.from_toml(policy), AuditResult.from_json(baseline) if baseline else None,
-                            allow_different_data=allow_different_data) if policy else None
-            _write_pdf(result.to_html(gate=gate), pdf_out)
-            if manifest_out:
-                outs = [t for t in (json_out, html_out, junit_out, markdown_out) if t and str(t) != "-"]
-                _write_manifest(manifest_out, inputs + ([("policy", policy)] if policy else [])
-                                + ([("input", baseline)] if baseline else [])
-                                + [("output", t) for t in [*outs, pdf_out]], result)
+        gate = evaluate(result, Policy.from_toml(policy), AuditResult.from_json(baseline) if baseline else None,
+                        allow_different_data=allow_different_data) if policy else None
+        _write_pdf(result.to_html(gate=gate), pdf_out)
+        if manifest_out:
+            outs = [t for t in (json_out, html_out, junit_out, markdown_out) if t and str(t) != "-"]
+            _write_manifest(manifest_out, inputs + ([("policy", policy)] if policy else [])
+                            + ([("input", baseline)] if baseline else [])
+                            + [("output", t) for t in [*outs, pdf_out]], result)
+        if failed:
+            raise GateFailed()
         return
     if json_out or junit_out or policy or baseline:
         raise click.UsageError(f"--format {doc_format} writes --html, --markdown (model-card) and --pdf; --json, "
@@ -756,15 +760,14 @@ def reasons(model_path: str, trust_model: bool, data_path: str, result_json: Pat
     if caution:  # said before the file's code runs
         _progress(f"warning: {caution}")
     model = load_model(model_path, trust=trust_model, warn=False)
-    mapping = reasons_map if reasons_map is not None else None
     if result is not None:
-        codes = result.reason_codes(model, data, k=k, reasons=mapping, exclude=_split(exclude), id_column=id_column,
+        codes = result.reason_codes(model, data, k=k, reasons=reasons_map, exclude=_split(exclude), id_column=id_column,
                                     progress=sys.stderr.isatty())
     else:
         codes = reason_codes(model, data, protected=_split(protected), positive_label=_model_label(model,
                              positive_label), favorable=True if favorable is None else favorable,
                              features=_split(features) or None, threshold=0.5 if threshold is None else threshold,
-                             k=k, reasons=mapping, exclude=_split(exclude), id_column=id_column,
+                             k=k, reasons=reasons_map, exclude=_split(exclude), id_column=id_column,
                              progress=sys.stderr.isatty())
     rendered = [(str(out_csv), codes.to_csv())]
     if json_out is not None:

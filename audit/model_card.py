@@ -119,7 +119,10 @@ class CardText:
 
     @classmethod
     def from_toml(cls, path_or_text: str | os.PathLike[str]) -> "CardText":
-        import tomllib
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
 
         path = Path(path_or_text) if not (isinstance(path_or_text, str) and "\n" in path_or_text) else None
         source = str(path) if path is not None else "the model card text"

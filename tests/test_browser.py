@@ -301,3 +301,32 @@ def test_the_ll144_page_reads_and_prints(browser, tmp_path, width):
         assert pdf[:5] == b"%PDF-" and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") + \
             pdf.count(b"/Type/Page") >= 2
     page.close()
+
+
+@pytest.mark.parametrize("width", [420, 1280])
+def test_the_model_card_reads(browser, tmp_path, width):
+    """The model card (hostile prose and group names inert): no console error, request or dialog, no page-level
+    scroll at 420 px, numbers whole, and printed with the sections on pages of their own."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    hostile = "<img src=x onerror=alert(1)>\u202e"
+    d = pd.DataFrame({"g": rng.choice(["a", hostile], 800), "y": rng.integers(0, 2, 800),
+                      "p": rng.integers(0, 2, 800)})
+    result = audit.run_audit(None, d, label="y", positive_label=1, protected="g", predictions="p", n_bootstrap=200)
+    path = tmp_path / "card.html"
+    result.model_card({"model_details": {"name": hostile}, "caveats": {"text": f"- {hostile}\n- second"}}).to_html(path)
+    page, ev = _open(browser, path, width=width)
+    assert [m for m in ev["console"] if m[0] == "error"] == [] and ev["errors"] == [] and ev["dialogs"] == []
+    assert ev["requests"] == [path.as_uri()]
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+    assert page.evaluate(_SPLIT_NUMBERS) == [] and page.evaluate(_CUT_TABLES) == []
+    if width == 1280:
+        pdf = page.pdf(format="A4", margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})
+        import io
+
+        pypdf = pytest.importorskip("pypdf")
+        pages = len(pypdf.PdfReader(io.BytesIO(pdf)).pages)
+        assert pdf[:5] == b"%PDF-" and pages >= 10  # nine sections and the Annex IV map, each from a new page
+    page.close()

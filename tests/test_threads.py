@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pandas as pd
@@ -121,3 +122,53 @@ def test_small_fits_and_a_busy_machine_use_one_thread(monkeypatch):
     assert fit_thread_count(SMALL_FIT_ROWS) == 4 and fit_thread_count(None) == 4
     monkeypatch.setattr(os, "getloadavg", lambda: (6.0, 6.0, 6.0))  # a busy runner
     assert fit_thread_count(10 * SMALL_FIT_ROWS) == 1
+
+
+def test_the_fingerprint_never_pickles_a_model_another_thread_is_using():
+    """Pickling a fitted pipeline while another thread predicts with it crashed the process (segmentation fault)
+    with scikit-learn 1.4 / numpy 1.24: the fingerprint now waits for every prediction and explanation of that
+    model, and they wait for it; predictions still run side by side, and other models are not held up."""
+    import threading
+    import time
+
+    from audit._model import call_model, model_fingerprint, model_guard
+
+    model = SlowModel()
+    X = pd.DataFrame({"a": [1, 2]})
+    threads = [threading.Thread(target=call_model, args=("predict", model.predict, X)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.05)
+    fingerprint = model_fingerprint(model)  # must wait for both predictions
+    for t in threads:
+        t.join()
+    assert fingerprint is not None and model.most == 2  # the two predictions overlapped
+    assert model.events == ["in", "in", "out", "out", "pickle"]  # pickled only once both were done
+    # an explanation holds the model the same way; another model's guard is independent
+    other = SlowModel()
+    with model_guard(model).shared():
+        done = threading.Event()
+        threading.Thread(target=lambda: (model_fingerprint(other), done.set())).start()
+        assert done.wait(5)
+
+
+class SlowModel:
+    """Predicts slowly and records when it predicts and when it is pickled."""
+
+    def __init__(self):
+        self.inside = 0
+        self.most = 0
+        self.events = []
+
+    def predict(self, X):
+        self.inside += 1
+        self.most = max(self.most, self.inside)
+        self.events.append("in")
+        time.sleep(0.2)
+        self.events.append("out")
+        self.inside -= 1
+        return [0] * len(X)
+
+    def __reduce__(self):  # pickled for the fingerprint: record when
+        self.events.append("pickle")
+        return (SlowModel, ())

@@ -348,7 +348,19 @@ def explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
     """SHAP values of ``X`` (the explained rows) against ``X_bg`` (background), per original column where possible.
     ``predict`` maps a feature frame to the audited output (used by the model-agnostic path only). The
     model-agnostic path explains rows a few at a time, in turn from every ``strata`` value, each call seeded by
-    (seed, call); with ``seconds`` it stops once that time is spent and says which rows it explained."""
+    (seed, call); with ``seconds`` it stops once that time is spent and says which rows it explained. The model
+    is used under its shared guard (``audit._model.ModelGuard``): no thread pickles it meanwhile."""
+    from .._model import model_guard
+
+    with model_guard(model).shared():
+        return _explain_rows(model, X, X_bg, positive, predict, space_hint, seed, progress, seconds, strata, task,
+                             class_names, favourable)
+
+
+def _explain_rows(model: Any, X: pd.DataFrame, X_bg: pd.DataFrame, positive: Any,
+                  predict: Callable[[pd.DataFrame], np.ndarray], space_hint: str, seed: int,
+                  progress: bool, seconds: float | None, strata: np.ndarray | None,
+                  task: str, class_names: Sequence[str], favourable: Sequence[int]) -> ShapResult:
     pre, est = split_pipeline(model)
     kind = estimator_kind(est, task)
     features = tuple(str(c) for c in X.columns)

@@ -249,7 +249,7 @@ def reason_codes(model: Any, data: "pd.DataFrame", *, protected: Sequence[str] |
                  reasons: "ReasonMap | dict[str, Any] | str | os.PathLike[str] | None" = None,
                  exclude: Sequence[str] = (), proxies: Sequence[tuple[str, str]] | None = None,
                  id_column: str | None = None, seed: int = 0, background: int = 100,
-                 progress: bool = False) -> ReasonCodes:
+                 progress: bool = False, negative_label: Any = None) -> ReasonCodes:
     """Principal reasons for each row the model gives the unfavourable outcome.
 
     Parameters
@@ -278,6 +278,9 @@ def reason_codes(model: Any, data: "pd.DataFrame", *, protected: Sequence[str] |
         A column identifying each row (an application number) for the ``id`` column; default the frame's index.
     seed, background : int
         The seeded background sample (linear and model-agnostic explainers) and the model-agnostic explainer's seed.
+    negative_label : optional
+        The other label a model without ``classes_`` predicts (default: the one other value it gives on the first
+        1,000 rows).
     """
     import pandas as pd
 
@@ -325,11 +328,22 @@ def reason_codes(model: Any, data: "pd.DataFrame", *, protected: Sequence[str] |
                           "outcome) or False.", code="bad_favorable")
 
     X = data[features]
-    _, fn, kind = predict_fn(model, positive_label, [positive_label], threshold)
+    labels = [positive_label] + ([negative_label] if negative_label is not None else [])
+    if negative_label is None and getattr(model, "classes_", None) is None and not hasattr(model, "predict_proba") \
+            and not hasattr(model, "decision_function"):  # a function or predict-only model giving labels
+        from ._model import call_model
+        from ._validation import py_value
+
+        call = model.predict if hasattr(model, "predict") else model
+        seen = np.asarray(call_model("the model call", call, X.iloc[:1000])).ravel().tolist()
+        others = list(dict.fromkeys(py_value(v) for v in seen if py_value(v) != positive_label))
+        if len(others) == 1:  # labels, not scores: the one other value is the negative label
+            labels.append(others[0])
+    _, fn, kind = predict_fn(model, positive_label, labels, threshold)
     preds, scores = fn(X)
     fav = 1 if favorable else 0
     adverse = np.flatnonzero(np.asarray(preds) != fav)
-    pre, est = split_pipeline(model)
+    est = split_pipeline(model)[1]
     neg = _other_label(model, positive_label)
     outcome = (f"predicted {'not ' if favorable else ''}{positive_label!s}" if neg is None else
                f"predicted {neg if favorable else positive_label!s}")
@@ -398,8 +412,9 @@ def reason_codes(model: Any, data: "pd.DataFrame", *, protected: Sequence[str] |
             rows.append((pos, ident, score, 0, "", "", "", NO_REASON, None))
     if none:
         notes.append(f"{none:,} adverse row(s) have no permitted reason: {NO_REASON}.")
-    if kind == "probability" and res.space == "prediction (0/1)":
-        notes.append("the model gives only predicted labels: contributions are to its 0/1 decision")
+    if kind is None:
+        notes.append("the model gives only predicted labels (no probability or decision score): contributions are "
+                     "to its 0/1 decision")
     return ReasonCodes(tuple(rows), int(k), len(data), len(adverse), outcome, res.explainer, res.space,
                        tuple(excluded.items()), tuple(notes))
 

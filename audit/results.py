@@ -244,6 +244,7 @@ class AuditResult(ResultData):
         table = sec.table("proxies") if sec is not None else None
         return reason_codes(model, data, protected=list(self.protected), positive_label=self.positive_label,
                             favorable=self.favorable, features=list(self.features), threshold=self.config.threshold,
+                            negative_label=self.negative_label,
                             k=k, reasons=reasons, exclude=exclude, id_column=id_column, seed=self.config.seed,
                             progress=progress,
                             proxies=None if table is None or not len(table) else proxies_from_result(table))

@@ -314,3 +314,19 @@ def test_cli_reasons_are_the_same_in_another_process(german, tmp_path):
              "--protected", "sex", "--out", "r4.csv", cwd=tmp_path)
     assert r.returncode == 2 and "--protected come(s) from --result" in r.stderr
     assert not (tmp_path / "r4.csv").exists()
+
+
+def test_a_function_giving_labels_is_explained_model_agnostically():
+    """A plain function returning 0/1 labels: its other label is found from its output, the reasons come from
+    shap's permutation explainer of its 0/1 decision, and the statement says both."""
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200), "g": rng.choice(["a", "b"], 200)})
+
+    def model(X):
+        return (X["x"] + X["z"] > 0).astype(int).to_numpy()
+
+    codes = reason_codes(model, d, protected="g", positive_label=1, features=["x", "z"], proxies=[])
+    assert codes.n_adverse == int((d["x"] + d["z"] <= 0).sum())
+    assert "permutation" in codes.explainer and any("only predicted labels" in n for n in codes.notes)
+    frame = codes.to_frame()
+    assert set(frame.loc[frame["rank"] > 0, "feature"]) <= {"x", "z"} and (frame["contribution"].dropna() < 0).all()

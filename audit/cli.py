@@ -84,9 +84,9 @@ def _write_rendered(rendered: list[tuple[str, str]]) -> None:
 
 def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out: Path | None,
           markdown_out: str | None, policy: Path | None, baseline: Path | None, allow_different_data: bool,
-          quiet_summary: bool = False, manifest: Any = None) -> None:
-    """Gate (pure), render everything in memory, then write each output atomically (then the evidence manifest:
-    ``manifest`` is ``(path, [(role, input path), ...])``)."""
+          quiet_summary: bool = False, manifest: Any = None, pdf_out: Path | None = None) -> None:
+    """Gate (pure), render everything in memory, then write each output atomically (then the report printed to
+    ``pdf_out``, then the evidence manifest: ``manifest`` is ``(path, [(role, input path), ...])``)."""
     from .gate import Policy, evaluate
     from .results import AuditResult
 
@@ -99,10 +99,13 @@ def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out
     rendered: list[tuple[str, str]] = []
     if json_out:
         rendered.append((json_out, result.to_json()))
-    if html_out:
+    page = None
+    if html_out or pdf_out:
         from .report.html import render_html
 
-        rendered.append((str(html_out), render_html(result, gate)))
+        page = render_html(result, gate)
+    if html_out:
+        rendered.append((str(html_out), page))
     if junit_out:
         from .report.junit import render_junit
 
@@ -112,10 +115,13 @@ def _emit(result: Any, *, json_out: str | None, html_out: Path | None, junit_out
 
         rendered.append((markdown_out, render_markdown(result, gate)))
     _write_rendered(rendered)
+    if pdf_out is not None:
+        _write_pdf(page, pdf_out)
     if manifest is not None:
         inputs = list(manifest[1]) + ([("policy", policy)] if policy else []) + \
             ([("input", baseline)] if baseline else [])
-        _write_manifest(manifest[0], inputs + [("output", t) for t, _ in rendered if t != "-"], result)
+        outputs = [t for t, _ in rendered if t != "-"] + ([pdf_out] if pdf_out is not None else [])
+        _write_manifest(manifest[0], inputs + [("output", t) for t in outputs], result)
     to_stdout = any(t == "-" for t, _ in rendered)
     if not quiet_summary:
         click.echo(result.summary(), err=to_stdout)
@@ -608,30 +614,9 @@ def report(result_json: Path, doc_format: str, ll144_map: Path | None, card_text
         if pdf_out is not None:
             _pdf_ready()
         result = AuditResult.from_json(result_json)
-        inputs = [("result", result_json)]
-        if pdf_out is None:
-            _emit(result, json_out=json_out, html_out=html_out, junit_out=junit_out, markdown_out=markdown_out,
-                  policy=policy, baseline=baseline, allow_different_data=allow_different_data, quiet_summary=True,
-                  manifest=(manifest_out, inputs) if manifest_out else None)
-            return
-        failed = False
-        try:
-            _emit(result, json_out=json_out, html_out=html_out, junit_out=junit_out, markdown_out=markdown_out,
-                  policy=policy, baseline=baseline, allow_different_data=allow_different_data, quiet_summary=True)
-        except GateFailed:  # a failed gate still gets its PDF and manifest: every output is written, then exit 1
-            failed = True
-        from .gate import Policy, evaluate
-
-        gate = evaluate(result, Policy.from_toml(policy), AuditResult.from_json(baseline) if baseline else None,
-                        allow_different_data=allow_different_data) if policy else None
-        _write_pdf(result.to_html(gate=gate), pdf_out)
-        if manifest_out:
-            outs = [t for t in (json_out, html_out, junit_out, markdown_out) if t and str(t) != "-"]
-            _write_manifest(manifest_out, inputs + ([("policy", policy)] if policy else [])
-                            + ([("input", baseline)] if baseline else [])
-                            + [("output", t) for t in [*outs, pdf_out]], result)
-        if failed:
-            raise GateFailed()
+        _emit(result, json_out=json_out, html_out=html_out, junit_out=junit_out, markdown_out=markdown_out,
+              policy=policy, baseline=baseline, allow_different_data=allow_different_data, quiet_summary=True,
+              manifest=(manifest_out, [("result", result_json)]) if manifest_out else None, pdf_out=pdf_out)
         return
     if json_out or junit_out or policy or baseline:
         raise click.UsageError(f"--format {doc_format} writes --html, --markdown (model-card) and --pdf; --json, "

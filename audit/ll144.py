@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._toml import read_toml
 from .exceptions import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,22 +75,7 @@ class LL144Map:
 
     @classmethod
     def from_toml(cls, path_or_text: str | Path) -> "LL144Map":
-        text = str(path_or_text) if isinstance(path_or_text, str) and "\n" in path_or_text else None
-        source = "<ll144 map>" if text is not None else str(path_or_text)
-        if text is None:
-            try:
-                text = Path(path_or_text).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"cannot read the LL144 mapping {source!r}: {exc.strerror}.",
-                                  code="ll144_map") from None
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source}: invalid TOML: {exc}", code="ll144_map") from None
+        data, source, _ = read_toml(path_or_text, "LL144 mapping", "ll144_map")
         return cls.from_dict(data, source=source)
 
     @classmethod

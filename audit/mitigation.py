@@ -219,6 +219,16 @@ class MitigateConfig:
         return module_switch(value, cls, "mitigate", from_dict)
 
 
+def refit_on_training(model: Any, train_data: pd.DataFrame, features: list[str], label: str, w: np.ndarray
+                      ) -> tuple[Any | None, str]:
+    """:func:`refit_with_weights` on the training rows' ``features`` and ``label``; (None, why) when the training
+    data lacks some of the model's features."""
+    missing = [f for f in features if f not in train_data.columns]
+    if missing:
+        return None, f"the training data lacks the model's feature(s) {missing[:5]}"
+    return refit_with_weights(model, train_data[features], train_data[label], w)
+
+
 def refit_with_weights(model: Any, X: pd.DataFrame, y: pd.Series, w: np.ndarray) -> tuple[Any | None, str]:
     """A clone of ``model`` fitted with ``sample_weight`` routed to its final step; (None, why) when impossible.
     The user's fitted model is never touched."""

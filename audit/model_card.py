@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._toml import read_toml
 from .exceptions import ConfigError
 from .report.card_view import NOT_STATED
 
@@ -119,22 +119,8 @@ class CardText:
 
     @classmethod
     def from_toml(cls, path_or_text: str | os.PathLike[str]) -> "CardText":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
-
-        path = Path(path_or_text) if not (isinstance(path_or_text, str) and "\n" in path_or_text) else None
-        source = str(path) if path is not None else "the model card text"
-        try:
-            text = path.read_text(encoding="utf-8") if path is not None else str(path_or_text)
-        except OSError as exc:
-            raise ConfigError(f"cannot read the model card text {source!r}: {exc.strerror}.", code="bad_card") \
-                from None
-        try:
-            return cls.from_dict(tomllib.loads(text), source)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source} is not valid TOML: {exc}.", code="bad_card") from None
+        data, source, _ = read_toml(path_or_text, "model card text", "bad_card")
+        return cls.from_dict(data, source)
 
 
 @dataclass(frozen=True)
@@ -187,12 +173,10 @@ class ModelCard:
 
 
 def _ci(r: dict[str, Any]) -> str:
-    from .report.format import fmt
+    """A value and its interval as the reports show them ("undefined" without a value)."""
+    from .report.format import fmt, interval
 
-    if r.get("value") is None:
-        return "undefined"
-    v = fmt(r["value"])
-    return v if r.get("ci_low") is None else f"{v} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
+    return "undefined" if r.get("value") is None else fmt(r["value"]) + interval(r)
 
 
 def _group_tables(result: "ResultData") -> list[CardTable]:
@@ -227,7 +211,7 @@ def _group_tables(result: "ResultData") -> list[CardTable]:
 
 def _disparity_table(result: "ResultData") -> tuple[CardTable | None, list[str]]:
     from .report.findings import four_fifths_below, metric_name, significant_by_p
-    from .report.format import fmt, fmt_p
+    from .report.format import fmt, fmt_p, interval
 
     sig = significant_by_p(result)
     conf = f"{100 * result.config.confidence:g}%"
@@ -242,7 +226,7 @@ def _disparity_table(result: "ResultData") -> tuple[CardTable | None, list[str]]
                            f"{result.config.correction} correction.")
         return None, findings
     rows = tuple((str(r["attribute"]), str(r["group"]), str(r["reference"]), metric_name(r), fmt(r["value"]),
-                  "not shown" if r["ci_low"] is None else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]",
+                  interval(r).strip() or "not shown",
                   fmt_p(r["p_value"])) for r in sig[:20])
     findings.insert(0, f"{len(sig)} significant disparit{'y' if len(sig) == 1 else 'ies'}"
                        + (" (the 20 smallest p-values shown; all are in the audit's JSON)" if len(sig) > 20 else "")

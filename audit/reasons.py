@@ -22,11 +22,11 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from ._toml import read_toml
 from .exceptions import ConfigError, InputError, ModelError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,22 +87,8 @@ class ReasonMap:
 
     @classmethod
     def from_toml(cls, path_or_text: str | os.PathLike[str]) -> "ReasonMap":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
-
-        path = Path(path_or_text) if not (isinstance(path_or_text, str) and "\n" in path_or_text) else None
-        source = str(path) if path is not None else "the reason map"
-        try:
-            text = path.read_text(encoding="utf-8") if path is not None else str(path_or_text)
-        except OSError as exc:
-            raise ConfigError(f"cannot read the reason map {source!r}: {exc.strerror}.", code="bad_reason_map") \
-                from None
-        try:
-            return cls.from_dict(tomllib.loads(text), source)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source} is not valid TOML: {exc}.", code="bad_reason_map") from None
+        data, source, _ = read_toml(path_or_text, "reason map", "bad_reason_map")
+        return cls.from_dict(data, source)
 
     def check(self, features: Sequence[str]) -> None:
         known = set(features)

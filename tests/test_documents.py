@@ -81,7 +81,7 @@ def test_card_text_refuses_unknown_sections_and_fields(tmp_path):
         CardText.from_dict({"caveats": {"text": 3}})
     path = tmp_path / "card.toml"
     path.write_text("[model_details\nname = 1", encoding="utf-8")
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match="invalid TOML"):
         CardText.from_toml(path)
     known = {k for k, _, fields in SECTIONS for k in [k]}
     assert len(known) == 9

@@ -212,7 +212,7 @@ def test_reason_map_text_and_refusals(german, tmp_path):
                      reasons={"duration": "Term too long"})
     with pytest.raises(ConfigError, match="unknown key"):
         ReasonMap.from_dict({"age": {"txt": "x"}})
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match="invalid TOML"):
         ReasonMap.from_toml("age = \n[x\n")
 
 

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 from .. import registry
 from ..metrics import DISPARITY_METRICS, PERFORMANCE_METRICS  # the catalogue
+from .._toml import read_toml
 from ..exceptions import ConfigError
 
 MODES = ("point", "significant", "strict")
@@ -89,15 +90,7 @@ class Policy:
     @classmethod
     def from_toml(cls, path_or_text: str | Path) -> "Policy":
         """Read and validate a TOML policy from a file path (or TOML text containing a newline)."""
-        text, source = _read(path_or_text)
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source}: invalid TOML: {exc}", code="policy_syntax") from None
+        data, source, text = read_toml(path_or_text, "policy", "policy_syntax", missing_code="policy_missing")
         return cls.from_dict(data, source=source, text=text)
 
     @classmethod
@@ -228,19 +221,6 @@ class Policy:
                               on_inconclusive=merged.get("on_inconclusive", "warn"),
                               on_insufficient=merged.get("on_insufficient", "warn"), classes=classes))
         return cls(tuple(rules), source, window_scope, max_drift)
-
-
-def _read(path_or_text: str | Path) -> tuple[str, str]:
-    if isinstance(path_or_text, str) and "\n" in path_or_text:
-        return path_or_text, "<policy>"
-    path = Path(path_or_text)
-    try:
-        return path.read_bytes().decode("utf-8"), str(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read policy file {str(path)!r}: {exc.strerror}.", code="policy_missing") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): save the policy as UTF-8.",
-                          code="policy_syntax") from None
 
 
 def hint(key: str, options: Iterable[str]) -> str:

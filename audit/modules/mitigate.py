@@ -10,7 +10,7 @@ import numpy as np
 
 from .._context import AuditContext, Partition
 from ..mitigation import (CHANGE_COLUMNS, WEIGHT_COLUMNS, WHAT_IF_COLUMNS, MitigateConfig, paired_p,
-                          refit_with_weights, weights_for)
+                          refit_on_training, weights_for)
 from ..registry import Module
 from ..report import explain_view
 from ..record.tables import Section, Table
@@ -157,11 +157,7 @@ def run(ctx: AuditContext, model: Any, mcfg: MitigateConfig, train_data: Any, tr
                                 "weight and the refit learns nothing about them")
     tables: dict[str, Table] = {"weights": Table.from_records(WEIGHT_COLUMNS, w.cells.to_dict("records"))}
     features = [f for f in inputs.features if f != inputs.label]
-    missing = [f for f in features if f not in train_data.columns]
-    if missing:
-        refit, why = None, f"the training data lacks the model's feature(s) {missing[:5]}"
-    else:
-        refit, why = refit_with_weights(model, train_data[features], train_data[inputs.label], w.weights)
+    refit, why = refit_on_training(model, train_data, features, inputs.label, w.weights)
     info.update({"refit": refit is not None, "why": why})
     remedies: list[tuple[str, list[np.ndarray], str]] = []
     if refit is not None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._context import AuditContext, Partition
-from ..mitigation import CHANGE_COLUMNS, WEIGHT_COLUMNS, class_weights, paired_p, refit_with_weights
+from ..mitigation import CHANGE_COLUMNS, WEIGHT_COLUMNS, class_weights, paired_p, refit_on_training
 from ..record.tables import Section, Table
 from ..stats.bootstrap import multinomial_tables, percentile_interval
 from ..stats.classes import class_disparities, class_metrics
@@ -234,11 +234,7 @@ def run(ctx: AuditContext, model: Any, mcfg: Any, train_data: Any, *, decide: An
     info.update({"n_train": int(len(train_data)), "label_values": how, "warnings": list(w.warnings)})
     tables: dict[str, Table] = {"weights": Table.from_records(WEIGHT_COLUMNS, w.cells.to_dict("records"))}
     features = [f for f in inputs.features if f != inputs.label]
-    missing = [f for f in features if f not in train_data.columns]
-    if missing:
-        refit, why = None, f"the training data lacks the model's feature(s) {missing[:5]}"
-    else:
-        refit, why = refit_with_weights(model, train_data[features], train_data[inputs.label], w.weights)
+    refit, why = refit_on_training(model, train_data, features, inputs.label, w.weights)
     info.update({"refit": refit is not None, "why": why})
     if refit is not None:
         info["refit_seconds"] = round(time.perf_counter() - t0, 4)
